@@ -1,0 +1,167 @@
+// Package notify holds Herald's domain values: notifications, inbox entries,
+// user IDs, topics and cursors, and the sentinel errors every stage shares.
+package notify
+
+import (
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+)
+
+// Sentinel errors. Stages wrap them with %w; only rpc, sse and rest translate
+// them into gRPC codes and HTTP statuses.
+var (
+	// ErrCursorExpired means entries after the cursor were removed by
+	// retention, so a resume from it would have a gap.
+	ErrCursorExpired = errors.New("cursor older than retained history")
+	// ErrUnavailable means a dependency (the store) cannot take the request
+	// now; nothing was acknowledged.
+	ErrUnavailable = errors.New("temporarily unavailable")
+	// ErrClosed means the component was shut down.
+	ErrClosed = errors.New("closed")
+)
+
+// UserID identifies a recipient. Ingest guarantees it is valid UTF-8 without
+// control characters and at most MaxUserIDLen bytes.
+type UserID string
+
+// Topic names a group of subscribers.
+type Topic string
+
+// MaxUserIDLen bounds user IDs so that they fit in keys and headers.
+const MaxUserIDLen = 256
+
+// Priority mirrors herald.v1.Priority.
+type Priority int8
+
+// Priorities, with the same numbers as the API enum.
+const (
+	PriorityUnspecified Priority = 0
+	PriorityLow         Priority = 1
+	PriorityNormal      Priority = 2
+	PriorityHigh        Priority = 3
+	PriorityCritical    Priority = 4
+)
+
+// String returns the lower-case name used in JSON payloads.
+func (p Priority) String() string {
+	switch p {
+	case PriorityLow:
+		return "low"
+	case PriorityHigh:
+		return "high"
+	case PriorityCritical:
+		return "critical"
+	default:
+		return "normal"
+	}
+}
+
+// DefaultType is the event type of a notification sent without one.
+const DefaultType = "notification"
+
+// Notification is a validated notification with its audience, as it flows
+// from ingest through the router into the store. It is immutable once built:
+// many inbox entries and connections share one value.
+type Notification struct {
+	ID         string
+	Type       string
+	Title      string
+	Body       string
+	Data       json.RawMessage // compact JSON object, or nil
+	Category   string
+	Priority   Priority
+	CreateTime time.Time
+	ExpireTime time.Time // zero: never expires
+
+	// IdempotencyKey is already scoped to the sender by ingest; empty means
+	// none.
+	IdempotencyKey string
+
+	Users  []UserID
+	Topics []Topic
+
+	payloadOnce sync.Once
+	payload     []byte
+}
+
+// Expired reports whether the notification must no longer be delivered.
+func (n *Notification) Expired(now time.Time) bool {
+	return !n.ExpireTime.IsZero() && !now.Before(n.ExpireTime)
+}
+
+// EventType is the SSE event name of the notification.
+func (n *Notification) EventType() string {
+	if n.Type == "" {
+		return DefaultType
+	}
+	return n.Type
+}
+
+// Payload returns the JSON object that clients receive for this notification
+// (the SSE `data:` line), encoded once and shared by every recipient reached
+// directly. It never contains a raw newline. Callers must not modify it.
+func (n *Notification) Payload() []byte {
+	n.payloadOnce.Do(func() { n.payload = n.encodePayload("") })
+	return n.payload
+}
+
+// PayloadFor returns the payload as seen by a recipient reached through
+// topic; with an empty topic it is Payload.
+func (n *Notification) PayloadFor(topic Topic) []byte {
+	if topic == "" {
+		return n.Payload()
+	}
+	return n.encodePayload(topic)
+}
+
+type payloadJSON struct {
+	ID        string          `json:"id"`
+	Type      string          `json:"type"`
+	Title     string          `json:"title"`
+	Body      string          `json:"body,omitempty"`
+	Data      json.RawMessage `json:"data,omitempty"`
+	Topic     Topic           `json:"topic,omitempty"`
+	Category  string          `json:"category,omitempty"`
+	Priority  string          `json:"priority"`
+	CreatedAt string          `json:"created_at"`
+	ExpiresAt string          `json:"expires_at,omitempty"`
+}
+
+func (n *Notification) encodePayload(topic Topic) []byte {
+	p := payloadJSON{
+		ID:        n.ID,
+		Type:      n.EventType(),
+		Title:     n.Title,
+		Body:      n.Body,
+		Data:      n.Data,
+		Topic:     topic,
+		Category:  n.Category,
+		Priority:  n.Priority.String(),
+		CreatedAt: n.CreateTime.UTC().Format(time.RFC3339Nano),
+	}
+	if !n.ExpireTime.IsZero() {
+		p.ExpiresAt = n.ExpireTime.UTC().Format(time.RFC3339Nano)
+	}
+	// encoding/json escapes control characters (\n, \r, U+2028…), so the
+	// result is always one line; Data is compact JSON from ingest.
+	b, err := json.Marshal(p)
+	if err != nil {
+		// Only an invalid Data could fail, and ingest rejects that.
+		b, _ = json.Marshal(payloadJSON{ID: n.ID, Type: n.EventType(), Title: n.Title, Priority: p.Priority, CreatedAt: p.CreatedAt})
+	}
+	return b
+}
+
+// Entry is one user's inbox entry: a notification at a position of that
+// user's stream.
+type Entry struct {
+	User         UserID
+	Cursor       Cursor
+	Topic        Topic // the topic that reached the user; empty if addressed directly
+	Notification *Notification
+}
+
+// Payload is the JSON the recipient receives.
+func (e Entry) Payload() []byte { return e.Notification.PayloadFor(e.Topic) }
