@@ -1,0 +1,105 @@
+# See https://tech.davis-hansson.com/p/make/
+SHELL := bash
+.DELETE_ON_ERROR:
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --warn-undefined-variables
+MAKEFLAGS += --no-builtin-rules
+MAKEFLAGS += --no-print-directory
+.SUFFIXES:
+
+GO ?= go
+# How long each fuzz target runs in `make test`.
+FUZZ_TIME ?= 10s
+
+# Pinned tool versions, installed into .bin by `make tools`.
+BUF_VERSION := v1.75.0
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+GRPC_GATEWAY_VERSION := v2.33.0
+GRPCURL_VERSION := v1.9.4
+
+BIN := $(CURDIR)/.bin
+export PATH := $(BIN):$(PATH)
+
+# One stamp per tool and version, so a version bump reinstalls that tool.
+TOOLS := \
+	$(BIN)/.buf-$(BUF_VERSION) \
+	$(BIN)/.protoc-gen-go-$(PROTOC_GEN_GO_VERSION) \
+	$(BIN)/.protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION) \
+	$(BIN)/.protoc-gen-grpc-gateway-$(GRPC_GATEWAY_VERSION) \
+	$(BIN)/.protoc-gen-openapiv2-$(GRPC_GATEWAY_VERSION) \
+	$(BIN)/.grpcurl-$(GRPCURL_VERSION)
+
+.PHONY: help
+help: ## Describe useful make targets
+	@grep -E '^[a-z]+:.*?## .*$$' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "%-15s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## Build bin/herald and bin/heraldctl
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/herald ./cmd/heraldctl
+
+.PHONY: run
+run: build ## Start a development server (data in ./data) with the demo page
+	@echo "Demo page:            http://localhost:8080/"
+	@echo "Send with heraldctl:  bin/heraldctl notify --user alice --title Hi"
+	@echo "Send with curl:       curl -X POST localhost:8080/v1/notify -d '{\"audience\":{\"user_ids\":[\"alice\"]},\"title\":\"Hi\"}'"
+	@echo "Watch a stream:       bin/heraldctl tail --user alice"
+	bin/herald --dev --data-dir ./data
+
+.PHONY: test
+test: ## Run all tests with the race detector, then every fuzz target for FUZZ_TIME
+	$(GO) test -race -count=1 ./...
+	FUZZ_TIME=$(FUZZ_TIME) .ci/fuzz
+
+.PHONY: bench
+bench: ## Run the benchmarks
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+.PHONY: lint
+lint: tools ## Check gofmt (outside gen/), go vet and buf lint
+	@files=$$(find . -name '*.go' -not -path './gen/*' -not -path './.*/*' -print0 | xargs -0 gofmt -l); \
+		if [[ -n "$$files" ]]; then echo "not gofmt-ed:"; echo "$$files"; exit 1; fi
+	$(GO) vet ./...
+	buf lint
+
+.PHONY: gen
+gen: tools ## Regenerate gen/ from proto/ with buf
+	buf generate
+
+.PHONY: checkgenerate
+checkgenerate: gen ## Fail if gen/ differs from what buf generates
+	@git diff --exit-code -- gen/ || { echo "gen/ is out of date: run make gen and commit it"; exit 1; }
+	@untracked=$$(git ls-files --others --exclude-standard -- gen/); \
+		if [[ -n "$$untracked" ]]; then echo "untracked files in gen/:"; echo "$$untracked"; exit 1; fi
+
+.PHONY: tools
+tools: $(TOOLS) ## Install pinned buf, protoc plugins and grpcurl into .bin
+
+.PHONY: clean
+clean: ## Remove built binaries and installed tools (keeps ./data)
+	rm -rf bin/ $(BIN)/
+
+$(BIN)/.buf-$(BUF_VERSION):
+	GOBIN=$(BIN) $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+	@touch $@
+
+$(BIN)/.protoc-gen-go-$(PROTOC_GEN_GO_VERSION):
+	GOBIN=$(BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	@touch $@
+
+$(BIN)/.protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION):
+	GOBIN=$(BIN) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	@touch $@
+
+$(BIN)/.protoc-gen-grpc-gateway-$(GRPC_GATEWAY_VERSION):
+	GOBIN=$(BIN) $(GO) install github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway@$(GRPC_GATEWAY_VERSION)
+	@touch $@
+
+$(BIN)/.protoc-gen-openapiv2-$(GRPC_GATEWAY_VERSION):
+	GOBIN=$(BIN) $(GO) install github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2@$(GRPC_GATEWAY_VERSION)
+	@touch $@
+
+$(BIN)/.grpcurl-$(GRPCURL_VERSION):
+	GOBIN=$(BIN) $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+	@touch $@

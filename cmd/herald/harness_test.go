@@ -1,0 +1,350 @@
+package main_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
+	"github.com/heraldhq/herald/internal/auth"
+)
+
+// These end-to-end tests run the real herald binary as a child process on
+// 127.0.0.1, so that kill -9 and restarts are real.
+
+const (
+	testSecret = "e2e-secret-0123456789-0123456789-abcdef"
+	testAPIKey = "hk_e2e_test_key_0123456789"
+)
+
+var heraldBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "herald-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	heraldBin = filepath.Join(dir, "herald")
+	build := exec.Command("go", "build", "-o", heraldBin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build herald:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// server is one herald process.
+type server struct {
+	t        *testing.T
+	cmd      *exec.Cmd
+	dataDir  string
+	args     []string
+	HTTPAddr string
+	GRPCAddr string
+	exited   chan struct{}
+	logMu    sync.Mutex
+	logs     strings.Builder
+}
+
+type serverOpt func(*server)
+
+// withArgs adds command-line flags.
+func withArgs(args ...string) serverOpt { return func(s *server) { s.args = append(s.args, args...) } }
+
+// withDataDir reuses a data directory (for restarts).
+func withDataDir(dir string) serverOpt { return func(s *server) { s.dataDir = dir } }
+
+// startServer starts herald with production-style auth on free ports and
+// waits until it serves.
+func startServer(t *testing.T, opts ...serverOpt) *server {
+	t.Helper()
+	s := &server{t: t, exited: make(chan struct{})}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.dataDir == "" {
+		s.dataDir = t.TempDir()
+	}
+	httpAddr, grpcAddr := "127.0.0.1:0", "127.0.0.1:0"
+	for _, a := range s.args {
+		if strings.HasPrefix(a, "--http-addr=") {
+			httpAddr = ""
+		}
+		if strings.HasPrefix(a, "--grpc-addr=") {
+			grpcAddr = ""
+		}
+	}
+	args := []string{
+		"--data-dir=" + s.dataDir,
+		"--jwt-secret=" + testSecret,
+		"--api-keys=e2e=" + auth.HashAPIKey(testAPIKey),
+		"--log-format=json",
+		"--heartbeat=1s",
+		"--retry=200ms",
+		"--shutdown-timeout=5s",
+	}
+	if httpAddr != "" {
+		args = append(args, "--http-addr="+httpAddr)
+	}
+	if grpcAddr != "" {
+		args = append(args, "--grpc-addr="+grpcAddr)
+	}
+	args = append(args, s.args...)
+	s.cmd = exec.Command(heraldBin, args...)
+	s.cmd.Env = []string{"PATH=" + os.Getenv("PATH")} // no HERALD_* leaking in
+	stderr, err := s.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("start herald: %v", err)
+	}
+	started := make(chan struct{ http, grpc string }, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64*1024), 1024*1024)
+		for sc.Scan() {
+			line := sc.Text()
+			s.logMu.Lock()
+			s.logs.WriteString(line + "\n")
+			s.logMu.Unlock()
+			var rec struct {
+				Msg  string `json:"msg"`
+				HTTP string `json:"http_addr"`
+				GRPC string `json:"grpc_addr"`
+			}
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "herald started" {
+				started <- struct{ http, grpc string }{rec.HTTP, rec.GRPC}
+			}
+		}
+		_ = s.cmd.Wait()
+		close(s.exited)
+	}()
+	t.Cleanup(func() { s.Kill() })
+	select {
+	case a := <-started:
+		s.HTTPAddr, s.GRPCAddr = a.http, a.grpc
+	case <-s.exited:
+		t.Fatalf("herald exited before starting:\n%s", s.Logs())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("herald did not start within 20s:\n%s", s.Logs())
+	}
+	return s
+}
+
+// Logs returns what the process logged so far.
+func (s *server) Logs() string {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return s.logs.String()
+}
+
+// Kill ends the process with SIGKILL: no shutdown code runs.
+func (s *server) Kill() {
+	if s.cmd.Process != nil {
+		_ = s.cmd.Process.Signal(syscall.SIGKILL)
+	}
+	<-s.exited
+}
+
+// Stop ends the process with SIGTERM and waits for a graceful exit.
+func (s *server) Stop() {
+	s.t.Helper()
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(15 * time.Second):
+		s.t.Errorf("herald did not stop within 15s after SIGTERM")
+		s.Kill()
+	}
+}
+
+func (s *server) URL(path string) string { return "http://" + s.HTTPAddr + path }
+
+// notifyClient dials the server's gRPC port with the test API key.
+func (s *server) notifyClient(t *testing.T) heraldv1.NotifyServiceClient {
+	t.Helper()
+	conn, err := grpc.NewClient(s.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return heraldv1.NewNotifyServiceClient(conn)
+}
+
+func withKey(ctx context.Context) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+testAPIKey)
+}
+
+func notifyUser(ctx context.Context, c heraldv1.NotifyServiceClient, user, title string) (*heraldv1.NotifyResponse, error) {
+	return c.Notify(withKey(ctx), &heraldv1.NotifyRequest{Notification: &heraldv1.Notification{
+		Audience: &heraldv1.Audience{UserIds: []string{user}},
+		Title:    title,
+	}})
+}
+
+func token(t *testing.T, user string) string {
+	t.Helper()
+	tok, err := auth.MintHS256([]byte(testSecret), user, time.Hour, "", "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// event is one SSE event as parsed from the wire.
+type event struct {
+	ID, Event, Data string
+	HasID           bool
+}
+
+// rawStream is an SSE client written against the wire: it sends the HTTP
+// request bytes itself and parses frames line by line.
+type rawStream struct {
+	conn   net.Conn
+	resp   *http.Response
+	br     *bufio.Reader
+	Retry  string
+	closed bool
+}
+
+// openStream opens GET path on addr with the given extra request headers.
+// It returns the response even when the status is not 200.
+func openStream(t *testing.T, addr, path string, headers map[string]string) *rawStream {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req strings.Builder
+	fmt.Fprintf(&req, "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n", path, addr)
+	for k, v := range headers {
+		fmt.Fprintf(&req, "%s: %s\r\n", k, v)
+	}
+	req.WriteString("\r\n")
+	if _, err := io.WriteString(conn, req.String()); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		conn.Close()
+		t.Fatalf("read stream response: %v", err)
+	}
+	s := &rawStream{conn: conn, resp: resp, br: bufio.NewReader(resp.Body)}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *rawStream) Close() {
+	if !s.closed {
+		s.closed = true
+		s.conn.Close()
+	}
+}
+
+// Next returns the next event (not comments or retry-only frames), waiting
+// at most d.
+func (s *rawStream) Next(d time.Duration) (event, error) {
+	_ = s.conn.SetReadDeadline(time.Now().Add(d))
+	var ev event
+	var data []string
+	for {
+		line, err := s.br.ReadString('\n')
+		if err != nil {
+			return event{}, err
+		}
+		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+		if line == "" {
+			if ev.Event != "" || data != nil || ev.HasID {
+				ev.Data = strings.Join(data, "\n")
+				return ev, nil
+			}
+			continue
+		}
+		if strings.HasPrefix(line, ":") {
+			continue
+		}
+		field, value, _ := strings.Cut(line, ":")
+		value = strings.TrimPrefix(value, " ")
+		switch field {
+		case "id":
+			ev.ID, ev.HasID = value, true
+		case "event":
+			ev.Event = value
+		case "data":
+			data = append(data, value)
+		case "retry":
+			s.Retry = value
+		default:
+			return event{}, fmt.Errorf("unexpected field %q in line %q", field, line)
+		}
+	}
+}
+
+// NextNotification skips control events and returns the next notification.
+func (s *rawStream) NextNotification(d time.Duration) (event, payload, error) {
+	deadline := time.Now().Add(d)
+	for i := 0; i < 10000; i++ {
+		ev, err := s.Next(time.Until(deadline))
+		if err != nil {
+			return ev, payload{}, err
+		}
+		switch ev.Event {
+		case "reset", "shutdown", "token-expired":
+			continue
+		}
+		var p payload
+		if err := json.Unmarshal([]byte(ev.Data), &p); err != nil {
+			return ev, p, fmt.Errorf("event data %q: %w", ev.Data, err)
+		}
+		return ev, p, nil
+	}
+	return event{}, payload{}, errors.New("too many control events")
+}
+
+// payload is the JSON of a notification event.
+type payload struct {
+	ID        string         `json:"id"`
+	Type      string         `json:"type"`
+	Title     string         `json:"title"`
+	Body      string         `json:"body"`
+	Data      map[string]any `json:"data"`
+	CreatedAt string         `json:"created_at"`
+}
+
+// streamFor opens an authenticated stream for user, optionally resuming.
+func (s *server) streamFor(t *testing.T, user, lastEventID string) *rawStream {
+	t.Helper()
+	h := map[string]string{"Authorization": "Bearer " + token(t, user)}
+	if lastEventID != "" {
+		h["Last-Event-ID"] = lastEventID
+	}
+	st := openStream(t, s.HTTPAddr, "/v1/stream", h)
+	if st.resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(st.resp.Body, 4096))
+		t.Fatalf("stream status %d: %s", st.resp.StatusCode, b)
+	}
+	return st
+}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/config"
+)
+
+// streamServer is a stand-in for GET /v1/stream: it checks the token, records
+// each connection's Last-Event-ID, and serves the frames of the next script
+// entry, then either closes the stream or keeps it open until the client
+// leaves.
+type streamServer struct {
+	verifier *auth.JWTVerifier
+	scripts  chan string
+	lastIDs  chan string
+}
+
+func newStreamServer(t *testing.T, scripts ...string) *httptest.Server {
+	t.Helper()
+	v, err := auth.NewHS256([]byte(config.DevJWTSecret), auth.JWTOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &streamServer{verifier: v, scripts: make(chan string, len(scripts)), lastIDs: make(chan string, len(scripts)+1)}
+	for _, sc := range scripts {
+		s.scripts <- sc
+	}
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// keepOpen ends a script whose stream stays open.
+const keepOpen = "\x00open"
+
+func (s *streamServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/v1/stream" {
+		http.NotFound(w, r)
+		return
+	}
+	tok, _ := auth.TokenFromRequest(r)
+	claims, err := s.verifier.Verify(r.Context(), tok)
+	if err != nil || claims.User != "alice" {
+		http.Error(w, "unauthenticated", http.StatusUnauthorized)
+		return
+	}
+	select {
+	case s.lastIDs <- r.Header.Get("Last-Event-ID"):
+	default:
+	}
+	var script string
+	select {
+	case script = <-s.scripts:
+	default:
+		http.Error(w, "no more scripts", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	body, open := strings.CutSuffix(script, keepOpen)
+	_, _ = io.WriteString(w, body)
+	http.NewResponseController(w).Flush()
+	if open {
+		<-r.Context().Done()
+	}
+}
+
+// startTail runs tail in the background; it returns a channel of printed
+// lines and one of run's result.
+func startTail(ctx context.Context, t *testing.T, args ...string) (<-chan string, <-chan error) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	lines := make(chan string, 16)
+	done := make(chan error, 1)
+	go func() {
+		err := runEnv(ctx, append([]string{"tail"}, args...), noEnv, pw, io.Discard)
+		pw.Close()
+		done <- err
+	}()
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	return lines, done
+}
+
+func receive[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+	var zero T
+	return zero
+}
+
+func TestTailPrintsEvents(t *testing.T) {
+	t.Parallel()
+	srv := newStreamServer(t,
+		"retry: 3000\n\n: keep-alive\n\nid: 1\nevent: comment.created\ndata: {\"id\":\"a\",\ndata: \"title\":\"Hi\"}\n\n"+
+			"id: 2\nevent: notification\ndata: {\"id\":\"b\"}\n\n"+keepOpen)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	lines, done := startTail(ctx, t, "--user", "alice", "--server", srv.URL, "--last-event-id", "0")
+
+	want := []string{
+		"id=1 event=comment.created data={\"id\":\"a\",",
+		"\"title\":\"Hi\"}",
+		"id=2 event=notification data={\"id\":\"b\"}",
+	}
+	for i, w := range want {
+		if got := receive(t, lines, fmt.Sprintf("line %d", i)); got != w {
+			t.Errorf("line %d = %q, want %q", i, got, w)
+		}
+	}
+	cancel()
+	if err := receive(t, done, "tail to stop"); err != nil {
+		t.Errorf("tail after interrupt = %v, want nil", err)
+	}
+}
+
+func TestTailResumesWithLastEventID(t *testing.T) {
+	t.Parallel()
+	srv := newStreamServer(t,
+		"retry: 1\n\nid: 5\ndata: first\n\n", // then the server closes the stream
+		"id: 6\ndata: second\n\n"+keepOpen,
+	)
+	s := srv.Config.Handler.(*streamServer)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	lines, done := startTail(ctx, t, "--user", "alice", "--server", srv.URL)
+
+	if got := receive(t, s.lastIDs, "first connection"); got != "" {
+		t.Errorf("first Last-Event-ID = %q, want none", got)
+	}
+	if got, want := receive(t, lines, "first event"), "id=5 event=message data=first"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if got := receive(t, s.lastIDs, "second connection"); got != "5" {
+		t.Errorf("Last-Event-ID on reconnect = %q, want 5", got)
+	}
+	if got, want := receive(t, lines, "second event"), "id=6 event=message data=second"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	cancel()
+	if err := receive(t, done, "tail to stop"); err != nil {
+		t.Errorf("tail after interrupt = %v, want nil", err)
+	}
+}
+
+func TestTailGivesUpOnRefusal(t *testing.T) {
+	t.Parallel()
+	srv := newStreamServer(t)
+	err := runEnv(context.Background(), []string{"tail", "--user", "alice", "--server", srv.URL, "--secret", strings.Repeat("x", 32)}, noEnv, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("tail with a wrong secret = %v, want a 401 error", err)
+	}
+}

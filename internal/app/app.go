@@ -1,0 +1,224 @@
+// Package app wires Herald's components together and runs them: the store,
+// the hub, the gRPC and HTTP servers, and their ordered shutdown.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
+	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/config"
+	"github.com/heraldhq/herald/internal/hub"
+	"github.com/heraldhq/herald/internal/ingest"
+	"github.com/heraldhq/herald/internal/router"
+	"github.com/heraldhq/herald/internal/rpc"
+	"github.com/heraldhq/herald/internal/sse"
+	"github.com/heraldhq/herald/internal/store/embedded"
+)
+
+// App is one Herald node. New opens its listeners and store; Run serves until
+// the context ends and then shuts down in order.
+type App struct {
+	cfg   config.Config
+	log   *slog.Logger
+	reg   *prometheus.Registry
+	ready atomic.Bool
+
+	store   *embedded.Store
+	hub     *hub.Hub
+	streams *sse.Handler
+	health  *health.Server
+
+	grpcLis net.Listener
+	httpLis net.Listener
+	grpcSrv *grpc.Server
+	keys    *auth.APIKeys
+	users   *auth.JWTVerifier
+}
+
+// New builds a node from a validated configuration. On error, everything
+// opened so far is closed again.
+func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
+	a := &App{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	var closers []func() error
+	defer func() {
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				_ = closers[i]()
+			}
+		}
+	}()
+
+	if cfg.Dev {
+		log.Warn("DEVELOPMENT MODE: Notify accepts requests without an API key and /v1/dev/token mints user tokens for anyone; never run like this in production")
+	}
+
+	a.keys, err = auth.ParseAPIKeys(cfg.APIKeys)
+	if err != nil {
+		return nil, fmt.Errorf("app: api keys: %w", err)
+	}
+	a.users, err = auth.NewHS256([]byte(cfg.JWTSecret), auth.JWTOptions{
+		Audience: cfg.JWTAudience,
+		Issuer:   cfg.JWTIssuer,
+		Leeway:   cfg.JWTLeeway,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("app: jwt: %w", err)
+	}
+
+	a.hub = hub.New(hub.Options{Registerer: a.reg, Logger: log})
+	a.store, err = embedded.Open(cfg.DataDir, embedded.Options{
+		Logger:            log.With("component", "store"),
+		OnCommit:          a.hub.Publish,
+		RetentionCount:    cfg.RetentionCount,
+		RetentionAge:      cfg.RetentionAge,
+		IdempotencyWindow: cfg.IdempotencyWindow,
+		Registerer:        a.reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("app: open store in %s: %w", cfg.DataDir, err)
+	}
+	closers = append(closers, a.store.Close)
+
+	a.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return nil, fmt.Errorf("app: grpc listen: %w", err)
+	}
+	closers = append(closers, a.grpcLis.Close)
+	a.httpLis, err = net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("app: http listen: %w", err)
+	}
+	closers = append(closers, a.httpLis.Close)
+
+	svc := ingest.New(router.New(nil), a.store, ingest.Options{
+		Limits: ingest.Limits{
+			MaxTitleBytes: cfg.MaxTitleBytes,
+			MaxBodyBytes:  cfg.MaxBodyBytes,
+			MaxDataBytes:  cfg.MaxDataBytes,
+			MaxRecipients: cfg.MaxRecipients,
+			MaxBatch:      cfg.MaxBatch,
+		},
+		Logger:     log.With("component", "ingest"),
+		Registerer: a.reg,
+	})
+
+	a.grpcSrv = grpc.NewServer(
+		grpc.ChainUnaryInterceptor(auth.ServiceUnary(a.keys, cfg.Dev, log)),
+		grpc.ChainStreamInterceptor(auth.ServiceStream(a.keys, cfg.Dev, log)),
+	)
+	heraldv1.RegisterNotifyServiceServer(a.grpcSrv, rpc.NewNotifyServer(svc, log.With("component", "rpc")))
+	a.health = health.NewServer()
+	healthpb.RegisterHealthServer(a.grpcSrv, a.health)
+	reflection.Register(a.grpcSrv)
+
+	a.streams = sse.NewHandler(sse.Config{
+		Store:          a.store,
+		Hub:            a.hub,
+		Verifier:       a.users,
+		Logger:         log.With("component", "sse"),
+		Heartbeat:      cfg.Heartbeat,
+		Retry:          cfg.Retry,
+		QueueSize:      cfg.StreamQueue,
+		AllowedOrigins: cfg.CORSOrigins,
+		Registerer:     a.reg,
+	})
+	return a, nil
+}
+
+// HTTPAddr is the address the HTTP server listens on.
+func (a *App) HTTPAddr() string { return a.httpLis.Addr().String() }
+
+// GRPCAddr is the address the gRPC server listens on.
+func (a *App) GRPCAddr() string { return a.grpcLis.Addr().String() }
+
+// Run serves until ctx ends, then shuts down: streams first (each gets a
+// final event with a jittered retry), then in-flight HTTP requests, then
+// in-flight gRPC calls, and the store last so that every acknowledged append
+// is durable before the process exits.
+func (a *App) Run(ctx context.Context) error {
+	mux, err := a.httpMux(ctx)
+	if err != nil {
+		return err
+	}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true) // h2c behind a proxy
+	httpSrv := &http.Server{
+		Handler:           mux,
+		Protocols:         &protocols,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := a.grpcSrv.Serve(a.grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			return fmt.Errorf("app: grpc serve: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		if err := httpSrv.Serve(a.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("app: http serve: %w", err)
+		}
+		return nil
+	})
+	a.ready.Store(true)
+	a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	a.log.Info("herald started", "http_addr", a.HTTPAddr(), "grpc_addr", a.GRPCAddr(), "data_dir", a.cfg.DataDir, "dev", a.cfg.Dev)
+
+	g.Go(func() error {
+		<-gctx.Done()
+		return a.shutdown(httpSrv)
+	})
+	return g.Wait()
+}
+
+func (a *App) shutdown(httpSrv *http.Server) error {
+	a.log.Info("herald shutting down")
+	a.ready.Store(false)
+	a.health.Shutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+
+	var errs []error
+	if err := a.streams.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("close streams: %w", err))
+	}
+	if err := httpSrv.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		_ = httpSrv.Close()
+	}
+	stopped := make(chan struct{})
+	go func() { a.grpcSrv.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		a.grpcSrv.Stop()
+		<-stopped
+	}
+	if err := a.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close store: %w", err))
+	}
+	a.log.Info("herald stopped")
+	return errors.Join(errs...)
+}

@@ -1,0 +1,16 @@
+// Package auth authenticates Herald's callers: users by JWT, services by API
+// key. It puts the resulting identity in the request context, where the
+// handlers read it with UserFrom and ServiceFrom.
+package auth
+
+import (
+	"time"
+
+	"github.com/heraldhq/herald/internal/notify"
+)
+
+// Claims is what a verified user token says about its bearer.
+type Claims struct {
+	User   notify.UserID
+	Expiry time.Time
+}

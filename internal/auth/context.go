@@ -1,0 +1,36 @@
+package auth
+
+import (
+	"context"
+
+	"github.com/heraldhq/herald/internal/notify"
+)
+
+// Unexported key types, so that no other package can forge or overwrite an
+// identity in a context.
+type (
+	serviceKey struct{}
+	userKey    struct{}
+)
+
+// WithService returns ctx carrying the name of the authenticated service.
+func WithService(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, serviceKey{}, name)
+}
+
+// ServiceFrom returns the authenticated service's name, if there is one.
+func ServiceFrom(ctx context.Context) (string, bool) {
+	name, ok := ctx.Value(serviceKey{}).(string)
+	return name, ok
+}
+
+// WithUser returns ctx carrying the authenticated user.
+func WithUser(ctx context.Context, id notify.UserID) context.Context {
+	return context.WithValue(ctx, userKey{}, id)
+}
+
+// UserFrom returns the authenticated user, if there is one.
+func UserFrom(ctx context.Context) (notify.UserID, bool) {
+	id, ok := ctx.Value(userKey{}).(notify.UserID)
+	return id, ok
+}

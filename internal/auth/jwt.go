@@ -1,0 +1,132 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/heraldhq/herald/internal/notify"
+)
+
+// ErrInvalidToken is wrapped by every refusal of a user token. The wrapped
+// message carries the reason, for logs; clients should only be told that the
+// token is invalid.
+var ErrInvalidToken = errors.New("invalid token")
+
+// JWTOptions are the checks a JWTVerifier makes beyond the signature and
+// expiry. Empty strings skip the audience or issuer check.
+type JWTOptions struct {
+	// Audience, if set, must be among the token's `aud` values.
+	Audience string
+	// Issuer, if set, must equal the token's `iss`.
+	Issuer string
+	// Leeway tolerates clock skew in `exp` and `nbf`.
+	Leeway time.Duration
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// MinHS256SecretLen is the shortest accepted HS256 secret: RFC 7518 section
+// 3.2 requires a key at least as long as the hash output (256 bits).
+const MinHS256SecretLen = 32
+
+// maxTokenLen bounds the work spent on a token before its signature is
+// checked; real tokens are a few hundred bytes.
+const maxTokenLen = 8 << 10
+
+// JWTVerifier verifies signed JWTs with one pinned algorithm and key. It is
+// safe for concurrent use. Consumers hold it through their own one-method
+// interface (Verify(ctx, token) (Claims, error)), so that a JWKS-backed
+// RS256/ES256 verifier can take its place later; the context is for that
+// verifier's key fetches.
+type JWTVerifier struct {
+	parser *jwt.Parser
+	key    any
+}
+
+// NewHS256 returns a verifier of HS256 tokens signed with secret. Every other
+// algorithm, "none" included, is refused, so a token cannot pick how it is
+// checked.
+func NewHS256(secret []byte, opts JWTOptions) (*JWTVerifier, error) {
+	if len(secret) < MinHS256SecretLen {
+		return nil, fmt.Errorf("auth: HS256 secret is %d bytes, need at least %d", len(secret), MinHS256SecretLen)
+	}
+	return newJWTVerifier(jwt.SigningMethodHS256, append([]byte(nil), secret...), opts), nil
+}
+
+func newJWTVerifier(method jwt.SigningMethod, key any, opts JWTOptions) *JWTVerifier {
+	popts := []jwt.ParserOption{
+		jwt.WithValidMethods([]string{method.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithStrictDecoding(),
+		jwt.WithLeeway(opts.Leeway),
+	}
+	if opts.Now != nil {
+		popts = append(popts, jwt.WithTimeFunc(opts.Now))
+	}
+	if opts.Audience != "" {
+		popts = append(popts, jwt.WithAudience(opts.Audience))
+	}
+	if opts.Issuer != "" {
+		popts = append(popts, jwt.WithIssuer(opts.Issuer))
+	}
+	return &JWTVerifier{parser: jwt.NewParser(popts...), key: key}
+}
+
+// Verify checks token's signature, `exp` (required), `nbf`, and `aud` and
+// `iss` when configured, and returns its subject as the user. Errors wrap
+// ErrInvalidToken.
+func (v *JWTVerifier) Verify(_ context.Context, token string) (Claims, error) {
+	if token == "" {
+		return Claims{}, fmt.Errorf("%w: empty", ErrInvalidToken)
+	}
+	if len(token) > maxTokenLen {
+		return Claims{}, fmt.Errorf("%w: longer than %d bytes", ErrInvalidToken, maxTokenLen)
+	}
+	var rc jwt.RegisteredClaims
+	// WithValidMethods already refuses other algorithms before the key
+	// function runs; the key function does not rely on it alone.
+	_, err := v.parser.ParseWithClaims(token, &rc, func(*jwt.Token) (any, error) { return v.key, nil })
+	if err != nil {
+		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	user, err := notify.ParseUserID(rc.Subject)
+	if err != nil {
+		return Claims{}, fmt.Errorf("%w: subject: %w", ErrInvalidToken, err)
+	}
+	// ExpirationRequired guarantees ExpiresAt is set.
+	return Claims{User: user, Expiry: rc.ExpiresAt.Time}, nil
+}
+
+// MintHS256 signs an HS256 token for user that expires ttl after now, with
+// the given audience and issuer when not empty. It serves `heraldctl token`
+// in development, and tests.
+func MintHS256(secret []byte, user string, ttl time.Duration, audience, issuer string, now time.Time) (string, error) {
+	if len(secret) < MinHS256SecretLen {
+		return "", fmt.Errorf("auth: HS256 secret is %d bytes, need at least %d", len(secret), MinHS256SecretLen)
+	}
+	if _, err := notify.ParseUserID(user); err != nil {
+		return "", fmt.Errorf("auth: mint token for %q: %w", user, err)
+	}
+	if ttl <= 0 {
+		return "", fmt.Errorf("auth: mint token: ttl %v is not positive", ttl)
+	}
+	rc := jwt.RegisteredClaims{
+		Subject:   user,
+		Issuer:    issuer,
+		IssuedAt:  jwt.NewNumericDate(now),
+		NotBefore: jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+	}
+	if audience != "" {
+		rc.Audience = jwt.ClaimStrings{audience}
+	}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, rc).SignedString(secret)
+	if err != nil {
+		return "", fmt.Errorf("auth: sign token: %w", err)
+	}
+	return s, nil
+}

@@ -1,0 +1,110 @@
+// Package config holds Herald's one typed configuration: every setting is a
+// command-line flag and, under the name HERALD_<FLAG>, an environment
+// variable. Flags override the environment. The result is validated once, at
+// start, so the rest of the server never re-checks it.
+package config
+
+import (
+	"log/slog"
+	"time"
+)
+
+// DevJWTSecret is the HS256 secret used with --dev when no --jwt-secret is
+// given. It is public (it is in this source file and the README), so a server
+// using it accepts tokens anyone can mint: it exists only so that `make run`
+// and `heraldctl token` work with no setup.
+const DevJWTSecret = "herald-dev-secret-change-me-0123456789"
+
+// EnvPrefix is prepended to a flag's upper-cased name (dashes become
+// underscores) to form its environment variable: --http-addr is
+// HERALD_HTTP_ADDR.
+const EnvPrefix = "HERALD_"
+
+// Config is the validated configuration of a Herald server.
+type Config struct {
+	// HTTPAddr serves REST (grpc-gateway), GET /v1/stream, health, metrics
+	// and the demo page.
+	HTTPAddr string
+	// GRPCAddr serves the gRPC API.
+	GRPCAddr string
+	// DataDir holds the embedded store.
+	DataDir string
+	// Dev enables development mode: the public DevJWTSecret when no secret
+	// is set, Notify without an API key, and GET /v1/dev/token.
+	Dev bool
+
+	// JWTSecret is the HS256 secret that user tokens are checked with.
+	JWTSecret string
+	// JWTAudience, when set, must appear in a token's aud claim.
+	JWTAudience string
+	// JWTIssuer, when set, must equal a token's iss claim.
+	JWTIssuer string
+	// JWTLeeway is the clock skew tolerated on exp and nbf.
+	JWTLeeway time.Duration
+
+	// APIKeys are the service credentials accepted by NotifyService, as
+	// hash specs "NAME=sha256:HEX" or "sha256:HEX" (auth.ParseAPIKeys), so
+	// that the configuration never holds a key itself.
+	APIKeys []string
+	// CORSOrigins are the browser origins allowed to open GET /v1/stream
+	// from another origin; "*" allows any.
+	CORSOrigins []string
+
+	// LogLevel ("debug", "info", "warn" or "error", which
+	// slog.Level.UnmarshalText reads) and LogFormat ("text" or "json")
+	// configure the slog handler.
+	LogLevel  string
+	LogFormat string
+
+	// Heartbeat is the interval of SSE keep-alive comments.
+	Heartbeat time.Duration
+	// Retry is the reconnection delay sent to SSE clients (retry: field).
+	Retry time.Duration
+	// StreamQueue bounds each connection's queue of pending events; a
+	// connection whose queue fills is dropped and resumes from its cursor.
+	StreamQueue int
+
+	// RetentionCount is how many inbox entries are kept per user.
+	RetentionCount int
+	// RetentionAge is how long inbox entries are kept.
+	RetentionAge time.Duration
+	// IdempotencyWindow is how long an idempotency key is remembered.
+	IdempotencyWindow time.Duration
+
+	// Limits applied by ingest to every entrance.
+	MaxTitleBytes int
+	MaxBodyBytes  int
+	MaxDataBytes  int
+	MaxRecipients int
+	MaxBatch      int
+
+	// ShutdownTimeout bounds the graceful shutdown.
+	ShutdownTimeout time.Duration
+}
+
+// UsesDevSecret reports whether tokens are checked with the public
+// DevJWTSecret, which the server must warn about loudly.
+func (c Config) UsesDevSecret() bool { return c.JWTSecret == DevJWTSecret }
+
+// LogValue keeps the JWT secret out of logs while showing everything else.
+func (c Config) LogValue() slog.Value {
+	secret := "set"
+	if c.UsesDevSecret() {
+		secret = "development"
+	}
+	return slog.GroupValue(
+		slog.String("http_addr", c.HTTPAddr),
+		slog.String("grpc_addr", c.GRPCAddr),
+		slog.String("data_dir", c.DataDir),
+		slog.Bool("dev", c.Dev),
+		slog.String("jwt_secret", secret),
+		slog.String("jwt_audience", c.JWTAudience),
+		slog.String("jwt_issuer", c.JWTIssuer),
+		slog.Int("api_keys", len(c.APIKeys)),
+		slog.Any("cors_origins", c.CORSOrigins),
+		slog.Duration("heartbeat", c.Heartbeat),
+		slog.Int("stream_queue", c.StreamQueue),
+		slog.Int("retention_count", c.RetentionCount),
+		slog.Duration("retention_age", c.RetentionAge),
+	)
+}

@@ -1,0 +1,331 @@
+package config_test
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/config"
+)
+
+const (
+	secret = "0123456789abcdef0123456789abcdef" // 32 bytes
+	hashA  = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	hashB  = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+)
+
+func env(kv ...string) func(string) string {
+	m := make(map[string]string, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+func load(t *testing.T, args []string, getenv func(string) string) (config.Config, error) {
+	t.Helper()
+	var out bytes.Buffer
+	c, err := config.LoadTo(&out, args, getenv)
+	return c, err
+}
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	got, err := load(t, []string{"--dev"}, env())
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want := config.Config{
+		HTTPAddr:          ":8080",
+		GRPCAddr:          ":9090",
+		DataDir:           "./data",
+		Dev:               true,
+		JWTSecret:         config.DevJWTSecret,
+		JWTLeeway:         30 * time.Second,
+		LogLevel:          "info",
+		LogFormat:         "text",
+		Heartbeat:         15 * time.Second,
+		Retry:             3 * time.Second,
+		StreamQueue:       256,
+		RetentionCount:    1000,
+		RetentionAge:      720 * time.Hour,
+		IdempotencyWindow: 24 * time.Hour,
+		MaxTitleBytes:     256,
+		MaxBodyBytes:      4096,
+		MaxDataBytes:      16384,
+		MaxRecipients:     1000,
+		MaxBatch:          100,
+		ShutdownTimeout:   20 * time.Second,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Load(--dev) =\n%+v\nwant\n%+v", got, want)
+	}
+	if !got.UsesDevSecret() {
+		t.Error("UsesDevSecret() = false with --dev and no secret")
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		args  []string
+		env   func(string) string
+		check func(config.Config) (got, want any)
+	}{
+		{
+			name:  "env only",
+			args:  []string{"--dev"},
+			env:   env("HERALD_HTTP_ADDR", ":1234"),
+			check: func(c config.Config) (any, any) { return c.HTTPAddr, ":1234" },
+		},
+		{
+			name:  "flag beats env",
+			args:  []string{"--dev", "--http-addr=:4321"},
+			env:   env("HERALD_HTTP_ADDR", ":1234"),
+			check: func(c config.Config) (any, any) { return c.HTTPAddr, ":4321" },
+		},
+		{
+			name:  "bool from env",
+			args:  []string{"--jwt-secret", secret},
+			env:   env("HERALD_DEV", "true"),
+			check: func(c config.Config) (any, any) { return c.Dev, true },
+		},
+		{
+			name:  "flag turns env bool off",
+			args:  []string{"--dev=false", "--jwt-secret", secret, "--api-keys", hashA},
+			env:   env("HERALD_DEV", "true"),
+			check: func(c config.Config) (any, any) { return c.Dev, false },
+		},
+		{
+			name: "duration from env",
+			args: []string{"--dev"},
+			env:  env("HERALD_HEARTBEAT", "2s", "HERALD_RETENTION_AGE", "1h30m"),
+			check: func(c config.Config) (any, any) {
+				return [2]time.Duration{c.Heartbeat, c.RetentionAge}, [2]time.Duration{2 * time.Second, 90 * time.Minute}
+			},
+		},
+		{
+			name:  "int flag beats env",
+			args:  []string{"--dev", "--max-batch", "7"},
+			env:   env("HERALD_MAX_BATCH", "9"),
+			check: func(c config.Config) (any, any) { return c.MaxBatch, 7 },
+		},
+		{
+			name:  "list flag replaces env list",
+			args:  []string{"--dev", "--cors-origins", "https://b.example"},
+			env:   env("HERALD_CORS_ORIGINS", "https://a.example"),
+			check: func(c config.Config) (any, any) { return c.CORSOrigins, []string{"https://b.example"} },
+		},
+		{
+			name:  "secret from env",
+			args:  []string{"--dev"},
+			env:   env("HERALD_JWT_SECRET", secret),
+			check: func(c config.Config) (any, any) { return c.JWTSecret, secret },
+		},
+		{
+			name: "log level",
+			args: []string{"--dev", "--log-level=debug", "--log-format=json"},
+			env:  env(),
+			check: func(c config.Config) (any, any) {
+				return [2]string{c.LogLevel, c.LogFormat}, [2]string{"debug", "json"}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := load(t, tt.args, tt.env)
+			if err != nil {
+				t.Fatalf("Load(%q): %v", tt.args, err)
+			}
+			if got, want := tt.check(c); !reflect.DeepEqual(got, want) {
+				t.Errorf("got %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestLists(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		keys     string
+		cors     string
+		wantKeys []string
+		wantCORS []string
+	}{
+		{
+			name:     "named and bare keys, spaces and empty items",
+			keys:     " backend=" + hashA + " ,, " + hashB + ",",
+			cors:     " https://a.example ,,http://localhost:3000, ",
+			wantKeys: []string{"backend=" + hashA, hashB},
+			wantCORS: []string{"https://a.example", "http://localhost:3000"},
+		},
+		{
+			name:     "wildcard origin",
+			keys:     hashA,
+			cors:     "*",
+			wantKeys: []string{hashA},
+			wantCORS: []string{"*"},
+		},
+		{
+			name:     "only separators",
+			keys:     hashA,
+			cors:     " , ,",
+			wantKeys: []string{hashA},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := load(t, []string{"--jwt-secret", secret, "--api-keys", tt.keys, "--cors-origins", tt.cors}, env())
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if !reflect.DeepEqual(c.APIKeys, tt.wantKeys) {
+				t.Errorf("APIKeys = %+v, want %+v", c.APIKeys, tt.wantKeys)
+			}
+			if !reflect.DeepEqual(c.CORSOrigins, tt.wantCORS) {
+				t.Errorf("CORSOrigins = %q, want %q", c.CORSOrigins, tt.wantCORS)
+			}
+		})
+	}
+}
+
+func TestValidationErrors(t *testing.T) {
+	t.Parallel()
+	prod := []string{"--jwt-secret", secret, "--api-keys", hashA}
+	tests := []struct {
+		name string
+		args []string
+		env  func(string) string
+		want string // substring of the error
+	}{
+		{"no secret without dev", []string{"--api-keys", hashA}, env(), "--jwt-secret is required"},
+		{"no api keys without dev", []string{"--jwt-secret", secret}, env(), "--api-keys is required"},
+		{"short secret", []string{"--jwt-secret", "short", "--api-keys", hashA}, env(), "at least 32"},
+		{"short secret in dev", []string{"--dev", "--jwt-secret", "short"}, env(), "at least 32"},
+		{"raw key instead of hash", append(prod[:2:2], "--api-keys", "hk_secretkey"), env(), "never the key"},
+		{"short hash", append(prod[:2:2], "--api-keys", "sha256:abcd"), env(), "hex digits"},
+		{"empty key name", append(prod[:2:2], "--api-keys", "="+hashA), env(), "service name"},
+		{"duplicate key", append(prod[:2:2], "--api-keys", "a="+hashA+",b="+hashA), env(), "already listed"},
+		{"bad duration flag", append(prod, "--heartbeat", "soon"), env(), "invalid value"},
+		{"bad duration env", prod, env("HERALD_RETRY", "soon"), "HERALD_RETRY"},
+		{"bad int env", prod, env("HERALD_MAX_BATCH", "many"), "HERALD_MAX_BATCH"},
+		{"zero heartbeat", append(prod, "--heartbeat", "0s"), env(), "--heartbeat 0s: must be positive"},
+		{"negative leeway", append(prod, "--jwt-leeway", "-1s"), env(), "--jwt-leeway"},
+		{"zero queue", append(prod, "--stream-queue", "0"), env(), "--stream-queue 0"},
+		{"negative limit", append(prod, "--max-body-bytes", "-5"), env(), "--max-body-bytes -5"},
+		{"bad log level", append(prod, "--log-level", "loud"), env(), "--log-level"},
+		{"bad log format", append(prod, "--log-format", "xml"), env(), "--log-format"},
+		{"bad address", append(prod, "--http-addr", "8080"), env(), "--http-addr"},
+		{"same addresses", append(prod, "--http-addr", ":7000", "--grpc-addr", ":7000"), env(), "both"},
+		{"origin with path", append(prod, "--cors-origins", "https://a.example/app"), env(), "--cors-origins"},
+		{"origin without scheme", append(prod, "--cors-origins", "a.example"), env(), "--cors-origins"},
+		{"unknown flag", append(prod, "--nope"), env(), "not defined"},
+		{"positional argument", append(prod, "extra"), env(), "unexpected argument"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := load(t, tt.args, tt.env)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Load(%q) error = %v, want it to contain %q", tt.args, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidationReportsAllProblems(t *testing.T) {
+	t.Parallel()
+	_, err := load(t, []string{"--heartbeat=0s", "--max-batch=0"}, env())
+	if err == nil {
+		t.Fatal("Load succeeded, want errors")
+	}
+	for _, want := range []string{"--jwt-secret", "--api-keys", "--heartbeat", "--max-batch"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	_, err := config.LoadTo(&out, []string{"--help"}, env())
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("Load(--help) error = %v, want flag.ErrHelp", err)
+	}
+	for _, want := range []string{"Usage: herald", "-http-addr", "HERALD_HTTP_ADDR", "-api-keys", "HERALD_SHUTDOWN_TIMEOUT"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("usage does not contain %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestEnvName(t *testing.T) {
+	t.Parallel()
+	tests := map[string]string{
+		"http-addr":          "HERALD_HTTP_ADDR",
+		"dev":                "HERALD_DEV",
+		"idempotency-window": "HERALD_IDEMPOTENCY_WINDOW",
+	}
+	for in, want := range tests {
+		if got := config.EnvName(in); got != want {
+			t.Errorf("EnvName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestSplitList(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{"", nil},
+		{" , ,", nil},
+		{"a", []string{"a"}},
+		{" a , b,,c ", []string{"a", "b", "c"}},
+	}
+	for _, tt := range tests {
+		if got := config.SplitList(tt.in); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("SplitList(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestLogValueHidesSecret(t *testing.T) {
+	t.Parallel()
+	c, err := load(t, []string{"--jwt-secret", secret, "--api-keys", hashA}, env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("config", "config", c)
+	if strings.Contains(buf.String(), secret) {
+		t.Errorf("log line contains the secret: %s", buf.String())
+	}
+	if c.UsesDevSecret() {
+		t.Error("UsesDevSecret() = true with an explicit secret")
+	}
+}
+
+func TestAcceptsHashAPIKeyOutput(t *testing.T) {
+	t.Parallel()
+	spec := "billing=" + auth.HashAPIKey("hk_example")
+	c, err := load(t, []string{"--jwt-secret", secret}, env("HERALD_API_KEYS", spec))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if want := []string{spec}; !reflect.DeepEqual(c.APIKeys, want) {
+		t.Errorf("APIKeys = %q, want %q", c.APIKeys, want)
+	}
+}

@@ -1,0 +1,131 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+// Load parses args (without the program name) and the environment, read
+// through getenv, into a validated Config. Usage and parse errors go to
+// standard error; --help prints the usage and returns flag.ErrHelp.
+func Load(args []string, getenv func(string) string) (Config, error) {
+	return LoadTo(os.Stderr, args, getenv)
+}
+
+// LoadTo is Load with usage and parse errors written to out.
+func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, error) {
+	var (
+		c    Config
+		keys listValue
+		cors listValue
+	)
+	fs := flag.NewFlagSet("herald", flag.ContinueOnError)
+	fs.SetOutput(out)
+
+	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "HTTP listen address (REST, SSE, health, metrics, demo page)")
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", ":9090", "gRPC listen address")
+	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory of the embedded store")
+	fs.BoolVar(&c.Dev, "dev", false, "development mode: public dev JWT secret if none is set, Notify without API key, GET /v1/dev/token")
+	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 secret for user tokens, at least 32 bytes (required unless --dev)")
+	fs.StringVar(&c.JWTAudience, "jwt-audience", "", "required aud claim of user tokens (empty: not checked)")
+	fs.StringVar(&c.JWTIssuer, "jwt-issuer", "", "required iss claim of user tokens (empty: not checked)")
+	fs.DurationVar(&c.JWTLeeway, "jwt-leeway", 30*time.Second, "clock skew tolerated on exp and nbf")
+	fs.Var(&keys, "api-keys", "comma-separated service API key hashes, NAME=sha256:HEX or sha256:HEX (required unless --dev; see heraldctl apikey)")
+	fs.Var(&cors, "cors-origins", "comma-separated browser origins allowed to open GET /v1/stream cross-origin (CORS), or *")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.DurationVar(&c.Heartbeat, "heartbeat", 15*time.Second, "interval of SSE keep-alive comments")
+	fs.DurationVar(&c.Retry, "retry", 3*time.Second, "reconnection delay advised to SSE clients")
+	fs.IntVar(&c.StreamQueue, "stream-queue", 256, "events queued per stream connection before it is dropped")
+	fs.IntVar(&c.RetentionCount, "retention-count", 1000, "inbox entries kept per user")
+	fs.DurationVar(&c.RetentionAge, "retention-age", 720*time.Hour, "how long inbox entries are kept")
+	fs.DurationVar(&c.IdempotencyWindow, "idempotency-window", 24*time.Hour, "how long idempotency keys are remembered")
+	fs.IntVar(&c.MaxTitleBytes, "max-title-bytes", 256, "largest notification title")
+	fs.IntVar(&c.MaxBodyBytes, "max-body-bytes", 4096, "largest notification body")
+	fs.IntVar(&c.MaxDataBytes, "max-data-bytes", 16384, "largest notification data object, as JSON")
+	fs.IntVar(&c.MaxRecipients, "max-recipients", 1000, "most recipients named in one audience")
+	fs.IntVar(&c.MaxBatch, "max-batch", 100, "most notifications in one NotifyBatch")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "bound on graceful shutdown")
+
+	// Name the environment variable in each flag's help text.
+	fs.VisitAll(func(f *flag.Flag) { f.Usage += " [" + EnvName(f.Name) + "]" })
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: herald [flags]\n\nEvery flag can also be set with the environment variable in brackets; flags win.\n\n")
+		fs.PrintDefaults()
+	}
+
+	// The environment first, so that flags parsed afterwards override it.
+	var envErrs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := EnvName(f.Name)
+		v := getenv(name)
+		if v == "" {
+			return
+		}
+		if err := f.Value.Set(v); err != nil {
+			envErrs = append(envErrs, fmt.Errorf("%s=%q: %w", name, v, err))
+		}
+	})
+	if err := errors.Join(envErrs...); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return Config{}, err
+		}
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("config: unexpected argument %q", fs.Arg(0))
+	}
+
+	c.APIKeys = keys
+	c.CORSOrigins = cors
+	c.LogLevel = strings.ToLower(c.LogLevel)
+	if c.Dev && c.JWTSecret == "" {
+		c.JWTSecret = DevJWTSecret
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return c, nil
+}
+
+// EnvName is the environment variable of a flag: HERALD_ and the flag's
+// name upper-cased with dashes as underscores.
+func EnvName(flagName string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// listValue is a comma-separated list flag. Set replaces the whole list, so a
+// flag overrides the environment instead of adding to it.
+type listValue []string
+
+func (l *listValue) String() string {
+	if l == nil {
+		return ""
+	}
+	return strings.Join(*l, ",")
+}
+
+func (l *listValue) Set(s string) error {
+	*l = SplitList(s)
+	return nil
+}
+
+// SplitList splits a comma-separated list, trims each item and drops empty
+// ones.
+func SplitList(s string) []string {
+	var out []string
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}

@@ -1,0 +1,108 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"time"
+
+	"github.com/heraldhq/herald/internal/auth"
+)
+
+// Validate reports every problem of c at once, so that an operator fixes a
+// configuration in one round.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+
+	for _, a := range []struct{ flag, addr string }{{"--http-addr", c.HTTPAddr}, {"--grpc-addr", c.GRPCAddr}} {
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			add("%s %q: want host:port or :port", a.flag, a.addr)
+		}
+	}
+	if c.HTTPAddr == c.GRPCAddr {
+		add("--http-addr and --grpc-addr are both %q", c.HTTPAddr)
+	}
+	if c.DataDir == "" {
+		add("--data-dir is empty")
+	}
+
+	switch {
+	case c.JWTSecret == "":
+		add("--jwt-secret is required (or run with --dev)")
+	case len(c.JWTSecret) < auth.MinHS256SecretLen:
+		add("--jwt-secret is %d bytes; HS256 needs at least %d", len(c.JWTSecret), auth.MinHS256SecretLen)
+	}
+	if !c.Dev && len(c.APIKeys) == 0 {
+		add("--api-keys is required (or run with --dev); create one with `heraldctl apikey`")
+	}
+	// The rules of a key spec live in auth, which uses them at start.
+	if _, err := auth.ParseAPIKeys(c.APIKeys); err != nil {
+		add("--api-keys: %w", err)
+	}
+	for _, o := range c.CORSOrigins {
+		if err := checkOrigin(o); err != nil {
+			add("--cors-origins: %w", err)
+		}
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		add("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		add("--log-format %q: want text or json", c.LogFormat)
+	}
+
+	positive := []struct {
+		flag string
+		d    time.Duration
+	}{
+		{"--heartbeat", c.Heartbeat},
+		{"--retry", c.Retry},
+		{"--retention-age", c.RetentionAge},
+		{"--idempotency-window", c.IdempotencyWindow},
+		{"--shutdown-timeout", c.ShutdownTimeout},
+	}
+	for _, p := range positive {
+		if p.d <= 0 {
+			add("%s %v: must be positive", p.flag, p.d)
+		}
+	}
+	if c.JWTLeeway < 0 {
+		add("--jwt-leeway %v: must not be negative", c.JWTLeeway)
+	}
+	counts := []struct {
+		flag string
+		n    int
+	}{
+		{"--stream-queue", c.StreamQueue},
+		{"--retention-count", c.RetentionCount},
+		{"--max-title-bytes", c.MaxTitleBytes},
+		{"--max-body-bytes", c.MaxBodyBytes},
+		{"--max-data-bytes", c.MaxDataBytes},
+		{"--max-recipients", c.MaxRecipients},
+		{"--max-batch", c.MaxBatch},
+	}
+	for _, p := range counts {
+		if p.n <= 0 {
+			add("%s %d: must be positive", p.flag, p.n)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkOrigin accepts "*" or a bare origin such as https://app.example.com,
+// the form browsers send in the Origin header.
+func checkOrigin(o string) error {
+	if o == "*" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%q: want scheme://host[:port] with no path, or *", o)
+	}
+	return nil
+}

@@ -1,0 +1,296 @@
+package hub_test
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/heraldhq/herald/internal/hub"
+	"github.com/heraldhq/herald/internal/notify"
+)
+
+var testNotification = &notify.Notification{ID: "n1", Type: "test", Title: "hello"}
+
+// metric returns the value of the unlabelled metric name in reg.
+func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		m := mf.GetMetric()[0]
+		if m.GetGauge() != nil {
+			return m.GetGauge().GetValue()
+		}
+		return m.GetCounter().GetValue()
+	}
+	t.Fatalf("metric %s not registered", name)
+	return 0
+}
+
+func entry(user notify.UserID, c notify.Cursor) notify.Entry {
+	return notify.Entry{User: user, Cursor: c, Notification: testNotification}
+}
+
+// recv returns the next queued entry, failing the test if there is none.
+func recv(t *testing.T, s *hub.Subscription) notify.Entry {
+	t.Helper()
+	select {
+	case e := <-s.Events():
+		return e
+	default:
+		t.Fatalf("no entry queued for %s", s.User())
+		return notify.Entry{}
+	}
+}
+
+func assertEmpty(t *testing.T, s *hub.Subscription) {
+	t.Helper()
+	select {
+	case e := <-s.Events():
+		t.Fatalf("unexpected entry %d for %s", e.Cursor, s.User())
+	default:
+	}
+}
+
+func TestFanOutToAllConnectionsOfUser(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewPedanticRegistry()
+	h := hub.New(hub.Options{Registerer: reg})
+	subs := make([]*hub.Subscription, 3)
+	for i := range subs {
+		subs[i] = h.Subscribe("alice", 8)
+		defer subs[i].Close()
+	}
+	h.Publish([]notify.Entry{entry("alice", 1), entry("alice", 2)})
+	for i, s := range subs {
+		for want := notify.Cursor(1); want <= 2; want++ {
+			if got := recv(t, s).Cursor; got != want {
+				t.Errorf("sub %d: got cursor %d, want %d", i, got, want)
+			}
+		}
+		assertEmpty(t, s)
+	}
+	if got := metric(t, reg, "herald_hub_delivered_entries_total"); got != 6 {
+		t.Errorf("delivered = %v, want 6", got)
+	}
+	if got := metric(t, reg, "herald_hub_published_entries_total"); got != 2 {
+		t.Errorf("published = %v, want 2", got)
+	}
+	if got := metric(t, reg, "herald_hub_connections"); got != 3 {
+		t.Errorf("connections = %v, want 3", got)
+	}
+}
+
+func TestUsersAreIsolated(t *testing.T) {
+	t.Parallel()
+	h := hub.New(hub.Options{Shards: 1}) // one shard: isolation must not come from sharding
+	a := h.Subscribe("alice", 8)
+	defer a.Close()
+	b := h.Subscribe("bob", 8)
+	defer b.Close()
+	h.Publish([]notify.Entry{entry("alice", 1), entry("bob", 7), entry("carol", 3), entry("alice", 2)})
+	for _, want := range []notify.Cursor{1, 2} {
+		if e := recv(t, a); e.User != "alice" || e.Cursor != want {
+			t.Errorf("alice got %s/%d, want alice/%d", e.User, e.Cursor, want)
+		}
+	}
+	assertEmpty(t, a)
+	if e := recv(t, b); e.User != "bob" || e.Cursor != 7 {
+		t.Errorf("bob got %s/%d, want bob/7", e.User, e.Cursor)
+	}
+	assertEmpty(t, b)
+}
+
+func TestOverflowEvictsWithoutBlocking(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewPedanticRegistry()
+	h := hub.New(hub.Options{Registerer: reg})
+	slow := h.Subscribe("alice", 2)
+	defer slow.Close()
+	fast := h.Subscribe("alice", 16)
+	defer fast.Close()
+
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		for c := notify.Cursor(1); c <= 10; c++ {
+			h.Publish([]notify.Entry{entry("alice", c)})
+		}
+	}()
+	select {
+	case <-published:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Publish blocked on a full queue")
+	}
+
+	select {
+	case <-slow.Done():
+	default:
+		t.Fatal("slow subscription was not evicted")
+	}
+	if !errors.Is(slow.Err(), hub.ErrSlowConsumer) {
+		t.Errorf("slow.Err() = %v, want ErrSlowConsumer", slow.Err())
+	}
+	if fast.Err() != nil {
+		t.Errorf("fast.Err() = %v, want nil", fast.Err())
+	}
+	for want := notify.Cursor(1); want <= 10; want++ {
+		if got := recv(t, fast).Cursor; got != want {
+			t.Fatalf("fast got %d, want %d", got, want)
+		}
+	}
+	// The evicted queue keeps what it had, and nothing after the overflow.
+	for want := notify.Cursor(1); want <= 2; want++ {
+		if got := recv(t, slow).Cursor; got != want {
+			t.Errorf("slow got %d, want %d", got, want)
+		}
+	}
+	assertEmpty(t, slow)
+	if got := metric(t, reg, "herald_hub_evictions_total"); got != 1 {
+		t.Errorf("evictions = %v, want 1", got)
+	}
+	if got := h.Connections(); got != 1 {
+		t.Errorf("Connections() = %d, want 1", got)
+	}
+}
+
+func TestCloseIsIdempotent(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewPedanticRegistry()
+	h := hub.New(hub.Options{Registerer: reg})
+	s := h.Subscribe("alice", 1)
+	if s.Err() != nil {
+		t.Fatalf("Err() before Close = %v", s.Err())
+	}
+	for range 3 {
+		s.Close()
+	}
+	<-s.Done()
+	if !errors.Is(s.Err(), notify.ErrClosed) {
+		t.Errorf("Err() = %v, want ErrClosed", s.Err())
+	}
+	if got := h.Connections(); got != 0 {
+		t.Errorf("Connections() = %d, want 0", got)
+	}
+	if got := metric(t, reg, "herald_hub_connections"); got != 0 {
+		t.Errorf("connections gauge = %v, want 0", got)
+	}
+	h.Publish([]notify.Entry{entry("alice", 1)})
+	assertEmpty(t, s)
+
+	// Closing after an eviction does not count the connection twice.
+	e := h.Subscribe("bob", 1)
+	h.Publish([]notify.Entry{entry("bob", 1), entry("bob", 2)})
+	e.Close()
+	e.Close()
+	if got := metric(t, reg, "herald_hub_connections"); got != 0 {
+		t.Errorf("connections gauge after eviction and Close = %v, want 0", got)
+	}
+	if !errors.Is(e.Err(), hub.ErrSlowConsumer) {
+		t.Errorf("evicted Err() after Close = %v, want ErrSlowConsumer", e.Err())
+	}
+}
+
+func TestHubClose(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewPedanticRegistry()
+	h := hub.New(hub.Options{Registerer: reg})
+	s := h.Subscribe("alice", 1)
+	h.Close()
+	h.Close()
+	<-s.Done()
+	if !errors.Is(s.Err(), notify.ErrClosed) {
+		t.Errorf("Err() = %v, want ErrClosed", s.Err())
+	}
+	late := h.Subscribe("alice", 1)
+	<-late.Done()
+	if !errors.Is(late.Err(), notify.ErrClosed) {
+		t.Errorf("late Err() = %v, want ErrClosed", late.Err())
+	}
+	late.Close()
+	s.Close()
+	if got := metric(t, reg, "herald_hub_connections"); got != 0 {
+		t.Errorf("connections gauge = %v, want 0", got)
+	}
+}
+
+func TestShardOptions(t *testing.T) {
+	t.Parallel()
+	for _, shards := range []int{-1, 0, 1, 3, 64, 100} {
+		t.Run(fmt.Sprint(shards), func(t *testing.T) {
+			t.Parallel()
+			h := hub.New(hub.Options{Shards: shards})
+			var subs []*hub.Subscription
+			for i := range 50 {
+				subs = append(subs, h.Subscribe(notify.UserID(fmt.Sprint("u", i)), 1))
+			}
+			var es []notify.Entry
+			for i := range 50 {
+				es = append(es, entry(notify.UserID(fmt.Sprint("u", i)), notify.Cursor(i+1)))
+			}
+			h.Publish(es)
+			for i, s := range subs {
+				if got := recv(t, s).Cursor; got != notify.Cursor(i+1) {
+					t.Errorf("u%d got %d", i, got)
+				}
+				s.Close()
+			}
+		})
+	}
+}
+
+// TestConcurrency races publishers, subscribers, readers and closers; run it
+// with -race.
+func TestConcurrency(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewPedanticRegistry()
+	h := hub.New(hub.Options{Shards: 4, Registerer: reg})
+	users := []notify.UserID{"a", "b", "c", "d", "e"}
+	const rounds = 200
+	var wg sync.WaitGroup
+	for p := range 2 {
+		wg.Go(func() {
+			for i := range rounds {
+				u := users[(i+p)%len(users)]
+				h.Publish([]notify.Entry{entry(u, notify.Cursor(i+1)), entry(users[i%len(users)], notify.Cursor(i+1))})
+			}
+		})
+	}
+	for c := range 4 {
+		wg.Go(func() {
+			for i := range rounds {
+				s := h.Subscribe(users[(i+c)%len(users)], 1+i%4)
+				for range 2 {
+					select {
+					case <-s.Events():
+					case <-s.Done():
+					default:
+					}
+				}
+				_ = s.Err()
+				s.Close()
+			}
+		})
+	}
+	wg.Go(func() {
+		for range rounds {
+			_ = h.Connections()
+		}
+	})
+	wg.Wait()
+	if got := h.Connections(); got != 0 {
+		t.Errorf("Connections() = %d after all closed, want 0", got)
+	}
+	if got := metric(t, reg, "herald_hub_connections"); got != 0 {
+		t.Errorf("connections gauge = %v, want 0", got)
+	}
+}

@@ -1,0 +1,68 @@
+package ingest
+
+import (
+	"fmt"
+	"strings"
+)
+
+// FieldViolation is one problem with one field of a request. Field is a path
+// in the request's proto field names, e.g. "notification.audience.user_ids[3]"
+// or, in a batch, "notifications[2].title".
+type FieldViolation struct {
+	Field       string
+	Description string
+}
+
+// ValidationError lists every problem found in a request, so that a sender
+// can fix them all at once. Nothing of a request with a ValidationError was
+// stored.
+type ValidationError struct {
+	Violations []FieldViolation
+}
+
+// Error lists the violations.
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	b.WriteString("invalid notification: ")
+	for i, v := range e.Violations {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(v.Field)
+		b.WriteString(": ")
+		b.WriteString(v.Description)
+	}
+	return b.String()
+}
+
+// maxViolations bounds the list, which travels back in gRPC trailers that
+// many clients cap at 8 KiB.
+const maxViolations = 20
+
+// violations collects FieldViolations.
+type violations struct {
+	list    []FieldViolation
+	omitted int
+}
+
+func (v *violations) add(field, format string, args ...any) {
+	if len(v.list) >= maxViolations {
+		v.omitted++
+		return
+	}
+	v.list = append(v.list, FieldViolation{Field: field, Description: fmt.Sprintf(format, args...)})
+}
+
+func (v *violations) any() bool { return len(v.list) > 0 }
+
+func (v *violations) err() error {
+	if len(v.list) == 0 {
+		return nil
+	}
+	list := v.list
+	if v.omitted > 0 {
+		last := list[len(list)-1]
+		list = append(list, FieldViolation{Field: last.Field, Description: fmt.Sprintf("and %d more violations not listed", v.omitted)})
+	}
+	return &ValidationError{Violations: list}
+}

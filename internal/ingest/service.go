@@ -1,0 +1,162 @@
+// Package ingest is the one path from every entrance (gRPC, REST, Kafka) to
+// the store: it validates notifications, gives them an ID, scopes their
+// idempotency keys to the sender, routes them to recipients and appends them
+// durably.
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
+	"github.com/heraldhq/herald/internal/notify"
+	"github.com/heraldhq/herald/internal/store"
+)
+
+// Router resolves a notification's audience into recipients, each user once.
+type Router interface {
+	Route(ctx context.Context, n *notify.Notification) ([]store.Recipient, error)
+}
+
+// Appender stores deliveries durably; see store.Store.Append.
+type Appender interface {
+	Append(ctx context.Context, ds []store.Delivery) ([]store.Result, error)
+}
+
+// Options configure a Service. Zero values mean defaults.
+type Options struct {
+	Limits     Limits
+	Now        func() time.Time      // default time.Now
+	Logger     *slog.Logger          // default discards
+	Registerer prometheus.Registerer // nil: metrics are not exported
+}
+
+// Service accepts notifications. It is safe for concurrent use.
+type Service struct {
+	router  Router
+	app     Appender
+	lim     Limits
+	now     func() time.Time
+	log     *slog.Logger
+	metrics *metrics
+}
+
+// New returns a Service that routes with router and stores with app.
+func New(router Router, app Appender, opts Options) *Service {
+	s := &Service{
+		router: router,
+		app:    app,
+		lim:    opts.Limits.withDefaults(),
+		now:    opts.Now,
+		log:    opts.Logger,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.metrics = newMetrics(opts.Registerer, s.log)
+	return s
+}
+
+// Notify accepts a batch of notifications from sender: all are valid and
+// durably stored, or none is. Validation errors (a *ValidationError) name
+// fields as "notifications[i]....". Results are in request order. A
+// notification whose idempotency key sender used before within the store's
+// window gets the first one's result with Duplicate set.
+func (s *Service) Notify(ctx context.Context, sender string, ns []*heraldv1.Notification) ([]store.Result, error) {
+	var v violations
+	switch {
+	case len(ns) == 0:
+		v.add("notifications", "at least one notification is required")
+	case len(ns) > s.lim.MaxBatch:
+		v.add("notifications", "at most %d notifications, got %d", s.lim.MaxBatch, len(ns))
+	}
+	if v.any() {
+		return nil, s.refuse(ctx, sender, len(ns), v.err())
+	}
+	now := s.now()
+	out := make([]*notify.Notification, len(ns))
+	for i, n := range ns {
+		out[i] = validate(n, s.lim, now, fmt.Sprintf("notifications[%d]", i), &v)
+	}
+	if err := v.err(); err != nil {
+		return nil, s.refuse(ctx, sender, len(ns), err)
+	}
+	return s.deliver(ctx, sender, now, out)
+}
+
+// NotifyOne accepts one notification from sender, like Notify, with
+// validation errors naming fields as "notification....", the field of
+// NotifyRequest and of a Kafka message.
+func (s *Service) NotifyOne(ctx context.Context, sender string, n *heraldv1.Notification) (store.Result, error) {
+	now := s.now()
+	var v violations
+	out := validate(n, s.lim, now, "notification", &v)
+	if err := v.err(); err != nil {
+		return store.Result{}, s.refuse(ctx, sender, 1, err)
+	}
+	rs, err := s.deliver(ctx, sender, now, []*notify.Notification{out})
+	if err != nil {
+		return store.Result{}, err
+	}
+	return rs[0], nil
+}
+
+func (s *Service) refuse(ctx context.Context, sender string, count int, err error) error {
+	s.metrics.notifications.WithLabelValues(outcomeInvalid).Add(float64(count))
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		s.log.DebugContext(ctx, "notification refused", "sender", sender, "err", err)
+	}
+	return err
+}
+
+// deliver completes validated notifications, routes and stores them.
+func (s *Service) deliver(ctx context.Context, sender string, now time.Time, ns []*notify.Notification) ([]store.Result, error) {
+	ds := make([]store.Delivery, len(ns))
+	for i, n := range ns {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return nil, s.fail(len(ns), fmt.Errorf("ingest: new ID: %w", err))
+		}
+		n.ID = id.String()
+		n.CreateTime = now
+		if n.IdempotencyKey != "" {
+			// Scoped so that two senders can never collide on a key; service
+			// names cannot contain NUL, so the scoped form is unambiguous.
+			n.IdempotencyKey = sender + "\x00" + n.IdempotencyKey
+		}
+		rs, err := s.router.Route(ctx, n)
+		if err != nil {
+			return nil, s.fail(len(ns), fmt.Errorf("ingest: route %s: %w", n.ID, err))
+		}
+		ds[i] = store.Delivery{Notification: n, Recipients: rs}
+	}
+	results, err := s.app.Append(ctx, ds)
+	if err != nil {
+		return nil, s.fail(len(ns), fmt.Errorf("ingest: append: %w", err))
+	}
+	if len(results) != len(ds) {
+		return nil, s.fail(len(ns), fmt.Errorf("ingest: append returned %d results for %d deliveries", len(results), len(ds)))
+	}
+	for _, r := range results {
+		if r.Duplicate {
+			s.metrics.notifications.WithLabelValues(outcomeDuplicate).Inc()
+			continue
+		}
+		s.metrics.notifications.WithLabelValues(outcomeAccepted).Inc()
+		s.metrics.recipients.Add(float64(r.Recipients))
+	}
+	return results, nil
+}
+
+func (s *Service) fail(count int, err error) error {
+	s.metrics.notifications.WithLabelValues(outcomeFailed).Add(float64(count))
+	return err
+}

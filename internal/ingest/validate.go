@@ -1,0 +1,224 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
+	"github.com/heraldhq/herald/internal/notify"
+)
+
+const (
+	// maxTopicLen bounds topic names, which end up in store keys.
+	maxTopicLen = 200
+	// maxNameLen bounds type and category; the type becomes the SSE
+	// `event:` name.
+	maxNameLen = 64
+)
+
+// reservedTypes are SSE event names the stream itself sends; a notification
+// may not pose as one of them.
+var reservedTypes = map[string]bool{
+	"reset":         true,
+	"token-expired": true,
+}
+
+// Validate checks one API notification against lim and turns it into the
+// internal form, without ID, creation time or sender scope (Service.Notify
+// adds those). User IDs and topics come out de-duplicated, in first-seen
+// order; an unspecified priority becomes normal. On failure the error is a
+// *ValidationError listing every violation, with paths under
+// "notification.".
+func Validate(n *heraldv1.Notification, lim Limits, now time.Time) (*notify.Notification, error) {
+	var v violations
+	out := validate(n, lim.withDefaults(), now, "notification", &v)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func validate(n *heraldv1.Notification, lim Limits, now time.Time, path string, v *violations) *notify.Notification {
+	if n == nil {
+		v.add(path, "required")
+		return nil
+	}
+	out := &notify.Notification{
+		Type:     n.GetType(),
+		Title:    n.GetTitle(),
+		Body:     n.GetBody(),
+		Category: n.GetCategory(),
+	}
+	out.Users, out.Topics = validateAudience(n.GetAudience(), lim, path+".audience", v)
+
+	if t := n.GetType(); t != "" {
+		if !validName(t, ".-_:", maxNameLen) {
+			v.add(path+".type", "must be 1 to %d letters, digits or . _ - :", maxNameLen)
+		} else if reservedTypes[t] {
+			v.add(path+".type", "%q is reserved for stream control events", t)
+		}
+	}
+	if c := n.GetCategory(); c != "" && !validName(c, ".-_:", maxNameLen) {
+		v.add(path+".category", "must be 1 to %d letters, digits or . _ - :", maxNameLen)
+	}
+	checkText(n.GetTitle(), lim.MaxTitleBytes, true, path+".title", v)
+	checkText(n.GetBody(), lim.MaxBodyBytes, false, path+".body", v)
+	out.Data = validateData(n.GetData(), lim.MaxDataBytes, path+".data", v)
+
+	switch p := n.GetPriority(); {
+	case p == heraldv1.Priority_PRIORITY_UNSPECIFIED:
+		out.Priority = notify.PriorityNormal
+	case heraldv1.Priority_name[int32(p)] != "":
+		out.Priority = notify.Priority(p)
+	default:
+		v.add(path+".priority", "unknown value %d", int32(p))
+	}
+
+	if k := n.GetIdempotencyKey(); k != "" {
+		switch {
+		case len(k) > lim.MaxKeyBytes:
+			v.add(path+".idempotency_key", "at most %d bytes, got %d", lim.MaxKeyBytes, len(k))
+		case !printable(k):
+			v.add(path+".idempotency_key", "must be valid UTF-8 without control characters")
+		default:
+			out.IdempotencyKey = k
+		}
+	}
+
+	if et := n.GetExpireTime(); et != nil {
+		switch t := et.AsTime(); {
+		case et.CheckValid() != nil:
+			v.add(path+".expire_time", "not a valid timestamp")
+		case !t.After(now):
+			v.add(path+".expire_time", "must be in the future")
+		default:
+			out.ExpireTime = t
+		}
+	}
+	return out
+}
+
+func validateAudience(a *heraldv1.Audience, lim Limits, path string, v *violations) ([]notify.UserID, []notify.Topic) {
+	ids, topics := a.GetUserIds(), a.GetTopics()
+	if len(ids) == 0 && len(topics) == 0 {
+		v.add(path, "at least one user ID or topic is required")
+		return nil, nil
+	}
+	var users []notify.UserID
+	if len(ids) > lim.MaxRecipients {
+		v.add(path+".user_ids", "at most %d user IDs, got %d", lim.MaxRecipients, len(ids))
+	} else if len(ids) > 0 {
+		users = make([]notify.UserID, 0, len(ids))
+		seen := make(map[notify.UserID]struct{}, len(ids))
+		for i, s := range ids {
+			u, err := notify.ParseUserID(s)
+			if err != nil {
+				v.add(fmt.Sprintf("%s.user_ids[%d]", path, i), "must be 1 to %d bytes of UTF-8 without control characters", notify.MaxUserIDLen)
+				continue
+			}
+			if _, dup := seen[u]; !dup {
+				seen[u] = struct{}{}
+				users = append(users, u)
+			}
+		}
+	}
+	var out []notify.Topic
+	if len(topics) > lim.MaxTopics {
+		v.add(path+".topics", "at most %d topics, got %d", lim.MaxTopics, len(topics))
+	} else if len(topics) > 0 {
+		out = make([]notify.Topic, 0, len(topics))
+		seen := make(map[notify.Topic]struct{}, len(topics))
+		for i, s := range topics {
+			if !validName(s, ".-_/:", maxTopicLen) {
+				v.add(fmt.Sprintf("%s.topics[%d]", path, i), "must be 1 to %d letters, digits or . _ - / :", maxTopicLen)
+				continue
+			}
+			t := notify.Topic(s)
+			if _, dup := seen[t]; !dup {
+				seen[t] = struct{}{}
+				out = append(out, t)
+			}
+		}
+	}
+	return users, out
+}
+
+func checkText(s string, max int, required bool, path string, v *violations) {
+	switch {
+	case required && strings.TrimSpace(s) == "":
+		v.add(path, "required")
+	case len(s) > max:
+		v.add(path, "at most %d bytes, got %d", max, len(s))
+	case !utf8.ValidString(s):
+		v.add(path, "must be valid UTF-8")
+	}
+}
+
+// validateData encodes data as the compact JSON object clients receive. An
+// empty object is dropped.
+func validateData(d *structpb.Struct, max int, path string, v *violations) json.RawMessage {
+	if len(d.GetFields()) == 0 {
+		return nil
+	}
+	// Refuse huge values before spending a JSON encoding on them. The binary
+	// form of a Struct is rarely more than about twice its JSON.
+	if size := proto.Size(d); size > 4*max {
+		v.add(path, "at most %d bytes as JSON, got about %d", max, size)
+		return nil
+	}
+	b, err := protojson.Marshal(d)
+	if err != nil {
+		v.add(path, "not representable as JSON: %v", err)
+		return nil
+	}
+	// protojson's whitespace is deliberately unstable; compacting gives one
+	// canonical line and the size that counts.
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		v.add(path, "not representable as JSON: %v", err)
+		return nil
+	}
+	if buf.Len() > max {
+		v.add(path, "at most %d bytes as JSON, got %d", max, buf.Len())
+		return nil
+	}
+	return buf.Bytes()
+}
+
+// validName reports whether s is 1 to max bytes of ASCII letters, digits and
+// the punctuation in extra. Names are kept to ASCII because they become SSE
+// event names, store keys and metric-friendly labels.
+func validName(s, extra string, max int) bool {
+	if s == "" || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(extra, c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,64 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/heraldhq/herald/internal/ingest"
+	"github.com/heraldhq/herald/internal/notify"
+)
+
+// toStatus translates an error from the domain into a gRPC status. Only
+// validation errors reach the client in detail; unexpected errors are logged
+// and reported generically, so that internals never leak.
+func toStatus(ctx context.Context, log *slog.Logger, method string, err error) error {
+	var ve *ingest.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		return invalidArgument(ve)
+	case errors.Is(err, notify.ErrUnavailable), errors.Is(err, notify.ErrClosed):
+		log.WarnContext(ctx, "request failed: unavailable", "method", method, "err", err)
+		return status.Error(codes.Unavailable, "service temporarily unavailable; retry")
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, "request canceled")
+	default:
+		log.ErrorContext(ctx, "request failed", "method", method, "err", err)
+		return status.Error(codes.Internal, "internal error")
+	}
+}
+
+func invalidArgument(ve *ingest.ValidationError) error {
+	br := &errdetails.BadRequest{FieldViolations: make([]*errdetails.BadRequest_FieldViolation, len(ve.Violations))}
+	for i, v := range ve.Violations {
+		br.FieldViolations[i] = &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Description}
+	}
+	st, err := status.New(codes.InvalidArgument, summary(ve)).WithDetails(br)
+	if err != nil {
+		// Only a marshalling failure of BadRequest could land here.
+		return status.Error(codes.InvalidArgument, ve.Error())
+	}
+	return st.Err()
+}
+
+// summary names the first violation and counts the rest; the details list
+// them all. Keeping the message short keeps the trailers well under the
+// 8 KiB that many clients accept.
+func summary(ve *ingest.ValidationError) string {
+	if len(ve.Violations) == 0 {
+		return "invalid request"
+	}
+	v := ve.Violations[0]
+	msg := "invalid request: " + v.Field + ": " + v.Description
+	if n := len(ve.Violations) - 1; n > 0 {
+		msg += fmt.Sprintf(" (and %d more)", n)
+	}
+	return msg
+}

@@ -1,0 +1,99 @@
+package sse
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/hub"
+	"github.com/heraldhq/herald/internal/notify"
+)
+
+// Store is the part of the inbox store a stream reads on resume. The
+// store.Store backends satisfy it.
+type Store interface {
+	// Read returns up to limit entries of user after the cursor, oldest
+	// first, or notify.ErrCursorExpired if retention removed some of them.
+	Read(ctx context.Context, user notify.UserID, after notify.Cursor, limit int) ([]notify.Entry, error)
+	// Last returns the user's newest cursor.
+	Last(ctx context.Context, user notify.UserID) (notify.Cursor, error)
+}
+
+// Verifier checks a user token; auth.JWTVerifier satisfies it.
+type Verifier interface {
+	Verify(ctx context.Context, token string) (auth.Claims, error)
+}
+
+// Defaults for zero Config fields.
+const (
+	DefaultHeartbeat      = 15 * time.Second
+	DefaultRetry          = 3 * time.Second
+	DefaultShutdownJitter = 5 * time.Second
+	DefaultWriteTimeout   = 10 * time.Second
+	DefaultQueueSize      = 256
+	DefaultReplayBatch    = 256
+)
+
+// Config configures a Handler. Store, Hub and Verifier are required; zero
+// values of the rest mean the documented defaults.
+type Config struct {
+	Store    Store
+	Hub      *hub.Hub
+	Verifier Verifier
+	// Logger is never given a token or a query string; nil discards.
+	Logger *slog.Logger
+
+	// Heartbeat is the interval of `: keep-alive` comments on an idle
+	// stream (default 15 s).
+	Heartbeat time.Duration
+	// Retry is the reconnection delay sent to clients (default 3 s).
+	Retry time.Duration
+	// ShutdownJitter bounds the random delay added to Retry in the final
+	// frame at shutdown, so clients do not all reconnect at once (default
+	// 5 s).
+	ShutdownJitter time.Duration
+	// WriteTimeout bounds each write and flush, so a peer that stopped
+	// reading is dropped (default 10 s).
+	WriteTimeout time.Duration
+	// QueueSize is each stream's hub queue length (default 256). A stream
+	// that falls this far behind is closed and resumes from its cursor.
+	QueueSize int
+	// ReplayBatch is how many entries a resume reads per store call
+	// (default 256).
+	ReplayBatch int
+
+	// AllowedOrigins is the CORS allow-list of exact origins
+	// ("https://app.example.com"); "*" allows any origin. Allowed origins
+	// are echoed with credentials allowed, since browsers may send a cookie.
+	AllowedOrigins []string
+
+	// Registerer receives the handler's metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+}
+
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = DefaultHeartbeat
+	}
+	if c.Retry <= 0 {
+		c.Retry = DefaultRetry
+	}
+	if c.ShutdownJitter <= 0 {
+		c.ShutdownJitter = DefaultShutdownJitter
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = DefaultQueueSize
+	}
+	if c.ReplayBatch <= 0 {
+		c.ReplayBatch = DefaultReplayBatch
+	}
+}

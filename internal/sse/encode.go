@@ -1,0 +1,113 @@
+package sse
+
+import (
+	"bufio"
+	"bytes"
+	"strconv"
+	"time"
+
+	"github.com/heraldhq/herald/internal/notify"
+)
+
+// Encoder writes Server-Sent Events frames to a buffered writer. It copies
+// bytes only: an entry's payload is JSON encoded once per notification and
+// shared by every connection, so encoding an event allocates nothing.
+//
+// No field ever carries a raw CR or LF: event names have them replaced by
+// '_', and
+// data is split into one `data:` line per line (which the client joins back
+// with LF), so no input can start a second field or event.
+type Encoder struct {
+	w       *bufio.Writer
+	scratch [24]byte // a cursor or a retry in decimal, without allocating
+}
+
+// NewEncoder returns an encoder writing to w. The caller flushes w.
+func NewEncoder(w *bufio.Writer) *Encoder { return &Encoder{w: w} }
+
+// Retry writes `retry: <ms>` as a frame of its own, telling the client how
+// long to wait before reconnecting.
+func (e *Encoder) Retry(d time.Duration) {
+	e.w.WriteString("retry: ")
+	e.w.Write(strconv.AppendInt(e.scratch[:0], d.Milliseconds(), 10))
+	e.w.WriteString("\n\n")
+}
+
+// Comment writes `: text`, which clients ignore; it keeps proxies and mobile
+// networks from closing an idle stream. CR and LF in text are replaced.
+//
+// Like every method, it leaves errors to the bufio.Writer, which keeps the
+// first one and returns it from Flush.
+func (e *Encoder) Comment(text string) {
+	e.w.WriteString(": ")
+	e.writeLine(text)
+	e.w.WriteString("\n\n")
+}
+
+// Entry writes an inbox entry: its cursor as the id, the notification type
+// as the event name and the shared JSON payload as data.
+func (e *Encoder) Entry(en notify.Entry) {
+	e.Event(true, en.Cursor, en.Notification.EventType(), en.Payload())
+}
+
+// Event writes one event. With hasID false no `id:` is written and the
+// client keeps the last one it had; an empty name writes no `event:`
+// (clients then dispatch a "message").
+func (e *Encoder) Event(hasID bool, id notify.Cursor, name string, data []byte) {
+	if hasID {
+		e.w.WriteString("id: ")
+		e.w.Write(id.AppendTo(e.scratch[:0]))
+		e.w.WriteByte('\n')
+	}
+	if name != "" {
+		e.w.WriteString("event: ")
+		e.writeLine(name)
+		e.w.WriteByte('\n')
+	}
+	e.writeData(data)
+	e.w.WriteByte('\n')
+}
+
+// writeLine writes s with every CR and LF replaced by '_'.
+func (e *Encoder) writeLine(s string) {
+	for {
+		i := indexNewline(s)
+		if i < 0 {
+			e.w.WriteString(s)
+			return
+		}
+		e.w.WriteString(s[:i])
+		e.w.WriteByte('_')
+		s = s[i+1:]
+	}
+}
+
+// writeData writes data as `data:` lines, splitting at CRLF, CR or LF the way
+// the client's parser does, so the client reads back data with its line
+// breaks normalised to LF. Payloads are one-line JSON, so this is one line.
+func (e *Encoder) writeData(data []byte) {
+	for {
+		e.w.WriteString("data: ")
+		i := bytes.IndexAny(data, "\r\n")
+		if i < 0 {
+			e.w.Write(data)
+			e.w.WriteByte('\n')
+			return
+		}
+		e.w.Write(data[:i])
+		e.w.WriteByte('\n')
+		if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+			i++
+		}
+		data = data[i+1:]
+	}
+}
+
+func indexNewline(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\r' || s[i] == '\n' {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,159 @@
+// Package sse serves GET /v1/stream: a user's notifications as Server-Sent
+// Events. A request is authenticated, optionally resumed from a cursor
+// (`Last-Event-ID` header or `lastEventId` query parameter) by replaying the
+// inbox from the store, and then kept open for live entries from the hub,
+// with no gap and no duplicate between the two.
+//
+// The wire format is DESIGN.md's: a `retry:` frame first, then one
+// `id:`/`event:`/`data:` frame per entry, `: keep-alive` comments when idle,
+// and the control events `reset` (the cursor is older than retained
+// history), `token-expired` and `shutdown`, each with a JSON `data:` so that
+// browsers dispatch them.
+package sse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/notify"
+)
+
+// Handler is the SSE endpoint. It is an http.Handler; Shutdown ends its
+// streams.
+type Handler struct {
+	cfg     Config
+	metrics *metrics
+	cors    cors
+
+	mu       sync.Mutex
+	closing  bool
+	shutdown chan struct{} // closed by Shutdown
+	streams  sync.WaitGroup
+}
+
+// NewHandler returns a handler for cfg. Store, Hub and Verifier must be set.
+func NewHandler(cfg Config) *Handler {
+	cfg.setDefaults()
+	return &Handler{
+		cfg:      cfg,
+		metrics:  newMetrics(cfg.Registerer, cfg.Logger),
+		cors:     newCORS(cfg.AllowedOrigins),
+		shutdown: make(chan struct{}),
+	}
+}
+
+// ServeHTTP authenticates the request and streams the caller's own entries;
+// whatever user IDs the request names, it gets only the token's user.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	allowed := h.cors.apply(w.Header(), r)
+	switch r.Method {
+	case http.MethodGet:
+	case http.MethodOptions:
+		h.cors.preflight(w, allowed)
+		return
+	default:
+		w.Header().Set("Allow", "GET, OPTIONS")
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use GET")
+		return
+	}
+
+	claims, ok := h.authenticate(w, r)
+	if !ok {
+		return
+	}
+	after, resume, err := cursorFrom(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_cursor", "Last-Event-ID is not a cursor of this stream")
+		return
+	}
+	if !h.enter() {
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "server is shutting down")
+		return
+	}
+	defer h.streams.Done()
+	h.serveStream(w, r, claims, after, resume)
+}
+
+// authenticate verifies the request's token, or answers 401. Neither the
+// token nor the query string that may carry it is ever logged or echoed.
+func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (auth.Claims, bool) {
+	token, ok := auth.TokenFromRequest(r)
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
+		writeError(w, http.StatusUnauthorized, "unauthenticated", "a user token is required")
+		return auth.Claims{}, false
+	}
+	claims, err := h.cfg.Verifier.Verify(r.Context(), token)
+	if err == nil && claims.User == "" {
+		err = errors.New("token names no user")
+	}
+	if err == nil && !claims.Expiry.IsZero() && !time.Now().Before(claims.Expiry) {
+		err = errors.New("token expired")
+	}
+	if err != nil {
+		h.cfg.Logger.DebugContext(r.Context(), "sse: token refused", "path", r.URL.Path, "error", err)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="herald", error="invalid_token"`)
+		writeError(w, http.StatusUnauthorized, "unauthenticated", "the token is invalid or expired")
+		return auth.Claims{}, false
+	}
+	return claims, true
+}
+
+// cursorFrom returns the resume cursor: the Last-Event-ID header, which
+// browsers send on reconnect, wins over the lastEventId query parameter.
+// resume is false when neither is given: the stream is then live only.
+func cursorFrom(r *http.Request) (c notify.Cursor, resume bool, err error) {
+	s := r.Header.Get("Last-Event-ID")
+	if s == "" {
+		s = r.URL.Query().Get("lastEventId")
+	}
+	if s == "" {
+		return 0, false, nil
+	}
+	c, err = notify.ParseCursor(s)
+	if err != nil {
+		return 0, false, fmt.Errorf("sse: cursor: %w", err)
+	}
+	return c, true, nil
+}
+
+// enter counts a new stream unless shutdown has begun.
+func (h *Handler) enter() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return false
+	}
+	h.streams.Add(1)
+	return true
+}
+
+// Shutdown refuses new streams, tells every open stream to reconnect after a
+// jittered delay (to another node, or to this one once it is back), and waits
+// until they have closed or ctx is done.
+func (h *Handler) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	if !h.closing {
+		h.closing = true
+		close(h.shutdown)
+	}
+	h.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		h.streams.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("sse: shutdown: %w", ctx.Err())
+	}
+}

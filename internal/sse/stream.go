@@ -1,0 +1,287 @@
+package sse
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/hub"
+	"github.com/heraldhq/herald/internal/notify"
+)
+
+// Payloads of the control events. Browsers dispatch an event only if it has
+// data, so each carries a small JSON object.
+var (
+	tokenExpiredData = []byte(`{"reason":"token_expired"}`)
+	shutdownData     = []byte(`{"reason":"shutdown"}`)
+)
+
+// stream is one open response. Its fields are used by the request's
+// goroutine only.
+type stream struct {
+	h     *Handler
+	rc    *http.ResponseController
+	bw    *bufio.Writer
+	enc   *Encoder
+	sub   *hub.Subscription
+	user  notify.UserID
+	ctx   context.Context
+	last  notify.Cursor // the newest cursor the client has, sent or reset to
+	count int           // entries written since the last flush
+	// noDeadline is set once the writer turned out not to support write
+	// deadlines; asking again would allocate an error per batch.
+	noDeadline bool
+}
+
+// serveStream writes the stream's headers and runs it until it ends.
+func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, claims auth.Claims, after notify.Cursor, resume bool) {
+	// Subscribe before reading the store: whatever commits from now on is
+	// queued, and whatever committed before is in the store. Entries in both
+	// are skipped by cursor.
+	sub := h.cfg.Hub.Subscribe(claims.User, h.cfg.QueueSize)
+	defer sub.Close()
+
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("X-Accel-Buffering", "no") // nginx: pass frames through unbuffered
+	hdr.Del("Content-Encoding")        // compression would hold frames back
+	if r.ProtoMajor == 1 {
+		hdr.Set("Connection", "keep-alive") // a connection-specific header, forbidden in HTTP/2
+	}
+	w.WriteHeader(http.StatusOK)
+
+	s := &stream{
+		h:    h,
+		rc:   http.NewResponseController(w),
+		bw:   bufio.NewWriterSize(w, 4<<10),
+		sub:  sub,
+		user: claims.User,
+		ctx:  r.Context(),
+		last: after,
+	}
+	s.enc = NewEncoder(s.bw)
+
+	h.metrics.active.Inc()
+	defer h.metrics.active.Dec()
+	reason, err := s.run(resume, claims.Expiry)
+	// Give the server's final write (the end of the chunked body) a fresh
+	// deadline; a past one would cut off a clean end.
+	s.begin()
+	h.metrics.disconnects.WithLabelValues(reason).Inc()
+
+	log := h.cfg.Logger
+	if err != nil && reason != reasonClientGone {
+		log.WarnContext(r.Context(), "sse: stream ended", "user_id", string(claims.User), "reason", reason, "cursor", s.last.String(), "path", r.URL.Path, "error", err)
+	} else if log.Enabled(r.Context(), slog.LevelDebug) {
+		log.DebugContext(r.Context(), "sse: stream ended", "user_id", string(claims.User), "reason", reason, "cursor", s.last.String(), "path", r.URL.Path)
+	}
+}
+
+// run sends the retry frame, the replay and then live entries. It returns
+// why the stream ended.
+func (s *stream) run(resume bool, expiry time.Time) (string, error) {
+	s.begin()
+	s.enc.Retry(s.h.cfg.Retry)
+	if err := s.flush(); err != nil {
+		return s.writeFailed(err)
+	}
+	if resume {
+		if reason, err := s.replay(); reason != "" {
+			return reason, err
+		}
+	}
+	return s.live(expiry)
+}
+
+// replay sends the stored entries after s.last, batch by batch, until the
+// store has no more. Entries that commit meanwhile are both in the store and
+// queued in the subscription; live skips those already sent.
+func (s *stream) replay() (string, error) {
+	cfg := &s.h.cfg
+	for {
+		entries, err := cfg.Store.Read(s.ctx, s.user, s.last, cfg.ReplayBatch)
+		if errors.Is(err, notify.ErrCursorExpired) {
+			return s.reset()
+		}
+		if err != nil {
+			if s.ctx.Err() != nil {
+				return reasonClientGone, nil
+			}
+			return reasonStoreError, err
+		}
+		// An empty read, not a short one, ends the replay: a store may
+		// return fewer than asked while leaving out expired entries.
+		if len(entries) == 0 {
+			return "", nil
+		}
+		s.begin()
+		for i := range entries {
+			s.write(entries[i])
+		}
+		s.h.metrics.replayed.Add(float64(s.count))
+		if err := s.flush(); err != nil {
+			return s.writeFailed(err)
+		}
+		select {
+		case <-s.h.shutdown:
+			return s.shutdown()
+		case <-s.sub.Done():
+			return s.evicted()
+		case <-s.ctx.Done():
+			return reasonClientGone, nil
+		default:
+		}
+	}
+}
+
+// reset tells the client that its cursor is older than the retained history
+// and moves it to the newest cursor, from which the stream goes on live.
+func (s *stream) reset() (string, error) {
+	last, err := s.h.cfg.Store.Last(s.ctx, s.user)
+	if err != nil {
+		if s.ctx.Err() != nil {
+			return reasonClientGone, nil
+		}
+		return reasonStoreError, err
+	}
+	data := make([]byte, 0, 64)
+	data = append(data, `{"reason":"cursor_expired","cursor":`...)
+	data = strconv.AppendQuote(data, last.String())
+	data = append(data, '}')
+	s.begin()
+	s.enc.Event(true, last, "reset", data)
+	s.last = last
+	if err := s.flush(); err != nil {
+		return s.writeFailed(err)
+	}
+	return "", nil
+}
+
+// live forwards queued entries until the stream ends. After each entry it
+// takes what else is queued, up to a queue's worth, so that a burst costs
+// one write and one flush.
+func (s *stream) live(expiry time.Time) (string, error) {
+	cfg := &s.h.cfg
+	heartbeat := time.NewTimer(cfg.Heartbeat)
+	defer heartbeat.Stop()
+	var expired <-chan time.Time
+	if !expiry.IsZero() {
+		t := time.NewTimer(time.Until(expiry))
+		defer t.Stop()
+		expired = t.C
+	}
+	events := s.sub.Events()
+	for {
+		select {
+		case e := <-events:
+			s.begin()
+			s.write(e)
+		drain:
+			for range cfg.QueueSize {
+				select {
+				case e := <-events:
+					s.write(e)
+				default:
+					break drain
+				}
+			}
+			if err := s.flush(); err != nil {
+				return s.writeFailed(err)
+			}
+		case <-heartbeat.C:
+			s.begin()
+			s.enc.Comment("keep-alive")
+			if err := s.flush(); err != nil {
+				return s.writeFailed(err)
+			}
+		case <-expired:
+			s.begin()
+			s.enc.Event(false, 0, "token-expired", tokenExpiredData)
+			if err := s.flush(); err != nil {
+				return s.writeFailed(err)
+			}
+			return reasonTokenExpired, nil
+		case <-s.h.shutdown:
+			return s.shutdown()
+		case <-s.sub.Done():
+			return s.evicted()
+		case <-s.ctx.Done():
+			return reasonClientGone, nil
+		}
+		heartbeat.Reset(cfg.Heartbeat) // any write keeps the connection alive
+	}
+}
+
+// write encodes e unless the client already has it.
+func (s *stream) write(e notify.Entry) {
+	if e.Cursor <= s.last {
+		return
+	}
+	s.enc.Entry(e)
+	s.last = e.Cursor
+	s.count++
+}
+
+// shutdown sends a jittered retry, so that clients spread their reconnects,
+// and the shutdown event.
+func (s *stream) shutdown() (string, error) {
+	cfg := &s.h.cfg
+	s.begin()
+	s.enc.Retry(cfg.Retry + rand.N(cfg.ShutdownJitter))
+	s.enc.Event(false, 0, "shutdown", shutdownData)
+	if err := s.flush(); err != nil {
+		return s.writeFailed(err)
+	}
+	return reasonShutdown, nil
+}
+
+// evicted ends a stream the hub dropped. It writes nothing: the client
+// reconnects and resumes from its cursor.
+func (s *stream) evicted() (string, error) {
+	if errors.Is(s.sub.Err(), hub.ErrSlowConsumer) {
+		return reasonSlowConsumer, nil
+	}
+	return reasonHubClosed, nil
+}
+
+func (s *stream) writeFailed(err error) (string, error) {
+	if s.ctx.Err() != nil {
+		return reasonClientGone, nil
+	}
+	return reasonWriteError, err
+}
+
+// begin arms the write deadline for the frames about to be written: the
+// buffered writer may already write some of them before flush.
+func (s *stream) begin() {
+	if s.noDeadline {
+		return
+	}
+	// Not every ResponseWriter supports deadlines; those streams rely on the
+	// server's own timeouts.
+	if err := s.rc.SetWriteDeadline(time.Now().Add(s.h.cfg.WriteTimeout)); errors.Is(err, http.ErrNotSupported) {
+		s.noDeadline = true
+	}
+}
+
+// flush sends what is buffered to the client.
+func (s *stream) flush() error {
+	if err := s.bw.Flush(); err != nil {
+		return err
+	}
+	if err := s.rc.Flush(); err != nil {
+		return err
+	}
+	if s.count > 0 {
+		s.h.metrics.sent.Add(float64(s.count))
+		s.count = 0
+	}
+	return nil
+}

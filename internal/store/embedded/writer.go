@@ -1,0 +1,333 @@
+package embedded
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/heraldhq/herald/internal/notify"
+	"github.com/heraldhq/herald/internal/store"
+)
+
+// maxMetaCache bounds the writer's cache of user meta records; past it the
+// cache starts over (cheaper than an LRU on the hot path, and a miss is one
+// Get).
+const maxMetaCache = 1 << 18
+
+// writer is the one goroutine that mutates the database.
+type writer struct {
+	s     *Store
+	metas map[notify.UserID]meta // committed state of recently seen users
+	// broken is set once a commit failed: Pebble's commit pipeline is not
+	// usable afterwards, so every later group fails fast.
+	broken error
+	sweep  *sweep // the retention pass in progress, if any
+
+	// Reused between groups.
+	taken   []*request
+	entries []notify.Entry
+	buf     []byte // values; Pebble copies keys and values into the batch
+	key     []byte
+}
+
+func newWriter(s *Store) *writer {
+	return &writer{s: s, metas: make(map[notify.UserID]meta)}
+}
+
+func (w *writer) run() {
+	defer close(w.s.done)
+	tick := time.NewTicker(w.s.opts.SweepInterval)
+	defer tick.Stop()
+	for {
+		if w.sweep != nil {
+			// Appends first; a chunk of the sweep only when none waits.
+			select {
+			case r, ok := <-w.s.reqs:
+				if !ok {
+					w.finishSweep(fmt.Errorf("store: sweep: %w", notify.ErrClosed))
+					return
+				}
+				w.group(r)
+			case done := <-w.s.sweeps:
+				w.sweep.waiters = append(w.sweep.waiters, done)
+			default:
+				w.sweepStep()
+			}
+			continue
+		}
+		select {
+		case r, ok := <-w.s.reqs:
+			if !ok {
+				return
+			}
+			w.group(r)
+		case done := <-w.s.sweeps:
+			w.startSweep(done)
+		case <-tick.C:
+			w.startSweep(nil)
+		}
+	}
+}
+
+// group commits first and whatever else is queued, up to MaxBatch entries.
+func (w *writer) group(first *request) {
+	w.taken = w.taken[:0]
+	n := 0
+	take := func(r *request) {
+		if r.state.CompareAndSwap(stateQueued, stateTaken) {
+			w.taken = append(w.taken, r)
+			for _, d := range r.ds {
+				n += len(d.Recipients)
+			}
+		}
+	}
+	take(first)
+drain:
+	for n < w.s.opts.MaxBatch {
+		select {
+		case r, ok := <-w.s.reqs:
+			if !ok {
+				break drain // closed: run() sees it next
+			}
+			take(r)
+		default:
+			break drain
+		}
+	}
+	if len(w.taken) == 0 {
+		return
+	}
+	err := w.broken
+	if err == nil {
+		err = w.commitGroup()
+		if err != nil {
+			w.s.opts.Logger.Error("store: group commit failed", "requests", len(w.taken), "err", err)
+		}
+	}
+	if err != nil {
+		w.s.metrics.failures.Inc()
+		w.fail(fmt.Errorf("store: append: %w: %w", notify.ErrUnavailable, err))
+	}
+	clear(w.taken)
+	clear(w.entries)
+}
+
+func (w *writer) fail(err error) {
+	for _, r := range w.taken {
+		r.reply <- reply{err: err}
+	}
+}
+
+// pending is the state of a group before it commits; it reaches the
+// writer's caches only once the commit succeeded.
+type pending struct {
+	metas map[notify.UserID]meta
+	idem  map[string]idemRecord
+}
+
+func (w *writer) commitGroup() error {
+	s := w.s
+	start := time.Now()
+	now := s.opts.Now()
+	b := s.db.NewBatch()
+	defer b.Close()
+	p := pending{metas: make(map[notify.UserID]meta), idem: make(map[string]idemRecord)}
+	results := make([][]store.Result, len(w.taken))
+	w.entries = w.entries[:0]
+	dups := 0
+	for i, r := range w.taken {
+		results[i] = make([]store.Result, len(r.ds))
+		for j, d := range r.ds {
+			res, dup, err := w.appendDelivery(b, &p, d, now)
+			if err != nil {
+				return err
+			}
+			if dup {
+				dups++
+			}
+			results[i][j] = res
+		}
+	}
+	for user, m := range p.metas {
+		if err := w.trim(b, user, &m); err != nil {
+			return err
+		}
+		p.metas[user] = m
+		w.key = metaKey(w.key[:0], user)
+		w.buf = encodeMeta(w.buf[:0], m)
+		if err := b.Set(w.key, w.buf, nil); err != nil {
+			return err
+		}
+	}
+	if err := commit(b, pebble.Sync); err != nil {
+		w.setBroken(err)
+		return err
+	}
+	s.metrics.commit.Observe(time.Since(start).Seconds())
+	s.metrics.groupSize.Observe(float64(len(w.entries)))
+	s.metrics.entries.Add(float64(len(w.entries)))
+	s.metrics.appends.Add(float64(len(w.taken)))
+	s.metrics.duplicates.Add(float64(dups))
+
+	if len(w.metas)+len(p.metas) > maxMetaCache {
+		clear(w.metas)
+	}
+	for user, m := range p.metas {
+		w.metas[user] = m
+	}
+	for _, r := range w.taken {
+		for _, d := range r.ds {
+			if len(d.Recipients) > 0 {
+				s.cache.add(d.Notification)
+			}
+		}
+	}
+	if len(w.entries) > 0 {
+		s.opts.OnCommit(w.entries)
+	}
+	for i, r := range w.taken {
+		r.reply <- reply{results: results[i]}
+	}
+	return nil
+}
+
+// appendDelivery adds one delivery to the batch, or reports it a duplicate.
+func (w *writer) appendDelivery(b *pebble.Batch, p *pending, d store.Delivery, now time.Time) (store.Result, bool, error) {
+	n := d.Notification
+	if n.IdempotencyKey != "" {
+		rec, ok, err := w.idemLookup(p, n.IdempotencyKey, now)
+		if err != nil {
+			return store.Result{}, false, err
+		}
+		if ok {
+			return store.Result{ID: rec.id, Recipients: rec.recipients, Duplicate: true}, true, nil
+		}
+	}
+	if len(d.Recipients) > 0 {
+		w.buf = encodeNotification(w.buf[:0], n)
+		if err := b.Set(bodyKey(nil, n.ID), w.buf, nil); err != nil {
+			return store.Result{}, false, err
+		}
+		if err := b.Set(timeKey(nil, kindBodyAge, now, n.ID), nil, nil); err != nil {
+			return store.Result{}, false, err
+		}
+		if !n.ExpireTime.IsZero() {
+			if err := b.Set(timeKey(nil, kindBodyExpire, n.ExpireTime, n.ID), nil, nil); err != nil {
+				return store.Result{}, false, err
+			}
+		}
+	}
+	for _, rc := range d.Recipients {
+		m, err := w.meta(p, rc.User)
+		if err != nil {
+			return store.Result{}, false, err
+		}
+		m.last++
+		p.metas[rc.User] = m
+		w.buf = encodeEntry(w.buf[:0], entryValue{time: now.UnixNano(), id: n.ID, topic: rc.Topic})
+		w.key = entryKey(w.key[:0], rc.User, m.last)
+		if err := b.Set(w.key, w.buf, nil); err != nil {
+			return store.Result{}, false, err
+		}
+		w.entries = append(w.entries, notify.Entry{User: rc.User, Cursor: m.last, Topic: rc.Topic, Notification: n})
+	}
+	res := store.Result{ID: n.ID, Recipients: len(d.Recipients)}
+	if n.IdempotencyKey != "" {
+		rec := idemRecord{id: n.ID, recipients: len(d.Recipients), time: now.UnixNano()}
+		p.idem[n.IdempotencyKey] = rec
+		if err := b.Set(idemKey(nil, n.IdempotencyKey), encodeIdem(nil, rec), nil); err != nil {
+			return store.Result{}, false, err
+		}
+		if err := b.Set(timeKey(nil, kindIdemAge, now, n.IdempotencyKey), nil, nil); err != nil {
+			return store.Result{}, false, err
+		}
+	}
+	return res, false, nil
+}
+
+// idemLookup finds a live idempotency record, in this group or committed.
+func (w *writer) idemLookup(p *pending, key string, now time.Time) (idemRecord, bool, error) {
+	if rec, ok := p.idem[key]; ok {
+		return rec, true, nil
+	}
+	v, closer, err := w.s.db.Get(idemKey(nil, key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return idemRecord{}, false, nil
+	}
+	if err != nil {
+		return idemRecord{}, false, err
+	}
+	defer closer.Close()
+	rec, err := decodeIdem(v)
+	if err != nil {
+		return idemRecord{}, false, fmt.Errorf("idempotency record %q: %w", key, err)
+	}
+	if now.Sub(time.Unix(0, rec.time)) >= w.s.opts.IdempotencyWindow {
+		return idemRecord{}, false, nil // expired: the sweep has not got to it yet
+	}
+	return rec, true, nil
+}
+
+// meta returns the user's meta as this group left it so far.
+func (w *writer) meta(p *pending, user notify.UserID) (meta, error) {
+	if m, ok := p.metas[user]; ok {
+		return m, nil
+	}
+	if m, ok := w.metas[user]; ok {
+		return m, nil
+	}
+	return w.s.loadMeta(user)
+}
+
+// trim removes the user's oldest entries beyond RetentionCount. Entries are
+// the contiguous range (floor, last], so their keys are known without a
+// read.
+func (w *writer) trim(b *pebble.Batch, user notify.UserID, m *meta) error {
+	keep := notify.Cursor(w.s.opts.RetentionCount)
+	if m.last-m.floor <= keep {
+		return nil
+	}
+	newFloor := m.last - keep
+	if err := deleteEntries(b, user, m.floor, newFloor); err != nil {
+		return err
+	}
+	m.floor = newFloor
+	return nil
+}
+
+// deleteEntries deletes the entries (from, to] of user: point deletes for a
+// few (the steady state: one per append), a range deletion for many.
+func deleteEntries(b *pebble.Batch, user notify.UserID, from, to notify.Cursor) error {
+	if to-from > 64 {
+		return b.DeleteRange(entryKey(nil, user, from+1), entryKey(nil, user, to+1), nil)
+	}
+	for c := from + 1; c <= to; c++ {
+		if err := b.Delete(entryKey(nil, user, c), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setBroken makes every later group, sweep and Ready fail with err.
+func (w *writer) setBroken(err error) {
+	w.broken = err
+	w.s.broken.Store(&err)
+}
+
+// commit commits b, turning Pebble's fatal commit error (a panic from
+// pebbleLogger.Fatalf) into an error.
+func commit(b *pebble.Batch, opts *pebble.WriteOptions) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			f, ok := p.(pebbleFatal)
+			if !ok {
+				panic(p)
+			}
+			err = f
+		}
+	}()
+	return b.Commit(opts)
+}

@@ -1,0 +1,70 @@
+// Package web serves Herald's demo page: a plain HTML and JavaScript client
+// that opens a user's stream with EventSource, lists notifications as they
+// arrive and sends new ones through POST /v1/notify. Everything is embedded
+// in the binary; the page loads nothing from elsewhere.
+package web
+
+import (
+	"bytes"
+	"crypto/sha256"
+	_ "embed" // the page's files
+	"encoding/hex"
+	"net/http"
+	"time"
+)
+
+var (
+	//go:embed static/index.html
+	indexHTML []byte
+	//go:embed static/app.js
+	appJS []byte
+	//go:embed static/style.css
+	styleCSS []byte
+)
+
+// contentSecurityPolicy allows only this origin, which is all the page
+// needs, so that a notification's text can never load or run anything.
+const contentSecurityPolicy = "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'"
+
+type asset struct {
+	contentType string
+	body        []byte
+	etag        string
+}
+
+// Handler serves the demo page at / with its script and stylesheet, and 404
+// for any other path. It answers GET and HEAD only.
+func Handler() http.Handler {
+	assets := map[string]asset{
+		"/":          newAsset("text/html; charset=utf-8", indexHTML),
+		"/app.js":    newAsset("text/javascript; charset=utf-8", appJS),
+		"/style.css": newAsset("text/css; charset=utf-8", styleCSS),
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a, ok := assets[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", a.contentType)
+		// Revalidate every time (cheap with the ETag), so a new build's
+		// page is never mixed with an old script.
+		h.Set("Cache-Control", "no-cache")
+		h.Set("ETag", a.etag)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("Referrer-Policy", "no-referrer")
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
+	})
+}
+
+func newAsset(contentType string, body []byte) asset {
+	sum := sha256.Sum256(body)
+	return asset{contentType: contentType, body: body, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
+}
