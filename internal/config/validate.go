@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/internal/auth"
@@ -22,7 +23,8 @@ func (c Config) Validate() error {
 			add("%s %q: want host:port or :port", a.flag, a.addr)
 		}
 	}
-	if c.HTTPAddr == c.GRPCAddr {
+	// Port 0 asks the kernel for a free port, so two such addresses differ.
+	if c.HTTPAddr == c.GRPCAddr && !strings.HasSuffix(c.HTTPAddr, ":0") {
 		add("--http-addr and --grpc-addr are both %q", c.HTTPAddr)
 	}
 	if c.DataDir == "" {

@@ -27,7 +27,8 @@ type Options struct {
 	// Logger receives the store's own logs; Pebble's informational logs go
 	// to it at debug level. Default: discard.
 	Logger *slog.Logger
-	// OnCommit receives entries once durable, in cursor order per user.
+	// OnCommit receives entries once durable, in cursor order per user,
+	// from the writer goroutine: it must not block. It may keep the slice.
 	OnCommit store.CommitHook
 	// RetentionCount is how many entries each user keeps (default 1000).
 	RetentionCount int

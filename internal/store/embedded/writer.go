@@ -25,10 +25,9 @@ type writer struct {
 	broken error
 	sweep  *sweep // the retention pass in progress, if any
 
-	// Reused between groups.
-	taken   []*request
-	entries []notify.Entry
-	buf     []byte // values; Pebble copies keys and values into the batch
+	taken   []*request     // reused between groups
+	entries []notify.Entry // the current group's, handed to the hook
+	buf     []byte         // reused; Pebble copies keys and values into the batch
 	key     []byte
 }
 
@@ -101,7 +100,7 @@ drain:
 	}
 	err := w.broken
 	if err == nil {
-		err = w.commitGroup()
+		err = w.commitGroup(n)
 		if err != nil {
 			w.s.opts.Logger.Error("store: group commit failed", "requests", len(w.taken), "err", err)
 		}
@@ -111,7 +110,7 @@ drain:
 		w.fail(fmt.Errorf("store: append: %w: %w", notify.ErrUnavailable, err))
 	}
 	clear(w.taken)
-	clear(w.entries)
+	w.entries = nil
 }
 
 func (w *writer) fail(err error) {
@@ -127,7 +126,7 @@ type pending struct {
 	idem  map[string]idemRecord
 }
 
-func (w *writer) commitGroup() error {
+func (w *writer) commitGroup(n int) error {
 	s := w.s
 	start := time.Now()
 	now := s.opts.Now()
@@ -135,7 +134,8 @@ func (w *writer) commitGroup() error {
 	defer b.Close()
 	p := pending{metas: make(map[notify.UserID]meta), idem: make(map[string]idemRecord)}
 	results := make([][]store.Result, len(w.taken))
-	w.entries = w.entries[:0]
+	// A fresh slice per group: the hook may keep it.
+	w.entries = make([]notify.Entry, 0, n)
 	dups := 0
 	for i, r := range w.taken {
 		results[i] = make([]store.Result, len(r.ds))

@@ -1,0 +1,186 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// TestDemoPageResumesAfterRestart opens the demo page in headless Chromium
+// (driven through chromedriver, so that real timers run while the server is
+// down), restarts the server, and checks that the page's EventSource resumes
+// with Last-Event-ID and receives what was sent meanwhile, none lost.
+func TestDemoPageResumesAfterRestart(t *testing.T) {
+	t.Parallel()
+	chromium, err1 := exec.LookPath("chromium")
+	driver, err2 := exec.LookPath("chromedriver")
+	if err1 != nil || err2 != nil {
+		t.Skip("chromium and chromedriver (Debian chromium-driver) are needed; .ci/run installs them")
+	}
+	port := freePort(t)
+	dir := t.TempDir()
+	args := withArgs("--dev", "--http-addr=127.0.0.1:"+port)
+	s := startServer(t, args, withDataDir(dir))
+
+	wd := startWebDriver(t, driver, chromium)
+	wd.open(t, "http://127.0.0.1:"+port+"/?user=webuser")
+	wd.waitFor(t, "the stream to open", `return document.body.dataset.state === "open"`)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := notifyUser(ctx, s.notifyClient(t), "webuser", "before restart"); err != nil {
+		t.Fatal(err)
+	}
+	wd.waitFor(t, "the first event", `return (window.heraldEvents || []).length >= 1`)
+
+	s.Stop()
+	s2 := startServer(t, args, withDataDir(dir))
+	c2 := s2.notifyClient(t)
+	for _, title := range []string{"after restart 1", "after restart 2"} {
+		if _, err := notifyUser(ctx, c2, "webuser", title); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wd.waitFor(t, "the events sent during the restart", `return (window.heraldEvents || []).length >= 3`)
+
+	var got [][2]string
+	wd.exec(t, `return window.heraldEvents.map(e => [e.cursor, e.title])`, &got)
+	want := [][2]string{{"1", "before restart"}, {"2", "after restart 1"}, {"3", "after restart 2"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("page received %v, want %v", got, want)
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+}
+
+// webDriver is a minimal W3C WebDriver client for one chromedriver session.
+type webDriver struct {
+	base    string
+	session string
+}
+
+func startWebDriver(t *testing.T, driver, chromium string) *webDriver {
+	t.Helper()
+	port := freePort(t)
+	cmd := exec.Command(driver, "--port="+port, "--allowed-ips=127.0.0.1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	wd := &webDriver{base: "http://127.0.0.1:" + port}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(wd.base + "/status")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("chromedriver did not start: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a child process we cannot be notified by
+	}
+	caps := map[string]any{"capabilities": map[string]any{"alwaysMatch": map[string]any{
+		"browserName": "chrome",
+		"goog:chromeOptions": map[string]any{
+			"binary": chromium,
+			"args": []string{
+				"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+				"--disable-background-networking", "--disable-component-update", "--disable-sync",
+				"--user-data-dir=" + t.TempDir(),
+			},
+		},
+	}}}
+	var created struct {
+		SessionID string `json:"sessionId"`
+	}
+	wd.call(t, http.MethodPost, "/session", caps, &created)
+	if created.SessionID == "" {
+		t.Fatal("chromedriver returned no session")
+	}
+	wd.session = created.SessionID
+	t.Cleanup(func() {
+		req, _ := http.NewRequest(http.MethodDelete, wd.base+"/session/"+wd.session, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	})
+	return wd
+}
+
+func (wd *webDriver) call(t *testing.T, method, path string, body, out any) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequest(method, wd.base+path, bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	client := &http.Client{Timeout: 60 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("webdriver %s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("webdriver %s %s: %d %s", method, path, resp.StatusCode, raw)
+	}
+	var env struct {
+		Value json.RawMessage `json:"value"`
+	}
+	if err := json.Unmarshal(raw, &env); err != nil {
+		t.Fatalf("webdriver reply %s: %v", raw, err)
+	}
+	if out != nil {
+		if err := json.Unmarshal(env.Value, out); err != nil {
+			t.Fatalf("webdriver value %s: %v", env.Value, err)
+		}
+	}
+}
+
+func (wd *webDriver) open(t *testing.T, url string) {
+	t.Helper()
+	wd.call(t, http.MethodPost, "/session/"+wd.session+"/url", map[string]string{"url": url}, nil)
+}
+
+func (wd *webDriver) exec(t *testing.T, script string, out any) {
+	t.Helper()
+	wd.call(t, http.MethodPost, "/session/"+wd.session+"/execute/sync", map[string]any{"script": script, "args": []any{}}, out)
+}
+
+// waitFor polls a condition in the page: the browser has no way to notify
+// the test, so this is bounded polling of its state, not a timed sleep.
+func (wd *webDriver) waitFor(t *testing.T, what, script string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var ok bool
+		wd.exec(t, script, &ok)
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			var state string
+			wd.exec(t, `return document.body.dataset.state || ""`, &state)
+			t.Fatalf("timed out waiting for %s (page state %q)", what, state)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
