@@ -25,13 +25,6 @@ const (
 	maxNameLen = 64
 )
 
-// reservedTypes are SSE event names the stream itself sends; a notification
-// may not pose as one of them.
-var reservedTypes = map[string]bool{
-	"reset":         true,
-	"token-expired": true,
-}
-
 // Validate checks one API notification against lim and turns it into the
 // internal form, without ID, creation time or sender scope (Service.Notify
 // adds those). User IDs and topics come out de-duplicated, in first-seen
@@ -63,7 +56,7 @@ func validate(n *heraldv1.Notification, lim Limits, now time.Time, path string, 
 	if t := n.GetType(); t != "" {
 		if !validName(t, ".-_:", maxNameLen) {
 			v.add(path+".type", "must be 1 to %d letters, digits or . _ - :", maxNameLen)
-		} else if reservedTypes[t] {
+		} else if notify.IsControlEvent(t) {
 			v.add(path+".type", "%q is reserved for stream control events", t)
 		}
 	}

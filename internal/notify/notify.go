@@ -165,3 +165,17 @@ type Entry struct {
 
 // Payload is the JSON the recipient receives.
 func (e Entry) Payload() []byte { return e.Notification.PayloadFor(e.Topic) }
+
+// Names of the control events a stream sends besides notifications. A
+// notification's type may not be one of them, or a sender could make clients
+// believe their stream was reset or closed.
+const (
+	EventReset        = "reset"         // the resume cursor is older than retained history
+	EventTokenExpired = "token-expired" // the stream's token expired; reconnect with a new one
+	EventShutdown     = "shutdown"      // the server is going away; reconnect after retry
+)
+
+// IsControlEvent reports whether name is reserved for stream control events.
+func IsControlEvent(name string) bool {
+	return name == EventReset || name == EventTokenExpired || name == EventShutdown
+}

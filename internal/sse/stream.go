@@ -156,7 +156,7 @@ func (s *stream) reset() (string, error) {
 	data = strconv.AppendQuote(data, last.String())
 	data = append(data, '}')
 	s.begin()
-	s.enc.Event(true, last, "reset", data)
+	s.enc.Event(true, last, notify.EventReset, data)
 	s.last = last
 	if err := s.flush(); err != nil {
 		return s.writeFailed(err)
@@ -203,7 +203,7 @@ func (s *stream) live(expiry time.Time) (string, error) {
 			}
 		case <-expired:
 			s.begin()
-			s.enc.Event(false, 0, "token-expired", tokenExpiredData)
+			s.enc.Event(false, 0, notify.EventTokenExpired, tokenExpiredData)
 			if err := s.flush(); err != nil {
 				return s.writeFailed(err)
 			}
@@ -235,7 +235,7 @@ func (s *stream) shutdown() (string, error) {
 	cfg := &s.h.cfg
 	s.begin()
 	s.enc.Retry(cfg.Retry + rand.N(cfg.ShutdownJitter))
-	s.enc.Event(false, 0, "shutdown", shutdownData)
+	s.enc.Event(false, 0, notify.EventShutdown, shutdownData)
 	if err := s.flush(); err != nil {
 		return s.writeFailed(err)
 	}
