@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -400,4 +401,45 @@ func TestHealthAndMetrics(t *testing.T) {
 			t.Errorf("/metrics lacks process metrics")
 		}
 	}
+}
+
+// TestStreamOverH2C: the server speaks HTTP/2 without TLS (h2c), as it does
+// behind a proxy, and streams over it.
+func TestStreamOverH2C(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	client := &http.Client{Transport: &http.Transport{Protocols: &protocols}}
+	t.Cleanup(client.CloseIdleConnections)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL("/v1/stream"), nil)
+	req.Header.Set("Authorization", "Bearer "+token(t, "h2user"))
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK {
+		t.Fatalf("got %s %d, want HTTP/2 200", resp.Proto, resp.StatusCode)
+	}
+	if _, err := notifyUser(ctx, s.notifyClient(t), "h2user", "over h2c"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(resp.Body)
+	for i := 0; i < 20; i++ {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(line, "data: ") {
+			if !strings.Contains(line, `"title":"over h2c"`) {
+				t.Fatalf("data line %q", line)
+			}
+			return
+		}
+	}
+	t.Fatal("no data line")
 }
