@@ -56,7 +56,7 @@ func TestMain(m *testing.M) {
 
 // server is one herald process.
 type server struct {
-	t        *testing.T
+	t        testing.TB
 	cmd      *exec.Cmd
 	dataDir  string
 	args     []string
@@ -77,7 +77,7 @@ func withDataDir(dir string) serverOpt { return func(s *server) { s.dataDir = di
 
 // startServer starts herald with production-style auth on free ports and
 // waits until it serves.
-func startServer(t *testing.T, opts ...serverOpt) *server {
+func startServer(t testing.TB, opts ...serverOpt) *server {
 	t.Helper()
 	s := &server{t: t, exited: make(chan struct{})}
 	for _, o := range opts {
@@ -183,7 +183,7 @@ func (s *server) Stop() {
 func (s *server) URL(path string) string { return "http://" + s.HTTPAddr + path }
 
 // notifyClient dials the server's gRPC port with the test API key.
-func (s *server) notifyClient(t *testing.T) heraldv1.NotifyServiceClient {
+func (s *server) notifyClient(t testing.TB) heraldv1.NotifyServiceClient {
 	t.Helper()
 	conn, err := grpc.NewClient(s.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -204,7 +204,7 @@ func notifyUser(ctx context.Context, c heraldv1.NotifyServiceClient, user, title
 	}})
 }
 
-func token(t *testing.T, user string) string {
+func token(t testing.TB, user string) string {
 	t.Helper()
 	tok, err := auth.MintHS256([]byte(testSecret), user, time.Hour, "", "", time.Now())
 	if err != nil {
@@ -231,7 +231,7 @@ type rawStream struct {
 
 // openStream opens GET path on addr with the given extra request headers.
 // It returns the response even when the status is not 200.
-func openStream(t *testing.T, addr, path string, headers map[string]string) *rawStream {
+func openStream(t testing.TB, addr, path string, headers map[string]string) *rawStream {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
@@ -335,7 +335,7 @@ type payload struct {
 }
 
 // streamFor opens an authenticated stream for user, optionally resuming.
-func (s *server) streamFor(t *testing.T, user, lastEventID string) *rawStream {
+func (s *server) streamFor(t testing.TB, user, lastEventID string) *rawStream {
 	t.Helper()
 	h := map[string]string{"Authorization": "Bearer " + token(t, user)}
 	if lastEventID != "" {

@@ -134,7 +134,7 @@ func TestSlowClientDoesNotDelayOthers(t *testing.T) {
 
 var rssLine = regexp.MustCompile(`(?m)^process_resident_memory_bytes ([0-9.e+]+)$`)
 
-func serverRSS(t *testing.T, s *server) int64 {
+func serverRSS(t testing.TB, s *server) int64 {
 	t.Helper()
 	resp, err := http.Get(s.URL("/metrics"))
 	if err != nil {

@@ -90,7 +90,7 @@ func (h *Hub) Subscribe(user notify.UserID, queueSize int) *Subscription {
 	}
 	s := &Subscription{
 		user: user,
-		ch:   make(chan notify.Entry, queueSize),
+		ch:   make(chan *notify.Entry, queueSize),
 		done: make(chan struct{}),
 	}
 	s.shard = h.shardOf(user)
@@ -106,6 +106,10 @@ func (h *Hub) Subscribe(user notify.UserID, queueSize int) *Subscription {
 // Publish hands entries, in cursor order per user, to the queues of their
 // users' subscriptions. It never blocks: a subscription whose queue is full
 // is evicted. It has the signature of store.CommitHook.
+//
+// Queues hold pointers into entries, not copies, so that an idle
+// subscription's queue costs 8 bytes a slot: the caller must not modify
+// entries afterwards (the store hands every group a fresh slice).
 func (h *Hub) Publish(entries []notify.Entry) {
 	var delivered, evicted int
 	for i := 0; i < len(entries); {

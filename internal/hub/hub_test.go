@@ -45,7 +45,7 @@ func recv(t *testing.T, s *hub.Subscription) notify.Entry {
 	t.Helper()
 	select {
 	case e := <-s.Events():
-		return e
+		return *e
 	default:
 		t.Fatalf("no entry queued for %s", s.User())
 		return notify.Entry{}

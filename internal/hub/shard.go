@@ -58,7 +58,7 @@ func (sh *shard) deliver(entries []notify.Entry) (delivered, evicted int) {
 				continue
 			}
 			select {
-			case s.ch <- entries[i]:
+			case s.ch <- &entries[i]:
 				delivered++
 			default:
 				if s.finish(ErrSlowConsumer) {

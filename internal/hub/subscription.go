@@ -12,7 +12,7 @@ type Subscription struct {
 	hub   *Hub
 	shard *shard
 	user  notify.UserID
-	ch    chan notify.Entry
+	ch    chan *notify.Entry
 	done  chan struct{}
 
 	// err is written once, by whoever wins the finished flag, before done
@@ -27,7 +27,7 @@ func (s *Subscription) User() notify.UserID { return s.user }
 // Events returns the queue of entries for this connection, in cursor order.
 // It is never closed: publishers may still hold it while the subscription
 // ends, so a reader selects on Done as well.
-func (s *Subscription) Events() <-chan notify.Entry { return s.ch }
+func (s *Subscription) Events() <-chan *notify.Entry { return s.ch }
 
 // Done is closed when the subscription ends: the hub evicted it because its
 // queue overflowed, the hub closed, or Close was called.

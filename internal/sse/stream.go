@@ -182,12 +182,12 @@ func (s *stream) live(expiry time.Time) (string, error) {
 		select {
 		case e := <-events:
 			s.begin()
-			s.write(e)
+			s.write(*e)
 		drain:
 			for range cfg.QueueSize {
 				select {
 				case e := <-events:
-					s.write(e)
+					s.write(*e)
 				default:
 					break drain
 				}
