@@ -1,0 +1,83 @@
+package kafka
+
+import (
+	"errors"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Reasons a message is dead-lettered: the values of the "reason" label and
+// of the x-herald-error header.
+const (
+	reasonDecode   = "decode"
+	reasonInvalid  = "invalid"
+	reasonOversize = "oversize"
+)
+
+type metrics struct {
+	consumed     prometheus.Counter
+	committed    prometheus.Counter
+	deadLettered *prometheus.CounterVec
+	retries      *prometheus.CounterVec
+	latency      prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
+	m := &metrics{
+		consumed: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "herald", Subsystem: "kafka", Name: "messages_consumed_total",
+			Help: "Messages fetched from the notifications topic.",
+		}),
+		committed: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "herald", Subsystem: "kafka", Name: "messages_committed_total",
+			Help: "Messages whose offsets were committed.",
+		}),
+		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "herald", Subsystem: "kafka", Name: "messages_dead_lettered_total",
+			Help: "Messages written to the dead-letter topic, by reason (decode, invalid, oversize).",
+		}, []string{"reason"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "herald", Subsystem: "kafka", Name: "retries_total",
+			Help: "Attempts repeated because a dependency failed, by operation (notify, dead_letter, commit).",
+		}, []string{"op"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "herald", Subsystem: "kafka", Name: "processing_seconds",
+			Help:    "Time from fetching a message to committing it, retries included.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
+		}),
+	}
+	for _, r := range []string{reasonDecode, reasonInvalid, reasonOversize} {
+		m.deadLettered.WithLabelValues(r)
+	}
+	for _, op := range []string{opNotify, opDeadLetter, opCommit} {
+		m.retries.WithLabelValues(op)
+	}
+	if reg != nil {
+		m.consumed = register(reg, log, m.consumed)
+		m.committed = register(reg, log, m.committed)
+		m.deadLettered = register(reg, log, m.deadLettered)
+		m.retries = register(reg, log, m.retries)
+		m.latency = register(reg, log, m.latency)
+	}
+	return m
+}
+
+// register adds c to reg, or reuses the collector already registered under
+// the same name, so that two consumers sharing a registry count together.
+// Metrics are not worth refusing to start over, so other failures are
+// logged and the collector works unregistered.
+func register[C prometheus.Collector](reg prometheus.Registerer, log *slog.Logger, c C) C {
+	err := reg.Register(c)
+	if err == nil {
+		return c
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing
+		}
+	}
+	log.Warn("kafka: metric not registered", "err", err)
+	return c
+}
