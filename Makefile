@@ -48,7 +48,8 @@ run: build ## Start a development server (data in ./data) with the demo page
 	@echo "Send with heraldctl:  bin/heraldctl notify --user alice --title Hi"
 	@echo "Send with curl:       curl -X POST localhost:8080/v1/notify -d '{\"audience\":{\"user_ids\":[\"alice\"]},\"title\":\"Hi\"}'"
 	@echo "Watch a stream:       bin/heraldctl tail --user alice"
-	bin/herald --dev --data-dir ./data
+	@echo "Send through Kafka:   echo '{\"audience\":{\"user_ids\":[\"alice\"]},\"title\":\"Hi\"}' | kcat -P -b 127.0.0.1:9092 -t herald.notifications"
+	bin/herald --dev --kafka-embedded --data-dir ./data
 
 .PHONY: test
 test: ## Run all tests with the race detector, then every fuzz target for FUZZ_TIME

@@ -62,9 +62,11 @@ type server struct {
 	args     []string
 	HTTPAddr string
 	GRPCAddr string
-	exited   chan struct{}
-	logMu    sync.Mutex
-	logs     strings.Builder
+	// KafkaAddr is the embedded broker's address (with --kafka-embedded).
+	KafkaAddr string
+	exited    chan struct{}
+	logMu     sync.Mutex
+	logs      strings.Builder
 }
 
 type serverOpt func(*server)
@@ -120,7 +122,8 @@ func startServer(t testing.TB, opts ...serverOpt) *server {
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("start herald: %v", err)
 	}
-	started := make(chan struct{ http, grpc string }, 1)
+	type addrs struct{ http, grpc, kafka string }
+	started := make(chan addrs, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 64*1024), 1024*1024)
@@ -130,12 +133,13 @@ func startServer(t testing.TB, opts ...serverOpt) *server {
 			s.logs.WriteString(line + "\n")
 			s.logMu.Unlock()
 			var rec struct {
-				Msg  string `json:"msg"`
-				HTTP string `json:"http_addr"`
-				GRPC string `json:"grpc_addr"`
+				Msg   string `json:"msg"`
+				HTTP  string `json:"http_addr"`
+				GRPC  string `json:"grpc_addr"`
+				Kafka string `json:"kafka_brokers"`
 			}
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "herald started" {
-				started <- struct{ http, grpc string }{rec.HTTP, rec.GRPC}
+				started <- addrs{rec.HTTP, rec.GRPC, rec.Kafka}
 			}
 		}
 		_ = s.cmd.Wait()
@@ -144,7 +148,7 @@ func startServer(t testing.TB, opts ...serverOpt) *server {
 	t.Cleanup(func() { s.Kill() })
 	select {
 	case a := <-started:
-		s.HTTPAddr, s.GRPCAddr = a.http, a.grpc
+		s.HTTPAddr, s.GRPCAddr, s.KafkaAddr = a.http, a.grpc, a.kafka
 	case <-s.exited:
 		t.Fatalf("herald exited before starting:\n%s", s.Logs())
 	case <-time.After(20 * time.Second):

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/heraldhq/herald/internal/config"
 	"github.com/heraldhq/herald/internal/hub"
 	"github.com/heraldhq/herald/internal/ingest"
+	"github.com/heraldhq/herald/internal/kafka"
 	"github.com/heraldhq/herald/internal/router"
 	"github.com/heraldhq/herald/internal/rpc"
 	"github.com/heraldhq/herald/internal/sse"
@@ -49,6 +51,12 @@ type App struct {
 	grpcSrv *grpc.Server
 	keys    *auth.APIKeys
 	users   *auth.JWTVerifier
+
+	consumer     *kafka.Consumer // nil without Kafka
+	closeBroker  func()          // the embedded broker's, if any
+	kafkaBrokers []string
+	stopKafka    context.CancelFunc
+	kafkaDone    chan struct{}
 }
 
 // New builds a node from a validated configuration. On error, everything
@@ -120,6 +128,29 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 		Registerer: a.reg,
 	})
 
+	a.kafkaBrokers = cfg.KafkaBrokers
+	if cfg.KafkaEmbedded {
+		cluster, addr, err := startEmbeddedKafka(cfg.KafkaEmbeddedAddr, cfg.KafkaTopic)
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, func() error { cluster.Close(); return nil })
+		a.closeBroker = cluster.Close
+		a.kafkaBrokers = []string{addr}
+		log.Warn("embedded Kafka broker started: for development only", "kafka_addr", addr, "topic", cfg.KafkaTopic)
+	}
+	if len(a.kafkaBrokers) > 0 {
+		a.consumer, err = kafka.NewConsumer(kafka.Config{
+			Brokers:    a.kafkaBrokers,
+			Topic:      cfg.KafkaTopic,
+			Group:      cfg.KafkaGroup,
+			Registerer: a.reg,
+		}, svc, log.With("component", "kafka"))
+		if err != nil {
+			return nil, fmt.Errorf("app: kafka: %w", err)
+		}
+	}
+
 	a.grpcSrv = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(auth.ServiceUnary(a.keys, cfg.Dev, log)),
 		grpc.ChainStreamInterceptor(auth.ServiceStream(a.keys, cfg.Dev, log)),
@@ -182,9 +213,17 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		return nil
 	})
+	if a.consumer != nil {
+		// Its own context: shutdown stops Kafka first and waits for its
+		// commits before anything else goes.
+		var kctx context.Context
+		kctx, a.stopKafka = context.WithCancel(context.Background())
+		a.kafkaDone = make(chan struct{})
+		g.Go(func() error { return runKafka(kctx, a.consumer, a.kafkaDone) })
+	}
 	a.ready.Store(true)
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	a.log.Info("herald started", "http_addr", a.HTTPAddr(), "grpc_addr", a.GRPCAddr(), "data_dir", a.cfg.DataDir, "dev", a.cfg.Dev)
+	a.log.Info("herald started", "http_addr", a.HTTPAddr(), "grpc_addr", a.GRPCAddr(), "data_dir", a.cfg.DataDir, "dev", a.cfg.Dev, "kafka_brokers", strings.Join(a.kafkaBrokers, ","))
 
 	g.Go(func() error {
 		<-gctx.Done()
@@ -201,6 +240,14 @@ func (a *App) shutdown(httpSrv *http.Server) error {
 	defer cancel()
 
 	var errs []error
+	if a.consumer != nil {
+		a.stopKafka()
+		select {
+		case <-a.kafkaDone:
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("stop kafka: %w", ctx.Err()))
+		}
+	}
 	if err := a.streams.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("close streams: %w", err))
 	}
@@ -218,6 +265,9 @@ func (a *App) shutdown(httpSrv *http.Server) error {
 	}
 	if err := a.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close store: %w", err))
+	}
+	if a.closeBroker != nil {
+		a.closeBroker()
 	}
 	a.log.Info("herald stopped")
 	return errors.Join(errs...)

@@ -80,6 +80,16 @@ type Config struct {
 
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
+
+	// KafkaBrokers enables the Kafka entrance; empty means none.
+	KafkaBrokers []string
+	KafkaTopic   string
+	KafkaGroup   string
+	// KafkaEmbedded starts an in-process Kafka-protocol broker (kfake) on
+	// KafkaEmbeddedAddr and consumes from it: Kafka ingestion on a machine
+	// with no broker, for development only.
+	KafkaEmbedded     bool
+	KafkaEmbeddedAddr string
 }
 
 // UsesDevSecret reports whether tokens are checked with the public

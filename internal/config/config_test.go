@@ -62,6 +62,9 @@ func TestDefaults(t *testing.T) {
 		MaxRecipients:     1000,
 		MaxBatch:          100,
 		ShutdownTimeout:   20 * time.Second,
+		KafkaTopic:        "herald.notifications",
+		KafkaGroup:        "herald",
+		KafkaEmbeddedAddr: "127.0.0.1:9092",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(--dev) =\n%+v\nwant\n%+v", got, want)
@@ -221,6 +224,9 @@ func TestValidationErrors(t *testing.T) {
 		{"bad int env", prod, env("HERALD_MAX_BATCH", "many"), "HERALD_MAX_BATCH"},
 		{"zero heartbeat", append(prod, "--heartbeat", "0s"), env(), "--heartbeat 0s: must be positive"},
 		{"negative leeway", append(prod, "--jwt-leeway", "-1s"), env(), "--jwt-leeway"},
+		{"embedded kafka and brokers", append(prod, "--kafka-embedded", "--kafka-brokers", "127.0.0.1:9092"), env(), "exclude each other"},
+		{"empty kafka topic", append(prod, "--kafka-brokers", "127.0.0.1:9092", "--kafka-topic", ""), env(), "--kafka-topic"},
+		{"bad embedded kafka addr", append(prod, "--kafka-embedded", "--kafka-embedded-addr", "nope"), env(), "--kafka-embedded-addr"},
 		{"zero queue", append(prod, "--stream-queue", "0"), env(), "--stream-queue 0"},
 		{"negative limit", append(prod, "--max-body-bytes", "-5"), env(), "--max-body-bytes -5"},
 		{"bad log level", append(prod, "--log-level", "loud"), env(), "--log-level"},

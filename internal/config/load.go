@@ -20,9 +20,10 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 // LoadTo is Load with usage and parse errors written to out.
 func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, error) {
 	var (
-		c    Config
-		keys listValue
-		cors listValue
+		c       Config
+		keys    listValue
+		cors    listValue
+		brokers listValue
 	)
 	fs := flag.NewFlagSet("herald", flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -51,6 +52,11 @@ func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, e
 	fs.IntVar(&c.MaxRecipients, "max-recipients", 1000, "most recipients named in one audience")
 	fs.IntVar(&c.MaxBatch, "max-batch", 100, "most notifications in one NotifyBatch")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "bound on graceful shutdown")
+	fs.Var(&brokers, "kafka-brokers", "comma-separated Kafka bootstrap brokers to consume notifications from (empty: no Kafka consumer)")
+	fs.StringVar(&c.KafkaTopic, "kafka-topic", "herald.notifications", "Kafka topic of notifications; bad messages go to <topic>.dlq")
+	fs.StringVar(&c.KafkaGroup, "kafka-group", "herald", "Kafka consumer group")
+	fs.BoolVar(&c.KafkaEmbedded, "kafka-embedded", false, "development: start an embedded Kafka-protocol broker with the topic created, and consume from it")
+	fs.StringVar(&c.KafkaEmbeddedAddr, "kafka-embedded-addr", "127.0.0.1:9092", "listen address of the embedded Kafka broker")
 
 	// Name the environment variable in each flag's help text.
 	fs.VisitAll(func(f *flag.Flag) { f.Usage += " [" + EnvName(f.Name) + "]" })
@@ -86,6 +92,7 @@ func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, e
 
 	c.APIKeys = keys
 	c.CORSOrigins = cors
+	c.KafkaBrokers = brokers
 	c.LogLevel = strings.ToLower(c.LogLevel)
 	if c.Dev && c.JWTSecret == "" {
 		c.JWTSecret = DevJWTSecret

@@ -72,6 +72,17 @@ func (c Config) Validate() error {
 			add("%s %v: must be positive", p.flag, p.d)
 		}
 	}
+	if c.KafkaEmbedded && len(c.KafkaBrokers) > 0 {
+		add("--kafka-embedded and --kafka-brokers exclude each other")
+	}
+	if (c.KafkaEmbedded || len(c.KafkaBrokers) > 0) && (c.KafkaTopic == "" || c.KafkaGroup == "") {
+		add("--kafka-topic and --kafka-group must not be empty")
+	}
+	if c.KafkaEmbedded {
+		if _, _, err := net.SplitHostPort(c.KafkaEmbeddedAddr); err != nil {
+			add("--kafka-embedded-addr %q: want host:port", c.KafkaEmbeddedAddr)
+		}
+	}
 	if c.JWTLeeway < 0 {
 		add("--jwt-leeway %v: must not be negative", c.JWTLeeway)
 	}
