@@ -34,8 +34,8 @@ func TestConsumerDeliversAllInPartitionOrder(t *testing.T) {
 	const (
 		topic      = "notes"
 		partitions = 6
-		users      = 100
-		total      = 2000
+		users      = 500
+		total      = 10000
 	)
 	addrs := startCluster(t, partitions, topic)
 	msgs := make([]kafkago.Message, 0, total)
