@@ -1,10 +1,11 @@
 package ingest
 
 import (
-	"errors"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/heraldhq/herald/internal/promreg"
 )
 
 // Outcomes of a notification, the values of the "outcome" label.
@@ -39,27 +40,8 @@ func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
 		m.notifications.WithLabelValues(o)
 	}
 	if reg != nil {
-		m.notifications = register(reg, log, m.notifications)
-		m.recipients = register(reg, log, m.recipients)
+		m.notifications = promreg.Register(reg, log, m.notifications)
+		m.recipients = promreg.Register(reg, log, m.recipients)
 	}
 	return m
-}
-
-// register adds c to reg, or reuses the collector already registered under
-// the same name, so that two services sharing a registry count together
-// instead of failing. Metrics are not worth refusing to start over, so
-// other failures are logged and the collector works unregistered.
-func register[C prometheus.Collector](reg prometheus.Registerer, log *slog.Logger, c C) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	log.Warn("ingest metrics not registered", "err", err)
-	return c
 }

@@ -1,10 +1,11 @@
 package kafka
 
 import (
-	"errors"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/heraldhq/herald/internal/promreg"
 )
 
 // Reasons a message is dead-lettered: the values of the "reason" label and
@@ -54,30 +55,11 @@ func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
 		m.retries.WithLabelValues(op)
 	}
 	if reg != nil {
-		m.consumed = register(reg, log, m.consumed)
-		m.committed = register(reg, log, m.committed)
-		m.deadLettered = register(reg, log, m.deadLettered)
-		m.retries = register(reg, log, m.retries)
-		m.latency = register(reg, log, m.latency)
+		m.consumed = promreg.Register(reg, log, m.consumed)
+		m.committed = promreg.Register(reg, log, m.committed)
+		m.deadLettered = promreg.Register(reg, log, m.deadLettered)
+		m.retries = promreg.Register(reg, log, m.retries)
+		m.latency = promreg.Register(reg, log, m.latency)
 	}
 	return m
-}
-
-// register adds c to reg, or reuses the collector already registered under
-// the same name, so that two consumers sharing a registry count together.
-// Metrics are not worth refusing to start over, so other failures are
-// logged and the collector works unregistered.
-func register[C prometheus.Collector](reg prometheus.Registerer, log *slog.Logger, c C) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	log.Warn("kafka: metric not registered", "err", err)
-	return c
 }
