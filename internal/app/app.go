@@ -141,9 +141,25 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 	}
 	if len(a.kafkaBrokers) > 0 {
 		a.consumer, err = kafka.NewConsumer(kafka.Config{
-			Brokers:    a.kafkaBrokers,
-			Topic:      cfg.KafkaTopic,
-			Group:      cfg.KafkaGroup,
+			Brokers:         a.kafkaBrokers,
+			Topic:           cfg.KafkaTopic,
+			Group:           cfg.KafkaGroup,
+			MaxMessageBytes: cfg.KafkaMaxMessageBytes,
+			Strict:          cfg.KafkaStrict,
+			// A batch is stored like a NotifyBatch, within its limit.
+			BatchSize:      min(cfg.KafkaBatchSize, cfg.MaxBatch),
+			SessionTimeout: cfg.KafkaSessionTimeout,
+			Security: kafka.Security{
+				TLS:                cfg.KafkaTLS,
+				CAFile:             cfg.KafkaTLSCA,
+				CertFile:           cfg.KafkaTLSCert,
+				KeyFile:            cfg.KafkaTLSKey,
+				ServerName:         cfg.KafkaTLSServerName,
+				InsecureSkipVerify: cfg.KafkaTLSInsecureSkipVerify,
+				SASLMechanism:      cfg.KafkaSASLMechanism,
+				Username:           cfg.KafkaSASLUsername,
+				Password:           cfg.KafkaSASLPassword,
+			},
 			Registerer: a.reg,
 		}, svc, log.With("component", "kafka"))
 		if err != nil {

@@ -90,17 +90,49 @@ type Config struct {
 	// with no broker, for development only.
 	KafkaEmbedded     bool
 	KafkaEmbeddedAddr string
+	// KafkaSessionTimeout is how long the group waits for a silent member
+	// before giving its partitions to another.
+	KafkaSessionTimeout time.Duration
+	// KafkaBatchSize bounds the messages of one partition stored together.
+	KafkaBatchSize int
+	// KafkaMaxMessageBytes bounds a message; larger ones are dead-lettered.
+	KafkaMaxMessageBytes int
+	// KafkaStrict dead-letters messages with unknown JSON fields.
+	KafkaStrict bool
+
+	// KafkaTLS encrypts the connections to the brokers, checking their
+	// certificates against KafkaTLSCA (PEM; empty: the system roots) under
+	// KafkaTLSServerName (empty: each broker's host). KafkaTLSCert and
+	// KafkaTLSKey are a client certificate for mutual TLS.
+	// KafkaTLSInsecureSkipVerify accepts any certificate, for testing only.
+	KafkaTLS                   bool
+	KafkaTLSCA                 string
+	KafkaTLSCert               string
+	KafkaTLSKey                string
+	KafkaTLSServerName         string
+	KafkaTLSInsecureSkipVerify bool
+	// KafkaSASLMechanism ("", "plain", "scram-sha-256" or "scram-sha-512")
+	// authenticates to the brokers as KafkaSASLUsername. The password is a
+	// secret: LogValue shows only whether it is set.
+	KafkaSASLMechanism string
+	KafkaSASLUsername  string
+	KafkaSASLPassword  string
 }
 
 // UsesDevSecret reports whether tokens are checked with the public
 // DevJWTSecret, which the server must warn about loudly.
 func (c Config) UsesDevSecret() bool { return c.JWTSecret == DevJWTSecret }
 
-// LogValue keeps the JWT secret out of logs while showing everything else.
+// LogValue keeps the JWT secret and the Kafka password out of logs while
+// showing everything else.
 func (c Config) LogValue() slog.Value {
 	secret := "set"
 	if c.UsesDevSecret() {
 		secret = "development"
+	}
+	kafkaPassword := ""
+	if c.KafkaSASLPassword != "" {
+		kafkaPassword = "set"
 	}
 	return slog.GroupValue(
 		slog.String("http_addr", c.HTTPAddr),
@@ -116,5 +148,10 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("stream_queue", c.StreamQueue),
 		slog.Int("retention_count", c.RetentionCount),
 		slog.Duration("retention_age", c.RetentionAge),
+		slog.Any("kafka_brokers", c.KafkaBrokers),
+		slog.Bool("kafka_tls", c.KafkaTLS),
+		slog.String("kafka_sasl_mechanism", c.KafkaSASLMechanism),
+		slog.String("kafka_sasl_username", c.KafkaSASLUsername),
+		slog.String("kafka_sasl_password", kafkaPassword),
 	)
 }

@@ -65,6 +65,10 @@ func TestDefaults(t *testing.T) {
 		KafkaTopic:        "herald.notifications",
 		KafkaGroup:        "herald",
 		KafkaEmbeddedAddr: "127.0.0.1:9092",
+
+		KafkaSessionTimeout:  10 * time.Second,
+		KafkaBatchSize:       100,
+		KafkaMaxMessageBytes: 1 << 20,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(--dev) =\n%+v\nwant\n%+v", got, want)
@@ -131,6 +135,25 @@ func TestPrecedence(t *testing.T) {
 			args:  []string{"--dev"},
 			env:   env("HERALD_JWT_SECRET", secret),
 			check: func(c config.Config) (any, any) { return c.JWTSecret, secret },
+		},
+		{
+			name: "kafka security from env and flags",
+			args: []string{"--dev", "--kafka-brokers", "127.0.0.1:9093", "--kafka-tls", "--kafka-tls-ca", "/etc/ca.pem",
+				"--kafka-sasl-mechanism", "SCRAM-SHA-512", "--kafka-sasl-username", "herald"},
+			env: env("HERALD_KAFKA_SASL_PASSWORD", "s3cret", "HERALD_KAFKA_TLS_SERVER_NAME", "kafka.internal"),
+			check: func(c config.Config) (any, any) {
+				return []any{c.KafkaTLS, c.KafkaTLSCA, c.KafkaTLSServerName, c.KafkaSASLMechanism, c.KafkaSASLUsername, c.KafkaSASLPassword},
+					[]any{true, "/etc/ca.pem", "kafka.internal", "scram-sha-512", "herald", "s3cret"}
+			},
+		},
+		{
+			name: "kafka consumer settings",
+			args: []string{"--dev", "--kafka-session-timeout", "30s", "--kafka-batch-size", "500", "--kafka-strict"},
+			env:  env("HERALD_KAFKA_MAX_MESSAGE_BYTES", "65536"),
+			check: func(c config.Config) (any, any) {
+				return []any{c.KafkaSessionTimeout, c.KafkaBatchSize, c.KafkaMaxMessageBytes, c.KafkaStrict},
+					[]any{30 * time.Second, 500, 65536, true}
+			},
 		},
 		{
 			name: "log level",
@@ -227,6 +250,18 @@ func TestValidationErrors(t *testing.T) {
 		{"embedded kafka and brokers", append(prod, "--kafka-embedded", "--kafka-brokers", "127.0.0.1:9092"), env(), "exclude each other"},
 		{"empty kafka topic", append(prod, "--kafka-brokers", "127.0.0.1:9092", "--kafka-topic", ""), env(), "--kafka-topic"},
 		{"bad embedded kafka addr", append(prod, "--kafka-embedded", "--kafka-embedded-addr", "nope"), env(), "--kafka-embedded-addr"},
+		{"zero kafka session timeout", append(prod, "--kafka-session-timeout", "0s"), env(), "--kafka-session-timeout 0s: must be positive"},
+		{"zero kafka batch size", append(prod, "--kafka-batch-size", "0"), env(), "--kafka-batch-size 0: must be positive"},
+		{"negative kafka message bytes", append(prod, "--kafka-max-message-bytes", "-1"), env(), "--kafka-max-message-bytes -1"},
+		{"bad kafka batch size env", prod, env("HERALD_KAFKA_BATCH_SIZE", "lots"), "HERALD_KAFKA_BATCH_SIZE"},
+		{"unknown sasl mechanism", append(prod, "--kafka-sasl-mechanism", "gssapi"), env(), `--kafka-sasl-mechanism "gssapi"`},
+		{"sasl without username", append(prod, "--kafka-sasl-mechanism", "plain", "--kafka-sasl-password", "p"), env(), "needs --kafka-sasl-username"},
+		{"sasl without password", append(prod, "--kafka-sasl-mechanism", "plain", "--kafka-sasl-username", "u"), env(), "needs --kafka-sasl-username and --kafka-sasl-password"},
+		{"sasl credentials without mechanism", append(prod, "--kafka-sasl-username", "u"), env("HERALD_KAFKA_SASL_PASSWORD", "p"), "need --kafka-sasl-mechanism"},
+		{"tls cert without key", append(prod, "--kafka-tls", "--kafka-tls-cert", "c.pem"), env(), "--kafka-tls-cert and --kafka-tls-key go together"},
+		{"tls ca without tls", append(prod, "--kafka-tls-ca", "ca.pem"), env(), "need --kafka-tls"},
+		{"skip verify without tls", append(prod, "--kafka-tls-insecure-skip-verify"), env(), "need --kafka-tls"},
+		{"security with embedded kafka", append(prod, "--kafka-embedded", "--kafka-tls"), env(), "--kafka-embedded takes no"},
 		{"zero queue", append(prod, "--stream-queue", "0"), env(), "--stream-queue 0"},
 		{"negative limit", append(prod, "--max-body-bytes", "-5"), env(), "--max-body-bytes -5"},
 		{"bad log level", append(prod, "--log-level", "loud"), env(), "--log-level"},
@@ -321,6 +356,40 @@ func TestLogValueHidesSecret(t *testing.T) {
 	}
 	if c.UsesDevSecret() {
 		t.Error("UsesDevSecret() = true with an explicit secret")
+	}
+}
+
+// The Kafka password reaches the Config but neither its log line nor the
+// usage text, even when it comes from the environment.
+func TestKafkaPasswordStaysSecret(t *testing.T) {
+	t.Parallel()
+	const password = "kafka-pa55word-not-for-logs"
+	getenv := env("HERALD_KAFKA_SASL_PASSWORD", password)
+	c, err := load(t, []string{"--dev", "--kafka-brokers", "127.0.0.1:9093",
+		"--kafka-sasl-mechanism", "plain", "--kafka-sasl-username", "herald"}, getenv)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.KafkaSASLPassword != password {
+		t.Errorf("KafkaSASLPassword = %q, want the one from the environment", c.KafkaSASLPassword)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", "config", c)
+	if strings.Contains(buf.String(), password) {
+		t.Errorf("log line contains the Kafka password: %s", buf.String())
+	}
+	if !strings.Contains(buf.String(), `"kafka_sasl_password":"set"`) {
+		t.Errorf("log line does not say the Kafka password is set: %s", buf.String())
+	}
+	var usage bytes.Buffer
+	if _, err := config.LoadTo(&usage, []string{"--help"}, getenv); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("Load(--help) error = %v, want flag.ErrHelp", err)
+	}
+	if strings.Contains(usage.String(), password) {
+		t.Errorf("usage contains the Kafka password:\n%s", usage.String())
+	}
+	if !strings.Contains(usage.String(), "HERALD_KAFKA_SASL_PASSWORD") {
+		t.Errorf("usage does not name HERALD_KAFKA_SASL_PASSWORD:\n%s", usage.String())
 	}
 }
 

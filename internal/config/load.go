@@ -57,6 +57,19 @@ func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, e
 	fs.StringVar(&c.KafkaGroup, "kafka-group", "herald", "Kafka consumer group")
 	fs.BoolVar(&c.KafkaEmbedded, "kafka-embedded", false, "development: start an embedded Kafka-protocol broker with the topic created, and consume from it")
 	fs.StringVar(&c.KafkaEmbeddedAddr, "kafka-embedded-addr", "127.0.0.1:9092", "listen address of the embedded Kafka broker")
+	fs.DurationVar(&c.KafkaSessionTimeout, "kafka-session-timeout", 10*time.Second, "how long the Kafka group waits for a silent member before reassigning its partitions (the brokers bound it)")
+	fs.IntVar(&c.KafkaBatchSize, "kafka-batch-size", 100, "most Kafka messages of one partition stored and committed together (capped at --max-batch)")
+	fs.IntVar(&c.KafkaMaxMessageBytes, "kafka-max-message-bytes", 1<<20, "largest Kafka message value; larger ones go to the dead-letter topic")
+	fs.BoolVar(&c.KafkaStrict, "kafka-strict", false, "dead-letter Kafka messages with unknown JSON fields instead of ignoring the fields")
+	fs.BoolVar(&c.KafkaTLS, "kafka-tls", false, "connect to the Kafka brokers with TLS")
+	fs.StringVar(&c.KafkaTLSCA, "kafka-tls-ca", "", "PEM file of the CAs that Kafka brokers' certificates are checked against (empty: system roots)")
+	fs.StringVar(&c.KafkaTLSCert, "kafka-tls-cert", "", "PEM client certificate for Kafka mutual TLS (with --kafka-tls-key)")
+	fs.StringVar(&c.KafkaTLSKey, "kafka-tls-key", "", "PEM key of --kafka-tls-cert")
+	fs.StringVar(&c.KafkaTLSServerName, "kafka-tls-server-name", "", "name checked in Kafka brokers' certificates (empty: each broker's host)")
+	fs.BoolVar(&c.KafkaTLSInsecureSkipVerify, "kafka-tls-insecure-skip-verify", false, "testing only: accept any Kafka broker certificate")
+	fs.StringVar(&c.KafkaSASLMechanism, "kafka-sasl-mechanism", "", "Kafka SASL mechanism: plain, scram-sha-256 or scram-sha-512 (empty: no SASL)")
+	fs.StringVar(&c.KafkaSASLUsername, "kafka-sasl-username", "", "Kafka SASL username")
+	fs.StringVar(&c.KafkaSASLPassword, "kafka-sasl-password", "", "Kafka SASL password; prefer the environment variable, which ps does not show")
 
 	// Name the environment variable in each flag's help text.
 	fs.VisitAll(func(f *flag.Flag) { f.Usage += " [" + EnvName(f.Name) + "]" })
@@ -94,6 +107,7 @@ func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, e
 	c.CORSOrigins = cors
 	c.KafkaBrokers = brokers
 	c.LogLevel = strings.ToLower(c.LogLevel)
+	c.KafkaSASLMechanism = strings.ToLower(c.KafkaSASLMechanism)
 	if c.Dev && c.JWTSecret == "" {
 		c.JWTSecret = DevJWTSecret
 	}

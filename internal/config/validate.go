@@ -66,6 +66,7 @@ func (c Config) Validate() error {
 		{"--retention-age", c.RetentionAge},
 		{"--idempotency-window", c.IdempotencyWindow},
 		{"--shutdown-timeout", c.ShutdownTimeout},
+		{"--kafka-session-timeout", c.KafkaSessionTimeout},
 	}
 	for _, p := range positive {
 		if p.d <= 0 {
@@ -83,6 +84,7 @@ func (c Config) Validate() error {
 			add("--kafka-embedded-addr %q: want host:port", c.KafkaEmbeddedAddr)
 		}
 	}
+	errs = append(errs, c.validateKafkaSecurity()...)
 	if c.JWTLeeway < 0 {
 		add("--jwt-leeway %v: must not be negative", c.JWTLeeway)
 	}
@@ -97,6 +99,8 @@ func (c Config) Validate() error {
 		{"--max-data-bytes", c.MaxDataBytes},
 		{"--max-recipients", c.MaxRecipients},
 		{"--max-batch", c.MaxBatch},
+		{"--kafka-batch-size", c.KafkaBatchSize},
+		{"--kafka-max-message-bytes", c.KafkaMaxMessageBytes},
 	}
 	for _, p := range counts {
 		if p.n <= 0 {
@@ -104,6 +108,38 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateKafkaSecurity checks the TLS and SASL flags; the files are read,
+// and so checked, when the consumer is built at start.
+func (c Config) validateKafkaSecurity() []error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	tlsFiles := c.KafkaTLSCA != "" || c.KafkaTLSCert != "" || c.KafkaTLSKey != "" ||
+		c.KafkaTLSServerName != "" || c.KafkaTLSInsecureSkipVerify
+	if tlsFiles && !c.KafkaTLS {
+		add("--kafka-tls-ca, --kafka-tls-cert, --kafka-tls-key, --kafka-tls-server-name and --kafka-tls-insecure-skip-verify need --kafka-tls")
+	}
+	if (c.KafkaTLSCert == "") != (c.KafkaTLSKey == "") {
+		add("--kafka-tls-cert and --kafka-tls-key go together")
+	}
+	switch c.KafkaSASLMechanism {
+	case "":
+		if c.KafkaSASLUsername != "" || c.KafkaSASLPassword != "" {
+			add("--kafka-sasl-username and --kafka-sasl-password need --kafka-sasl-mechanism")
+		}
+	case "plain", "scram-sha-256", "scram-sha-512":
+		if c.KafkaSASLUsername == "" || c.KafkaSASLPassword == "" {
+			add("--kafka-sasl-mechanism %s needs --kafka-sasl-username and --kafka-sasl-password", c.KafkaSASLMechanism)
+		}
+	default:
+		add("--kafka-sasl-mechanism %q: want plain, scram-sha-256 or scram-sha-512", c.KafkaSASLMechanism)
+	}
+	// The embedded broker speaks plaintext without authentication.
+	if c.KafkaEmbedded && (c.KafkaTLS || c.KafkaSASLMechanism != "") {
+		add("--kafka-embedded takes no --kafka-tls or --kafka-sasl-mechanism")
+	}
+	return errs
 }
 
 // checkOrigin accepts "*" or a bare origin such as https://app.example.com,

@@ -20,6 +20,8 @@ const (
 	DefaultMaxWait         = 250 * time.Millisecond
 	DefaultRetryMin        = 50 * time.Millisecond
 	DefaultRetryMax        = 5 * time.Second
+	DefaultBatchSize       = 100
+	DefaultSessionTimeout  = 10 * time.Second
 )
 
 // Config configures a Consumer. Zero values mean the documented defaults.
@@ -44,6 +46,17 @@ type Config struct {
 	// when the store or the dead-letter topic is unavailable. Defaults
 	// DefaultRetryMin and DefaultRetryMax.
 	RetryMin, RetryMax time.Duration
+	// BatchSize bounds how many messages of one partition are stored with
+	// one append (and committed with one commit). Default DefaultBatchSize.
+	BatchSize int
+	// SessionTimeout is how long the group waits for a silent member before
+	// giving its partitions to others: after a crash, its partitions stay
+	// unconsumed for this long. Heartbeats go at a third of it. Default
+	// DefaultSessionTimeout; the brokers bound it (6 s by default).
+	SessionTimeout time.Duration
+	// Security sets TLS and SASL for every connection to the brokers; the
+	// zero value is plaintext.
+	Security Security
 	// Registerer receives the consumer's metrics; nil does not export them.
 	Registerer prometheus.Registerer
 }
@@ -75,6 +88,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.RetryMax <= 0 {
 		c.RetryMax = DefaultRetryMax
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = DefaultSessionTimeout
 	}
 	if c.RetryMax < c.RetryMin {
 		c.RetryMax = c.RetryMin

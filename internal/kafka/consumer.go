@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
 
@@ -14,16 +15,19 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 )
 
-// Notifier accepts one notification; *ingest.Service implements it. An
-// *ingest.ValidationError marks the notification as bad for good; any
-// other error is taken as temporary and the notification is retried.
+// Notifier stores a batch of notifications, all or none, in order;
+// *ingest.Service implements it. An *ingest.ValidationError marks the batch
+// as bad for good (the consumer then finds the bad ones one at a time); any
+// other error is taken as temporary and the batch is retried.
 type Notifier interface {
-	NotifyOne(ctx context.Context, sender string, n *heraldv1.Notification) (store.Result, error)
+	Notify(ctx context.Context, sender string, ns []*heraldv1.Notification) ([]store.Result, error)
 }
 
 // partitionQueue is how many fetched messages may wait for one partition's
 // worker before the fetch loop blocks; the reader buffers more behind it.
-const partitionQueue = 64
+// It is above the default batch size so that a busy partition's next batch
+// is queued while the current one is stored.
+const partitionQueue = 256
 
 // Consumer reads notifications from a Kafka topic as a member of a consumer
 // group and hands each to a Notifier.
@@ -34,6 +38,10 @@ type Consumer struct {
 	log      *slog.Logger
 	metrics  *metrics
 	running  atomic.Bool
+	// dialer (the reader's) and transport (the dead-letter writer's) carry
+	// cfg.Security, built once so that a bad setting fails NewConsumer.
+	dialer    *kafkago.Dialer
+	transport *kafkago.Transport
 }
 
 // NewConsumer returns a Consumer; it connects to no broker until Run.
@@ -45,16 +53,22 @@ func NewConsumer(cfg Config, notifier Notifier, log *slog.Logger) (*Consumer, er
 	if notifier == nil {
 		return nil, errors.New("kafka: nil notifier")
 	}
+	tlsCfg, mech, err := cfg.Security.build()
+	if err != nil {
+		return nil, err
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("topic", cfg.Topic, "group", cfg.Group)
 	return &Consumer{
-		cfg:      cfg,
-		notifier: notifier,
-		sender:   "kafka:" + cfg.Topic,
-		log:      log,
-		metrics:  newMetrics(cfg.Registerer, log),
+		cfg:       cfg,
+		notifier:  notifier,
+		sender:    "kafka:" + cfg.Topic,
+		log:       log,
+		metrics:   newMetrics(cfg.Registerer, log),
+		dialer:    newDialer(tlsCfg, mech),
+		transport: newTransport(tlsCfg, mech),
 	}, nil
 }
 
@@ -73,7 +87,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 
 	var (
 		wg      sync.WaitGroup
-		queues  = make(map[int]chan kafkago.Message)
+		queues  = make(map[int]chan fetched)
 		runErr  error
 		handler = &handler{c: c, r: r, w: w}
 	)
@@ -88,12 +102,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 		c.metrics.consumed.Inc()
 		q, ok := queues[m.Partition]
 		if !ok {
-			q = make(chan kafkago.Message, partitionQueue)
+			q = make(chan fetched, partitionQueue)
 			queues[m.Partition] = q
 			wg.Go(func() { handler.drain(ctx, q) })
 		}
 		select {
-		case q <- m:
+		case q <- fetched{Message: m, at: time.Now()}:
 		case <-ctx.Done():
 		}
 	}
@@ -107,19 +121,24 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if err := w.Close(); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("kafka: close dead-letter writer: %w", err))
 	}
+	// The writer leaves a transport it was given open.
+	c.transport.CloseIdleConnections()
 	c.log.InfoContext(context.WithoutCancel(ctx), "kafka consumer stopped")
 	return runErr
 }
 
 func (c *Consumer) readerConfig() kafkago.ReaderConfig {
 	return kafkago.ReaderConfig{
-		Brokers:     c.cfg.Brokers,
-		GroupID:     c.cfg.Group,
-		Topic:       c.cfg.Topic,
-		MinBytes:    1,
-		MaxBytes:    c.fetchBytes(),
-		MaxWait:     c.cfg.MaxWait,
-		StartOffset: kafkago.FirstOffset,
+		Brokers:           c.cfg.Brokers,
+		GroupID:           c.cfg.Group,
+		Topic:             c.cfg.Topic,
+		MinBytes:          1,
+		MaxBytes:          c.fetchBytes(),
+		MaxWait:           c.cfg.MaxWait,
+		StartOffset:       kafkago.FirstOffset,
+		Dialer:            c.dialer,
+		SessionTimeout:    c.cfg.SessionTimeout,
+		HeartbeatInterval: c.cfg.SessionTimeout / 3,
 		// Zero commits synchronously: CommitMessages returns once the
 		// broker has the offset, which is what "committed after stored"
 		// needs.
@@ -137,8 +156,9 @@ func (c *Consumer) fetchBytes() int {
 
 func (c *Consumer) newWriter() *kafkago.Writer {
 	return &kafkago.Writer{
-		Addr:  kafkago.TCP(c.cfg.Brokers...),
-		Topic: c.cfg.DLQTopic,
+		Addr:      kafkago.TCP(c.cfg.Brokers...),
+		Topic:     c.cfg.DLQTopic,
+		Transport: c.transport,
 		// Keeps one key's dead letters together, in order.
 		Balancer:     &kafkago.Hash{},
 		RequiredAcks: kafkago.RequireAll,

@@ -1,8 +1,13 @@
 package kafka
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	kafkago "github.com/segmentio/kafka-go"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -12,9 +17,9 @@ import (
 )
 
 // decode reads a message's value as a Notification: binary protobuf when
-// its content-type header says so, protojson otherwise. The Kafka key
-// becomes the idempotency key when the message has none, so that a
-// redelivered message is not stored twice.
+// its content-type header says so, protojson otherwise. A message without
+// an idempotency key gets one, so that a redelivered message is not stored
+// twice: its Kafka key, or else its partition and offset.
 func decode(m kafkago.Message, strict bool) (*heraldv1.Notification, error) {
 	n := new(heraldv1.Notification)
 	if isProtobuf(m.Headers) {
@@ -27,10 +32,41 @@ func decode(m kafkago.Message, strict bool) (*heraldv1.Notification, error) {
 			return nil, fmt.Errorf("json: %w", err)
 		}
 	}
-	if n.GetIdempotencyKey() == "" && len(m.Key) > 0 {
-		n.IdempotencyKey = string(m.Key)
+	if n.GetIdempotencyKey() == "" {
+		n.IdempotencyKey = keyOf(m)
 	}
 	return n, nil
+}
+
+// maxPlainKey is the longest Kafka key used as an idempotency key as is.
+const maxPlainKey = 128
+
+// keyOf derives an idempotency key from m. A Kafka key that is not short
+// printable text (binary IDs, say) is hashed rather than refused. Without a
+// key the offset identifies the message; a topic deleted and recreated
+// within the idempotency window would reuse offsets, which is why the
+// window is a day and not forever.
+func keyOf(m kafkago.Message) string {
+	if len(m.Key) == 0 {
+		return "kafka-offset/" + strconv.Itoa(m.Partition) + "/" + strconv.FormatInt(m.Offset, 10)
+	}
+	if len(m.Key) <= maxPlainKey && printable(m.Key) {
+		return string(m.Key)
+	}
+	sum := sha256.Sum256(m.Key)
+	return "kafka-key-sha256/" + hex.EncodeToString(sum[:])
+}
+
+// printable matches what the API accepts as an idempotency key.
+func printable(b []byte) bool {
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		if r == utf8.RuneError && size <= 1 || unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return false
+		}
+		b = b[size:]
+	}
+	return true
 }
 
 func isProtobuf(hs []kafkago.Header) bool {

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
 
+	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
 	"github.com/heraldhq/herald/internal/ingest"
 )
 
@@ -21,6 +23,10 @@ const (
 	HeaderSourceTopic     = "x-herald-source-topic"
 	HeaderSourcePartition = "x-herald-source-partition"
 	HeaderSourceOffset    = "x-herald-source-offset"
+	// HeaderValueDropped is set, to the value's size, when the dead-letter
+	// topic refused the message as too large and it was written without its
+	// value.
+	HeaderValueDropped = "x-herald-value-dropped"
 )
 
 // Operations that are retried, the values of the "op" label.
@@ -46,72 +52,155 @@ type handler struct {
 	w *kafkago.Writer
 }
 
-// drain handles q's messages in order. Once ctx ended the rest are
-// abandoned uncommitted; the group redelivers them.
-func (h *handler) drain(ctx context.Context, q <-chan kafkago.Message) {
+// fetched is a message and when it was fetched, for the latency metric.
+type fetched struct {
+	kafkago.Message
+	at time.Time
+}
+
+// drain handles q's messages in order, in batches of what is already queued
+// (up to BatchSize), so that a busy partition costs one append and one
+// commit per batch while a quiet one adds no wait. Once ctx ended the rest
+// are abandoned uncommitted; the group redelivers them.
+func (h *handler) drain(ctx context.Context, q <-chan fetched) {
+	batch := make([]fetched, 0, h.c.cfg.BatchSize)
 	for m := range q {
+		batch = append(batch[:0], m)
+	fill:
+		for len(batch) < cap(batch) {
+			select {
+			case m, ok := <-q:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, m)
+			default:
+				break fill
+			}
+		}
 		if ctx.Err() != nil {
 			continue
 		}
-		h.handle(ctx, m)
+		h.handle(ctx, batch)
 	}
 }
 
-// handle stores m or dead-letters it, then commits it. It returns without
-// committing only when ctx ended.
-func (h *handler) handle(ctx context.Context, m kafkago.Message) {
-	start := time.Now()
-	reason, cause := h.notify(ctx, m)
-	if reason == "" && cause != nil {
-		return // ctx ended before m was stored
-	}
-	if reason != "" {
-		if !h.deadLetter(ctx, m, reason, cause) {
-			return
-		}
-	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
-	defer cancel()
-	if err := h.r.CommitMessages(cctx, m); err != nil {
-		// A later commit of the partition covers this offset; if none
-		// comes, the message is redelivered and its idempotency key (or
-		// the dead-letter reader) absorbs the repeat.
-		h.c.metrics.retries.WithLabelValues(opCommit).Inc()
-		h.c.log.WarnContext(ctx, "kafka commit failed", "partition", m.Partition, "offset", m.Offset, "err", err)
+// handle stores or dead-letters each message of batch, in order, then
+// commits the last one handled. It leaves messages uncommitted only when
+// ctx ended.
+func (h *handler) handle(ctx context.Context, batch []fetched) {
+	done := h.process(ctx, batch)
+	if done == 0 {
 		return
 	}
-	h.c.metrics.committed.Inc()
-	h.c.metrics.latency.Observe(time.Since(start).Seconds())
+	last := batch[done-1]
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	if err := h.r.CommitMessages(cctx, last.Message); err != nil {
+		// A later commit of the partition covers these offsets; if none
+		// comes, the messages are redelivered and their idempotency keys
+		// (or the dead-letter reader) absorb the repeat.
+		h.c.metrics.retries.WithLabelValues(opCommit).Inc()
+		h.c.log.WarnContext(ctx, "kafka commit failed", "partition", last.Partition, "offset", last.Offset, "err", err)
+		return
+	}
+	now := time.Now()
+	h.c.metrics.committed.Add(float64(done))
+	for _, m := range batch[:done] {
+		h.c.metrics.latency.Observe(now.Sub(m.at).Seconds())
+	}
+	// The high watermark is the partition's as of the fetch, so this is the
+	// lag this consumer last saw.
+	h.c.metrics.lag.WithLabelValues(strconv.Itoa(last.Partition)).Set(float64(max(last.HighWaterMark-last.Offset-1, 0)))
 }
 
-// notify hands m to the notifier, retrying temporary failures until ctx
-// ends. A non-empty reason means m is bad and belongs in the dead-letter
-// topic; an empty reason with a nil cause means it was stored.
-func (h *handler) notify(ctx context.Context, m kafkago.Message) (reason string, cause error) {
+// process stores the good messages of batch and dead-letters the bad ones,
+// keeping their order: each run of good messages is one append. It returns
+// how many messages, from the start, are finished; fewer than len(batch)
+// only when ctx ended.
+func (h *handler) process(ctx context.Context, batch []fetched) int {
+	ns := make([]*heraldv1.Notification, 0, len(batch))
+	run := 0 // start of the current run of good messages
+	for i, m := range batch {
+		n, reason, cause := h.decode(m.Message)
+		if reason == "" {
+			ns = append(ns, n)
+			continue
+		}
+		if done := h.store(ctx, batch[run:i], ns); done < i-run {
+			return run + done
+		}
+		if !h.deadLetter(ctx, m.Message, reason, cause) {
+			return i
+		}
+		run, ns = i+1, ns[:0]
+	}
+	return run + h.store(ctx, batch[run:], ns)
+}
+
+// decode turns m into a notification; a non-empty reason means m is bad.
+func (h *handler) decode(m kafkago.Message) (n *heraldv1.Notification, reason string, cause error) {
 	if len(m.Value) > h.c.cfg.MaxMessageBytes {
-		return reasonOversize, fmt.Errorf("value is %d bytes, limit %d", len(m.Value), h.c.cfg.MaxMessageBytes)
+		return nil, reasonOversize, fmt.Errorf("value is %d bytes, limit %d", len(m.Value), h.c.cfg.MaxMessageBytes)
 	}
 	n, err := decode(m, h.c.cfg.Strict)
 	if err != nil {
-		return reasonDecode, err
+		return nil, reasonDecode, err
 	}
+	return n, "", nil
+}
+
+// store hands ns, decoded from ms, to the notifier as one batch, retrying
+// temporary failures. If the batch is refused as invalid, its messages are
+// stored one by one and the invalid ones dead-lettered. It returns how many
+// of ms are finished, from the start; fewer than len(ms) only when ctx
+// ended.
+func (h *handler) store(ctx context.Context, ms []fetched, ns []*heraldv1.Notification) int {
+	if len(ns) == 0 {
+		return 0
+	}
+	err := h.notify(ctx, ns)
+	if err == nil {
+		return len(ms)
+	}
+	if _, ok := errors.AsType[*ingest.ValidationError](err); !ok {
+		return 0 // ctx ended
+	}
+	if len(ns) == 1 {
+		if h.deadLetter(ctx, ms[0].Message, reasonInvalid, err) {
+			return 1
+		}
+		return 0
+	}
+	// Rare: find the invalid ones.
+	for i := range ns {
+		if h.store(ctx, ms[i:i+1], ns[i:i+1]) == 0 {
+			return i
+		}
+	}
+	return len(ms)
+}
+
+// notify stores ns, retrying temporary failures until ctx ends. It returns
+// nil once stored, an *ingest.ValidationError if ns is refused for good,
+// or ctx's end.
+func (h *handler) notify(ctx context.Context, ns []*heraldv1.Notification) error {
 	b := h.backoff()
 	for {
-		_, err := h.c.notifier.NotifyOne(ctx, h.c.sender, n)
+		_, err := h.c.notifier.Notify(ctx, h.c.sender, ns)
 		if err == nil {
-			return "", nil
+			return nil
 		}
-		if ve, ok := errors.AsType[*ingest.ValidationError](err); ok {
-			return reasonInvalid, ve
+		if _, ok := errors.AsType[*ingest.ValidationError](err); ok {
+			return err
 		}
 		if ctx.Err() != nil {
-			return "", err
+			return err
 		}
 		h.c.metrics.retries.WithLabelValues(opNotify).Inc()
-		h.c.log.WarnContext(ctx, "kafka message not stored, retrying",
-			"partition", m.Partition, "offset", m.Offset, "err", err)
+		h.c.log.WarnContext(ctx, "kafka messages not stored, retrying", "count", len(ns), "err", err)
 		if !b.wait(ctx) {
-			return "", err
+			return err
 		}
 	}
 }
@@ -144,9 +233,11 @@ func (h *handler) deadLetter(ctx context.Context, m kafkago.Message, reason stri
 		if ctx.Err() != nil {
 			return false
 		}
-		if _, ok := errors.AsType[kafkago.MessageTooLargeError](err); ok && dl.Value != nil {
-			// Better a dead letter without its value than a stuck partition.
+		if dl.Value != nil && tooLarge(err) {
+			// Better a dead letter without its value than a stuck
+			// partition: the source offset still leads to it.
 			dl.Value = nil
+			dl.Headers = append(dl.Headers, kafkago.Header{Key: HeaderValueDropped, Value: []byte(strconv.Itoa(len(m.Value)))})
 			continue
 		}
 		h.c.metrics.retries.WithLabelValues(opDeadLetter).Inc()
@@ -156,6 +247,17 @@ func (h *handler) deadLetter(ctx context.Context, m kafkago.Message, reason stri
 			return false
 		}
 	}
+}
+
+// tooLarge reports whether a write failed because the message is larger
+// than the writer (kafkago.MessageTooLargeError) or the broker
+// (kafkago.MessageSizeTooLarge) allows.
+func tooLarge(err error) bool {
+	if we, ok := errors.AsType[kafkago.WriteErrors](err); ok {
+		return slices.ContainsFunc(we, func(e error) bool { return e != nil && tooLarge(e) })
+	}
+	_, ok := errors.AsType[kafkago.MessageTooLargeError](err)
+	return ok || errors.Is(err, kafkago.MessageSizeTooLarge)
 }
 
 func (h *handler) backoff() *backoff {

@@ -2,6 +2,7 @@ package kafka_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -23,9 +24,9 @@ const testTimeout = 15 * time.Second
 
 // startCluster starts an in-process Kafka on 127.0.0.1 with topic and its
 // dead-letter topic, each with partitions partitions.
-func startCluster(t *testing.T, partitions int32, topic string) []string {
+func startCluster(t testing.TB, partitions int32, topic string, opts ...kfake.Opt) []string {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topic, topic+".dlq"))
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(partitions, topic, topic+".dlq")}, opts...)...)
 	if err != nil {
 		t.Fatalf("start kfake: %v", err)
 	}
@@ -33,12 +34,17 @@ func startCluster(t *testing.T, partitions int32, topic string) []string {
 	return c.ListenAddrs()
 }
 
-func produce(t *testing.T, addrs []string, topic string, msgs []kafkago.Message) {
+func produce(t testing.TB, addrs []string, topic string, msgs []kafkago.Message) {
+	t.Helper()
+	produceTo(t, addrs, topic, msgs, &kafkago.Hash{})
+}
+
+func produceTo(t testing.TB, addrs []string, topic string, msgs []kafkago.Message, b kafkago.Balancer) {
 	t.Helper()
 	w := &kafkago.Writer{
 		Addr:         kafkago.TCP(addrs...),
 		Topic:        topic,
-		Balancer:     &kafkago.Hash{},
+		Balancer:     b,
 		RequiredAcks: kafkago.RequireAll,
 		BatchSize:    len(msgs),
 		BatchTimeout: 5 * time.Millisecond,
@@ -54,7 +60,7 @@ func produce(t *testing.T, addrs []string, topic string, msgs []kafkago.Message)
 
 // startConsumer runs a Consumer until the returned stop is called; stop
 // returns Run's error.
-func startConsumer(t *testing.T, cfg kafka.Config, n kafka.Notifier) (stop func() error) {
+func startConsumer(t testing.TB, cfg kafka.Config, n kafka.Notifier) (stop func() error) {
 	t.Helper()
 	if cfg.MaxWait == 0 {
 		cfg.MaxWait = 100 * time.Millisecond
@@ -81,6 +87,27 @@ func startConsumer(t *testing.T, cfg kafka.Config, n kafka.Notifier) (stop func(
 	}
 	t.Cleanup(func() { _ = stop() })
 	return stop
+}
+
+// setTopicConfig sets one configuration entry of topic.
+func setTopicConfig(t *testing.T, addrs []string, topic, name, value string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	defer cancel()
+	cl := &kafkago.Client{Addr: kafkago.TCP(addrs...)}
+	res, err := cl.AlterConfigs(ctx, &kafkago.AlterConfigsRequest{Resources: []kafkago.AlterConfigRequestResource{{
+		ResourceType: kafkago.ResourceTypeTopic,
+		ResourceName: topic,
+		Configs:      []kafkago.AlterConfigRequestConfig{{Name: name, Value: value}},
+	}}})
+	if err == nil {
+		for _, e := range res.Errors {
+			err = errors.Join(err, e)
+		}
+	}
+	if err != nil {
+		t.Fatalf("set %s=%s on %s: %v", name, value, topic, err)
+	}
 }
 
 // committed returns the group's committed offset of each partition (-1
@@ -136,6 +163,7 @@ func messageCount(t *testing.T, addrs []string, topic string, partitions int) in
 type fakeNotifier struct {
 	mu        sync.Mutex
 	calls     int
+	batches   []int          // sizes of the batches stored
 	failFirst int            // the first failFirst calls fail with notify.ErrUnavailable
 	onFail    func(call int) // called, unlocked, on each failing call
 	keys      map[string]bool
@@ -156,7 +184,8 @@ func newFakeNotifier(target int) *fakeNotifier {
 	}
 }
 
-func (f *fakeNotifier) NotifyOne(ctx context.Context, sender string, n *heraldv1.Notification) (store.Result, error) {
+// Notify stores ns all or none, like ingest.Service.Notify.
+func (f *fakeNotifier) Notify(ctx context.Context, sender string, ns []*heraldv1.Notification) ([]store.Result, error) {
 	f.mu.Lock()
 	f.calls++
 	call := f.calls
@@ -165,34 +194,42 @@ func (f *fakeNotifier) NotifyOne(ctx context.Context, sender string, n *heraldv1
 		if f.onFail != nil {
 			f.onFail(call)
 		}
-		return store.Result{}, fmt.Errorf("fake store: %w", notify.ErrUnavailable)
+		return nil, fmt.Errorf("fake store: %w", notify.ErrUnavailable)
 	}
 	defer f.mu.Unlock()
 	var vs []ingest.FieldViolation
-	if len(n.GetAudience().GetUserIds()) == 0 && len(n.GetAudience().GetTopics()) == 0 {
-		vs = append(vs, ingest.FieldViolation{Field: "notification.audience", Description: "required"})
-	}
-	if n.GetTitle() == "" {
-		vs = append(vs, ingest.FieldViolation{Field: "notification.title", Description: "required"})
+	for i, n := range ns {
+		if len(n.GetAudience().GetUserIds()) == 0 && len(n.GetAudience().GetTopics()) == 0 {
+			vs = append(vs, ingest.FieldViolation{Field: fmt.Sprintf("notifications[%d].audience", i), Description: "required"})
+		}
+		if n.GetTitle() == "" {
+			vs = append(vs, ingest.FieldViolation{Field: fmt.Sprintf("notifications[%d].title", i), Description: "required"})
+		}
 	}
 	if vs != nil {
-		return store.Result{}, &ingest.ValidationError{Violations: vs}
+		return nil, &ingest.ValidationError{Violations: vs}
 	}
-	f.senders[sender] = true
-	if k := n.GetIdempotencyKey(); k != "" {
-		if f.keys[sender+"\x00"+k] {
-			return store.Result{ID: k, Duplicate: true}, nil
+	f.batches = append(f.batches, len(ns))
+	rs := make([]store.Result, len(ns))
+	for i, n := range ns {
+		f.senders[sender] = true
+		if k := n.GetIdempotencyKey(); k != "" {
+			if f.keys[sender+"\x00"+k] {
+				rs[i] = store.Result{ID: k, Duplicate: true}
+				continue
+			}
+			f.keys[sender+"\x00"+k] = true
 		}
-		f.keys[sender+"\x00"+k] = true
+		for _, u := range n.GetAudience().GetUserIds() {
+			f.byUser[u] = append(f.byUser[u], n.GetTitle())
+		}
+		f.stored++
+		if f.stored == f.target {
+			close(f.done)
+		}
+		rs[i] = store.Result{ID: n.GetIdempotencyKey(), Recipients: len(n.GetAudience().GetUserIds())}
 	}
-	for _, u := range n.GetAudience().GetUserIds() {
-		f.byUser[u] = append(f.byUser[u], n.GetTitle())
-	}
-	f.stored++
-	if f.stored == f.target {
-		close(f.done)
-	}
-	return store.Result{ID: n.GetIdempotencyKey(), Recipients: len(n.GetAudience().GetUserIds())}, nil
+	return rs, nil
 }
 
 // wait blocks until target notifications were stored.

@@ -22,6 +22,7 @@ type metrics struct {
 	deadLettered *prometheus.CounterVec
 	retries      *prometheus.CounterVec
 	latency      prometheus.Histogram
+	lag          *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
@@ -47,6 +48,10 @@ func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
 			Help:    "Time from fetching a message to committing it, retries included.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
 		}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "herald", Subsystem: "kafka", Name: "lag_messages",
+			Help: "Messages behind the partition's end as of this node's last commit on it, by partition.",
+		}, []string{"partition"}),
 	}
 	for _, r := range []string{reasonDecode, reasonInvalid, reasonOversize} {
 		m.deadLettered.WithLabelValues(r)
@@ -60,6 +65,7 @@ func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
 		m.deadLettered = promreg.Register(reg, log, m.deadLettered)
 		m.retries = promreg.Register(reg, log, m.retries)
 		m.latency = promreg.Register(reg, log, m.latency)
+		m.lag = promreg.Register(reg, log, m.lag)
 	}
 	return m
 }
