@@ -161,6 +161,18 @@ type Entry struct {
 	Cursor       Cursor
 	Topic        Topic // the topic that reached the user; empty if addressed directly
 	Notification *Notification
+
+	// Counts, when set, makes the entry a read-state event rather than a
+	// notification: the user's inbox state changed (on another device,
+	// say) and these are the new counts. Cursor is then 0, Notification
+	// nil, and streams send it without moving the client's resume point.
+	Counts *Counts
+}
+
+// Counts are a user's badge numbers. Archived entries count in neither.
+type Counts struct {
+	Unread int // not read
+	Unseen int // not seen
 }
 
 // Payload is the JSON the recipient receives.
