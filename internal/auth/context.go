@@ -11,6 +11,7 @@ import (
 type (
 	serviceKey struct{}
 	userKey    struct{}
+	claimsKey  struct{}
 )
 
 // WithService returns ctx carrying the name of the authenticated service.
@@ -33,4 +34,16 @@ func WithUser(ctx context.Context, id notify.UserID) context.Context {
 func UserFrom(ctx context.Context) (notify.UserID, bool) {
 	id, ok := ctx.Value(userKey{}).(notify.UserID)
 	return id, ok
+}
+
+// WithClaims returns ctx carrying a user's verified token claims, and the
+// user as WithUser does. Streams need the expiry to end on time.
+func WithClaims(ctx context.Context, c Claims) context.Context {
+	return context.WithValue(WithUser(ctx, c.User), claimsKey{}, c)
+}
+
+// ClaimsFrom returns the claims stored by WithClaims, if any.
+func ClaimsFrom(ctx context.Context) (Claims, bool) {
+	c, ok := ctx.Value(claimsKey{}).(Claims)
+	return c, ok
 }

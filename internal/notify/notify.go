@@ -5,6 +5,7 @@ package notify
 import (
 	"encoding/json"
 	"errors"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -185,9 +186,20 @@ const (
 	EventReset        = "reset"         // the resume cursor is older than retained history
 	EventTokenExpired = "token-expired" // the stream's token expired; reconnect with a new one
 	EventShutdown     = "shutdown"      // the server is going away; reconnect after retry
+	EventRead         = "read"          // the inbox's read state changed; data carries the new counts
 )
 
 // IsControlEvent reports whether name is reserved for stream control events.
 func IsControlEvent(name string) bool {
-	return name == EventReset || name == EventTokenExpired || name == EventShutdown
+	return name == EventReset || name == EventTokenExpired || name == EventShutdown || name == EventRead
+}
+
+// AppendJSON appends c as the JSON object {"unread":N,"unseen":M}, the data
+// of a read event.
+func (c Counts) AppendJSON(b []byte) []byte {
+	b = append(b, `{"unread":`...)
+	b = strconv.AppendInt(b, int64(c.Unread), 10)
+	b = append(b, `,"unseen":`...)
+	b = strconv.AppendInt(b, int64(c.Unseen), 10)
+	return append(b, '}')
 }

@@ -45,8 +45,14 @@ func (e *Encoder) Comment(text string) {
 }
 
 // Entry writes an inbox entry: its cursor as the id, the notification type
-// as the event name and the shared JSON payload as data.
+// as the event name and the shared JSON payload as data. A read-state entry
+// (Counts set) becomes a `read` event with the counts and no id, so that it
+// does not move the client's resume point.
 func (e *Encoder) Entry(en notify.Entry) {
+	if en.Counts != nil {
+		e.Event(false, 0, notify.EventRead, en.Counts.AppendJSON(e.scratch[:0]))
+		return
+	}
 	e.Event(true, en.Cursor, en.Notification.EventType(), en.Payload())
 }
 

@@ -471,3 +471,43 @@ func TestStreamEnds(t *testing.T) {
 		})
 	}
 }
+
+// A read-state change reaches every stream of the user as a `read` event
+// with the counts and no id, and leaves the resume point where it was.
+func TestReadEvent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	_, fr1 := e.connect(tokenAlice, "", nil)
+	_, fr2 := e.connect(tokenAlice, "", nil)
+	_, frBob := e.connect(tokenBob, "", nil)
+
+	first := e.store.append("alice", 1)
+	e.hub.Publish([]notify.Entry{{User: "alice", Counts: &notify.Counts{Unread: 0, Unseen: 1}}})
+	then := e.store.append("alice", 1)
+	bob := e.store.append("bob", 1)
+	for _, fr := range []*frameReader{fr1, fr2} {
+		f, err := fr.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantEntry(t, f, first[0])
+		f, err = fr.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "event: read\ndata: {\"unread\":0,\"unseen\":1}\n\n"; f.raw != want {
+			t.Fatalf("read frame %q, want %q", f.raw, want)
+		}
+		f, err = fr.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantEntry(t, f, then[0])
+	}
+	// Bob's stream got nothing of alice's.
+	f, err := frBob.next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEntry(t, f, bob[0])
+}

@@ -219,8 +219,14 @@ func (s *stream) live(expiry time.Time) (string, error) {
 	}
 }
 
-// write encodes e unless the client already has it.
+// write encodes e unless the client already has it. Read-state events
+// have no cursor and always go out.
 func (s *stream) write(e notify.Entry) {
+	if e.Counts != nil {
+		s.enc.Entry(e)
+		s.count++
+		return
+	}
 	if e.Cursor <= s.last {
 		return
 	}

@@ -1,0 +1,220 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
+	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/hub"
+	"github.com/heraldhq/herald/internal/ingest"
+	"github.com/heraldhq/herald/internal/notify"
+)
+
+// StreamStore is what a stream reads: the replay after a cursor and the
+// newest cursor, for a reset.
+type StreamStore interface {
+	Read(ctx context.Context, user notify.UserID, after notify.Cursor, limit int) ([]notify.Entry, error)
+	Last(ctx context.Context, user notify.UserID) (notify.Cursor, error)
+}
+
+// Subscriber hands out live subscriptions; *hub.Hub implements it.
+type Subscriber interface {
+	Subscribe(user notify.UserID, queueSize int) *hub.Subscription
+}
+
+// StreamConfig configures a StreamServer. Zero values mean defaults.
+type StreamConfig struct {
+	Store       StreamStore
+	Hub         Subscriber
+	QueueSize   int // events queued per stream before it is dropped; default 256
+	ReplayBatch int // entries read from the store at a time; default 256
+	Logger      *slog.Logger
+}
+
+// StreamServer serves InboxService.Stream: the gRPC twin of GET /v1/stream,
+// with the same resume semantics.
+type StreamServer struct {
+	cfg          StreamConfig
+	shutdown     chan struct{}
+	shutdownOnce sync.Once
+}
+
+// NewStreamServer returns a StreamServer.
+func NewStreamServer(cfg StreamConfig) *StreamServer {
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = 256
+	}
+	if cfg.ReplayBatch <= 0 {
+		cfg.ReplayBatch = 256
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &StreamServer{cfg: cfg, shutdown: make(chan struct{})}
+}
+
+// Shutdown ends every stream with UNAVAILABLE, so that clients resume on
+// another node or after a restart; grpc.Server.GracefulStop would otherwise
+// wait for streams that never end by themselves.
+func (s *StreamServer) Shutdown() {
+	s.shutdownOnce.Do(func() { close(s.shutdown) })
+}
+
+// Stream sends the caller's entries after req.cursor, then live ones. An
+// empty cursor streams new entries only. The stream subscribes before it
+// reads the store, so nothing committed meanwhile falls between replay and
+// live; entries in both are sent once, by cursor. It ends with UNAVAILABLE
+// when the client falls too far behind or the server shuts down (resume
+// from the last cursor), and with UNAUTHENTICATED when the token expires.
+func (s *StreamServer) Stream(req *heraldv1.StreamRequest, ss grpc.ServerStreamingServer[heraldv1.StreamResponse]) error {
+	ctx := ss.Context()
+	claims, ok := auth.ClaimsFrom(ctx)
+	if !ok {
+		return status.Error(codes.Unauthenticated, "a user token is required")
+	}
+	var after notify.Cursor
+	resume := req.GetCursor() != ""
+	if resume {
+		c, err := notify.ParseCursor(req.GetCursor())
+		if err != nil {
+			return invalidArgument(&ingest.ValidationError{Violations: []ingest.FieldViolation{
+				{Field: "cursor", Description: "must be the cursor of an earlier event (decimal digits)"},
+			}})
+		}
+		after = c
+	}
+
+	sub := s.cfg.Hub.Subscribe(claims.User, s.cfg.QueueSize)
+	defer sub.Close()
+	// Headers tell the client that the stream is live: whatever is
+	// committed from now on reaches it.
+	if err := ss.SendHeader(nil); err != nil {
+		return err
+	}
+	st := &grpcStream{s: s, ss: ss, sub: sub, user: claims.User, ctx: ctx, last: after}
+	if resume {
+		if err := st.replay(); err != nil {
+			return err
+		}
+	}
+	return st.live(claims.Expiry)
+}
+
+// grpcStream is one open Stream call.
+type grpcStream struct {
+	s    *StreamServer
+	ss   grpc.ServerStreamingServer[heraldv1.StreamResponse]
+	sub  *hub.Subscription
+	user notify.UserID
+	ctx  context.Context
+	last notify.Cursor
+}
+
+func (st *grpcStream) replay() error {
+	for {
+		entries, err := st.s.cfg.Store.Read(st.ctx, st.user, st.last, st.s.cfg.ReplayBatch)
+		if errors.Is(err, notify.ErrCursorExpired) {
+			return st.reset()
+		}
+		if err != nil {
+			return st.storeError(err)
+		}
+		if len(entries) == 0 {
+			return nil
+		}
+		for i := range entries {
+			if err := st.send(&entries[i]); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-st.s.shutdown:
+			return errShuttingDown
+		case <-st.sub.Done():
+			return st.evicted()
+		default:
+		}
+	}
+}
+
+// reset tells the client its cursor is older than the retained history and
+// goes on live from the newest cursor.
+func (st *grpcStream) reset() error {
+	last, err := st.s.cfg.Store.Last(st.ctx, st.user)
+	if err != nil {
+		return st.storeError(err)
+	}
+	st.last = last
+	return st.ss.Send(&heraldv1.StreamResponse{Kind: &heraldv1.StreamResponse_Reset_{
+		Reset_: &heraldv1.StreamReset{Reason: "cursor_expired"},
+	}})
+}
+
+func (st *grpcStream) live(expiry time.Time) error {
+	var expired <-chan time.Time
+	if !expiry.IsZero() {
+		t := time.NewTimer(time.Until(expiry))
+		defer t.Stop()
+		expired = t.C
+	}
+	events := st.sub.Events()
+	for {
+		select {
+		case e := <-events:
+			if err := st.send(e); err != nil {
+				return err
+			}
+		case <-expired:
+			return status.Error(codes.Unauthenticated, "token expired; reconnect with a new token and your last cursor")
+		case <-st.s.shutdown:
+			return errShuttingDown
+		case <-st.sub.Done():
+			return st.evicted()
+		case <-st.ctx.Done():
+			return status.FromContextError(st.ctx.Err()).Err()
+		}
+	}
+}
+
+// send sends e unless the client already has it; read-state events have
+// no cursor and always go.
+func (st *grpcStream) send(e *notify.Entry) error {
+	if e.Counts != nil {
+		return st.ss.Send(&heraldv1.StreamResponse{Kind: &heraldv1.StreamResponse_Read{
+			Read: &heraldv1.InboxCounts{Unread: int32(e.Counts.Unread), Unseen: int32(e.Counts.Unseen)},
+		}})
+	}
+	if e.Cursor <= st.last {
+		return nil
+	}
+	if err := st.ss.Send(&heraldv1.StreamResponse{Kind: &heraldv1.StreamResponse_Event{Event: eventOf(*e)}}); err != nil {
+		return err
+	}
+	st.last = e.Cursor
+	return nil
+}
+
+var errShuttingDown = status.Error(codes.Unavailable, "server shutting down; resume from your last cursor")
+
+func (st *grpcStream) evicted() error {
+	if errors.Is(st.sub.Err(), hub.ErrSlowConsumer) {
+		return status.Error(codes.Unavailable, "stream fell too far behind; resume from your last cursor")
+	}
+	return errShuttingDown
+}
+
+func (st *grpcStream) storeError(err error) error {
+	if st.ctx.Err() != nil {
+		return status.FromContextError(st.ctx.Err()).Err()
+	}
+	st.s.cfg.Logger.WarnContext(st.ctx, "grpc stream: store read failed", "user_id", string(st.user), "err", err)
+	return status.Error(codes.Unavailable, "inbox temporarily unavailable; retry with your last cursor")
+}
