@@ -44,6 +44,7 @@ type App struct {
 	store   *embedded.Store
 	hub     *hub.Hub
 	streams *sse.Handler
+	grpcStr *rpc.StreamServer // InboxService.Stream
 	health  *health.Server
 
 	grpcLis net.Listener
@@ -75,7 +76,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 	}()
 
 	if cfg.Dev {
-		log.Warn("DEVELOPMENT MODE: Notify accepts requests without an API key and /v1/dev/token mints user tokens for anyone; never run like this in production")
+		log.Warn("DEVELOPMENT MODE: NotifyService and SubscriptionService accept requests without an API key and /v1/dev/token mints user tokens for anyone; never run like this in production")
 	}
 
 	a.keys, err = auth.ParseAPIKeys(cfg.APIKeys)
@@ -116,7 +117,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 	}
 	closers = append(closers, a.httpLis.Close)
 
-	svc := ingest.New(router.New(nil), a.store, ingest.Options{
+	svc := ingest.New(router.New(a.store), a.store, ingest.Options{
 		Limits: ingest.Limits{
 			MaxTitleBytes: cfg.MaxTitleBytes,
 			MaxBodyBytes:  cfg.MaxBodyBytes,
@@ -167,11 +168,31 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 		}
 	}
 
+	// Each service's methods need their own credential: an API key for
+	// Notify and Subscription, a user token for Inbox.
+	policy := auth.Policy{Keys: a.keys, Users: a.users, Dev: cfg.Dev, Log: log}
 	a.grpcSrv = grpc.NewServer(
-		grpc.ChainUnaryInterceptor(auth.ServiceUnary(a.keys, cfg.Dev, log)),
-		grpc.ChainStreamInterceptor(auth.ServiceStream(a.keys, cfg.Dev, log)),
+		grpc.ChainUnaryInterceptor(auth.Unary(policy)),
+		grpc.ChainStreamInterceptor(auth.Stream(policy)),
 	)
-	heraldv1.RegisterNotifyServiceServer(a.grpcSrv, rpc.NewNotifyServer(svc, log.With("component", "rpc")))
+	rpcLog := log.With("component", "rpc")
+	heraldv1.RegisterNotifyServiceServer(a.grpcSrv, rpc.NewNotifyServer(svc, rpcLog))
+	heraldv1.RegisterSubscriptionServiceServer(a.grpcSrv, rpc.NewSubscriptionServer(a.store, rpcLog))
+	a.grpcStr = rpc.NewStreamServer(rpc.StreamConfig{
+		Store:     a.store,
+		Hub:       a.hub,
+		QueueSize: cfg.StreamQueue,
+		Logger:    rpcLog,
+	})
+	heraldv1.RegisterInboxServiceServer(a.grpcSrv, inboxService{
+		InboxServer: rpc.NewInboxServer(rpc.InboxConfig{
+			Store:         a.store,
+			Publisher:     a.hub,
+			SelfSubscribe: cfg.SelfSubscribeTopics,
+			Logger:        rpcLog,
+		}),
+		streams: a.grpcStr,
+	})
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.grpcSrv, a.health)
 	reflection.Register(a.grpcSrv)
@@ -271,6 +292,9 @@ func (a *App) shutdown(httpSrv *http.Server) error {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 		_ = httpSrv.Close()
 	}
+	// gRPC streams never end by themselves; ending them lets GracefulStop
+	// wait only for unary calls in flight.
+	a.grpcStr.Shutdown()
 	stopped := make(chan struct{})
 	go func() { a.grpcSrv.GracefulStop(); close(stopped) }()
 	select {

@@ -49,6 +49,10 @@ type Config struct {
 	// CORSOrigins are the browser origins allowed to open GET /v1/stream
 	// from another origin; "*" allows any.
 	CORSOrigins []string
+	// SelfSubscribeTopics are path.Match patterns ("news/*", "team:*") of
+	// the topics users may subscribe themselves to with
+	// InboxService.SubscribeMe; empty means none.
+	SelfSubscribeTopics []string
 
 	// LogLevel ("debug", "info", "warn" or "error", which
 	// slog.Level.UnmarshalText reads) and LogFormat ("text" or "json")
@@ -144,6 +148,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("jwt_issuer", c.JWTIssuer),
 		slog.Int("api_keys", len(c.APIKeys)),
 		slog.Any("cors_origins", c.CORSOrigins),
+		slog.Any("self_subscribe_topics", c.SelfSubscribeTopics),
 		slog.Duration("heartbeat", c.Heartbeat),
 		slog.Int("stream_queue", c.StreamQueue),
 		slog.Int("retention_count", c.RetentionCount),

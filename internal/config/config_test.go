@@ -225,6 +225,25 @@ func TestLists(t *testing.T) {
 	}
 }
 
+func TestSelfSubscribeTopics(t *testing.T) {
+	t.Parallel()
+	prod := []string{"--jwt-secret", secret, "--api-keys", hashA}
+	c, err := load(t, append(prod, "--self-subscribe-topics", " news/* ,,team:*"), env("HERALD_SELF_SUBSCRIBE_TOPICS", "ignored/*"))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if want := []string{"news/*", "team:*"}; !reflect.DeepEqual(c.SelfSubscribeTopics, want) {
+		t.Errorf("SelfSubscribeTopics = %q, want %q (the flag replaces the environment)", c.SelfSubscribeTopics, want)
+	}
+	c, err = load(t, prod, env("HERALD_SELF_SUBSCRIBE_TOPICS", "order:*"))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if want := []string{"order:*"}; !reflect.DeepEqual(c.SelfSubscribeTopics, want) {
+		t.Errorf("SelfSubscribeTopics from env = %q, want %q", c.SelfSubscribeTopics, want)
+	}
+}
+
 func TestValidationErrors(t *testing.T) {
 	t.Parallel()
 	prod := []string{"--jwt-secret", secret, "--api-keys", hashA}
@@ -270,6 +289,8 @@ func TestValidationErrors(t *testing.T) {
 		{"same addresses", append(prod, "--http-addr", ":7000", "--grpc-addr", ":7000"), env(), "both"},
 		{"origin with path", append(prod, "--cors-origins", "https://a.example/app"), env(), "--cors-origins"},
 		{"origin without scheme", append(prod, "--cors-origins", "a.example"), env(), "--cors-origins"},
+		{"bad self-subscribe pattern", append(prod, "--self-subscribe-topics", "news/*,team[:*"), env(), `--self-subscribe-topics: pattern "team[:*"`},
+		{"bad self-subscribe pattern env", prod, env("HERALD_SELF_SUBSCRIBE_TOPICS", `a\`), "--self-subscribe-topics"},
 		{"unknown flag", append(prod, "--nope"), env(), "not defined"},
 		{"positional argument", append(prod, "extra"), env(), "unexpected argument"},
 	}

@@ -24,6 +24,7 @@ func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, e
 		keys    listValue
 		cors    listValue
 		brokers listValue
+		selfSub listValue
 	)
 	fs := flag.NewFlagSet("herald", flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -38,6 +39,7 @@ func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, e
 	fs.DurationVar(&c.JWTLeeway, "jwt-leeway", 30*time.Second, "clock skew tolerated on exp and nbf")
 	fs.Var(&keys, "api-keys", "comma-separated service API key hashes, NAME=sha256:HEX or sha256:HEX (required unless --dev; see heraldctl apikey)")
 	fs.Var(&cors, "cors-origins", "comma-separated browser origins allowed to open GET /v1/stream cross-origin (CORS), or *")
+	fs.Var(&selfSub, "self-subscribe-topics", "comma-separated topic patterns (path.Match globs such as news/*,team:*) that users may subscribe themselves to (empty: none)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", 15*time.Second, "interval of SSE keep-alive comments")
@@ -106,6 +108,7 @@ func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, e
 	c.APIKeys = keys
 	c.CORSOrigins = cors
 	c.KafkaBrokers = brokers
+	c.SelfSubscribeTopics = selfSub
 	c.LogLevel = strings.ToLower(c.LogLevel)
 	c.KafkaSASLMechanism = strings.ToLower(c.KafkaSASLMechanism)
 	if c.Dev && c.JWTSecret == "" {

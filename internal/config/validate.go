@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -47,6 +48,11 @@ func (c Config) Validate() error {
 	for _, o := range c.CORSOrigins {
 		if err := checkOrigin(o); err != nil {
 			add("--cors-origins: %w", err)
+		}
+	}
+	for _, p := range c.SelfSubscribeTopics {
+		if _, err := path.Match(p, ""); err != nil {
+			add("--self-subscribe-topics: pattern %q: %w", p, err)
 		}
 	}
 	var level slog.Level

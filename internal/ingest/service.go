@@ -18,9 +18,11 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 )
 
-// Router resolves a notification's audience into recipients, each user once.
+// Router produces a notification's recipients after a user ID ("" for
+// all), each user once, in ascending user ID order and in parts of at most
+// partSize, calling fn with each; see router.Router.Route.
 type Router interface {
-	Route(ctx context.Context, n *notify.Notification) ([]store.Recipient, error)
+	Route(ctx context.Context, n *notify.Notification, after notify.UserID, partSize int, fn func(part []store.Recipient) error) error
 }
 
 // Appender stores deliveries durably; see store.Store.Append.
@@ -30,7 +32,12 @@ type Appender interface {
 
 // Options configure a Service. Zero values mean defaults.
 type Options struct {
-	Limits     Limits
+	Limits Limits
+	// PartSize bounds the recipients of one append (default 1000): a
+	// notification that reaches more is stored in parts, so that a large
+	// topic neither holds its subscribers in memory at once nor delays
+	// other notifications behind one huge commit.
+	PartSize   int
 	Now        func() time.Time      // default time.Now
 	Logger     *slog.Logger          // default discards
 	Registerer prometheus.Registerer // nil: metrics are not exported
@@ -38,22 +45,28 @@ type Options struct {
 
 // Service accepts notifications. It is safe for concurrent use.
 type Service struct {
-	router  Router
-	app     Appender
-	lim     Limits
-	now     func() time.Time
-	log     *slog.Logger
-	metrics *metrics
+	router   Router
+	app      Appender
+	lim      Limits
+	partSize int
+	keys     keyLocks
+	now      func() time.Time
+	log      *slog.Logger
+	metrics  *metrics
 }
 
 // New returns a Service that routes with router and stores with app.
 func New(router Router, app Appender, opts Options) *Service {
 	s := &Service{
-		router: router,
-		app:    app,
-		lim:    opts.Limits.withDefaults(),
-		now:    opts.Now,
-		log:    opts.Logger,
+		router:   router,
+		app:      app,
+		lim:      opts.Limits.withDefaults(),
+		partSize: opts.PartSize,
+		now:      opts.Now,
+		log:      opts.Logger,
+	}
+	if s.partSize <= 0 {
+		s.partSize = DefaultPartSize
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -65,8 +78,14 @@ func New(router Router, app Appender, opts Options) *Service {
 	return s
 }
 
+// DefaultPartSize is the default of Options.PartSize.
+const DefaultPartSize = 1000
+
 // Notify accepts a batch of notifications from sender: all are valid and
-// durably stored, or none is. Validation errors (a *ValidationError) name
+// durably stored, or none is — except that a notification reaching more
+// than PartSize users is stored on its own, in parts, before the rest of
+// the batch; a sender's retry with idempotency keys completes a batch that
+// failed midway. Validation errors (a *ValidationError) name
 // fields as "notifications[i]....". Results are in request order. A
 // notification whose idempotency key sender used before within the store's
 // window gets the first one's result with Duplicate set.
@@ -117,13 +136,20 @@ func (s *Service) refuse(ctx context.Context, sender string, count int, err erro
 	return err
 }
 
-// deliver completes validated notifications, routes and stores them.
+// deliver completes validated notifications, routes and stores them. The
+// notifications that fit in one part are appended together, as whole
+// deliveries, in one Append; the others are stored in parts as they are
+// routed.
 func (s *Service) deliver(ctx context.Context, sender string, now time.Time, ns []*notify.Notification) ([]store.Result, error) {
 	ds := make([]store.Delivery, len(ns))
+	// fanned holds the results of the notifications stored in parts; nil
+	// while there are none, the common case.
+	var fanned []store.Result
+	settled := 0 // notifications stored and counted in the metrics
 	for i, n := range ns {
 		id, err := uuid.NewV7()
 		if err != nil {
-			return nil, s.fail(len(ns), fmt.Errorf("ingest: new ID: %w", err))
+			return nil, s.fail(len(ns)-settled, fmt.Errorf("ingest: new ID: %w", err))
 		}
 		n.ID = id.String()
 		n.CreateTime = now
@@ -132,28 +158,81 @@ func (s *Service) deliver(ctx context.Context, sender string, now time.Time, ns 
 			// names cannot contain NUL, so the scoped form is unambiguous.
 			n.IdempotencyKey = sender + "\x00" + n.IdempotencyKey
 		}
-		rs, err := s.router.Route(ctx, n)
+		f := fanOut{s: s, n: n}
+		whole, err := f.route(ctx)
 		if err != nil {
-			return nil, s.fail(len(ns), fmt.Errorf("ingest: route %s: %w", n.ID, err))
+			return nil, s.fail(len(ns)-settled, err)
 		}
-		ds[i] = store.Delivery{Notification: n, Recipients: rs}
-	}
-	results, err := s.app.Append(ctx, ds)
-	if err != nil {
-		return nil, s.fail(len(ns), fmt.Errorf("ingest: append: %w", err))
-	}
-	if len(results) != len(ds) {
-		return nil, s.fail(len(ns), fmt.Errorf("ingest: append returned %d results for %d deliveries", len(results), len(ds)))
-	}
-	for _, r := range results {
-		if r.Duplicate {
-			s.metrics.notifications.WithLabelValues(outcomeDuplicate).Inc()
+		if whole {
+			ds[i] = store.Delivery{Notification: n, Recipients: f.held}
 			continue
 		}
-		s.metrics.notifications.WithLabelValues(outcomeAccepted).Inc()
-		s.metrics.recipients.Add(float64(r.Recipients))
+		if fanned == nil {
+			fanned = make([]store.Result, len(ns))
+		}
+		fanned[i] = f.result()
+		s.count(fanned[i], f.stored)
+		settled++
 	}
-	return results, nil
+	// The whole deliveries go in one Append; a nil Notification marks the
+	// places of the others.
+	wholes := ds
+	if fanned != nil {
+		wholes = make([]store.Delivery, 0, len(ds))
+		for _, d := range ds {
+			if d.Notification != nil {
+				wholes = append(wholes, d)
+			}
+		}
+	}
+	var results []store.Result
+	if len(wholes) > 0 {
+		var err error
+		if results, err = s.app.Append(ctx, wholes); err != nil {
+			return nil, s.fail(len(ns)-settled, fmt.Errorf("ingest: append: %w", err))
+		}
+		if len(results) != len(wholes) {
+			return nil, s.fail(len(ns)-settled, fmt.Errorf("ingest: append returned %d results for %d deliveries", len(results), len(wholes)))
+		}
+	}
+	for i, r := range results {
+		if r.Incomplete {
+			// The key belongs to a fan-out in parts that stopped midway,
+			// which this notification now completes.
+			f := fanOut{s: s, n: wholes[i].Notification}
+			if err := f.resume(ctx, r); err != nil {
+				return nil, s.fail(len(ns)-settled, err)
+			}
+			results[i] = f.result()
+			s.count(results[i], f.stored)
+			settled++
+			continue
+		}
+		s.count(r, r.Recipients)
+		settled++
+	}
+	if fanned == nil {
+		return results, nil
+	}
+	j := 0
+	for i, d := range ds {
+		if d.Notification != nil {
+			fanned[i] = results[j]
+			j++
+		}
+	}
+	return fanned, nil
+}
+
+// count records a result in the metrics; created is how many inbox entries
+// this call added.
+func (s *Service) count(r store.Result, created int) {
+	if r.Duplicate {
+		s.metrics.notifications.WithLabelValues(outcomeDuplicate).Inc()
+		return
+	}
+	s.metrics.notifications.WithLabelValues(outcomeAccepted).Inc()
+	s.metrics.recipients.Add(float64(created))
 }
 
 func (s *Service) fail(count int, err error) error {

@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -53,15 +54,16 @@ func (a *memAppender) Append(_ context.Context, ds []store.Delivery) ([]store.Re
 	return out, nil
 }
 
+// topicSubs is a topic → sorted subscribers table.
 type topicSubs map[notify.Topic][]notify.UserID
 
-func (s topicSubs) Subscribers(_ context.Context, t notify.Topic, fn func(notify.UserID) error) error {
-	for _, u := range s[t] {
-		if err := fn(u); err != nil {
-			return err
-		}
+func (s topicSubs) TopicSubscribers(_ context.Context, t notify.Topic, after notify.UserID, limit int) ([]notify.UserID, error) {
+	all := s[t]
+	i, found := slices.BinarySearch(all, after)
+	if found {
+		i++
 	}
-	return nil
+	return slices.Clone(all[i:min(i+limit, len(all))]), nil
 }
 
 func newService(t *testing.T, app ingest.Appender, reg prometheus.Registerer) *ingest.Service {
@@ -214,8 +216,8 @@ func TestNotifyBatch(t *testing.T) {
 
 type failingRouter struct{ err error }
 
-func (f failingRouter) Route(context.Context, *notify.Notification) ([]store.Recipient, error) {
-	return nil, f.err
+func (f failingRouter) Route(context.Context, *notify.Notification, notify.UserID, int, func([]store.Recipient) error) error {
+	return f.err
 }
 
 func TestNotifyErrors(t *testing.T) {

@@ -17,13 +17,9 @@ import (
 	"github.com/heraldhq/herald/internal/notify"
 )
 
-const (
-	// maxTopicLen bounds topic names, which end up in store keys.
-	maxTopicLen = 200
-	// maxNameLen bounds type and category; the type becomes the SSE
-	// `event:` name.
-	maxNameLen = 64
-)
+// maxNameLen bounds type and category; the type becomes the SSE `event:`
+// name.
+const maxNameLen = 64
 
 // Validate checks one API notification against lim and turns it into the
 // internal form, without ID, creation time or sender scope (Service.Notify
@@ -131,11 +127,15 @@ func validateAudience(a *heraldv1.Audience, lim Limits, path string, v *violatio
 		out = make([]notify.Topic, 0, len(topics))
 		seen := make(map[notify.Topic]struct{}, len(topics))
 		for i, s := range topics {
-			if !validName(s, ".-_/:", maxTopicLen) {
-				v.add(fmt.Sprintf("%s.topics[%d]", path, i), "must be 1 to %d letters, digits or . _ - / :", maxTopicLen)
+			t, err := notify.ParseTopic(s)
+			switch {
+			case s == "":
+				v.add(fmt.Sprintf("%s.topics[%d]", path, i), "must not be empty")
+				continue
+			case err != nil:
+				v.add(fmt.Sprintf("%s.topics[%d]", path, i), "ASCII letters, digits and . _ - / : only, at most %d bytes", notify.MaxTopicLen)
 				continue
 			}
-			t := notify.Topic(s)
 			if _, dup := seen[t]; !dup {
 				seen[t] = struct{}{}
 				out = append(out, t)

@@ -217,3 +217,20 @@ func BenchmarkValidate(b *testing.B) {
 		}
 	}
 }
+
+func TestValidateTopicMessages(t *testing.T) {
+	t.Parallel()
+	n := &heraldv1.Notification{Audience: &heraldv1.Audience{Topics: []string{"ok", "", "a b"}}, Title: "x"}
+	_, err := ingest.Validate(n, ingest.Limits{}, testNow)
+	var ve *ingest.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("err = %v, want ValidationError", err)
+	}
+	want := []ingest.FieldViolation{
+		{Field: "notification.audience.topics[1]", Description: "must not be empty"},
+		{Field: "notification.audience.topics[2]", Description: "ASCII letters, digits and . _ - / : only, at most 200 bytes"},
+	}
+	if !reflect.DeepEqual(ve.Violations, want) {
+		t.Errorf("violations = %q, want %q", ve.Violations, want)
+	}
+}

@@ -68,15 +68,27 @@ func NewWithOptions(ctx context.Context, grpcAddr string, opts Options) (http.Ha
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
 		runtime.WithErrorHandler(errorHandler),
 	)
-	if err := heraldv1.RegisterNotifyServiceHandlerFromEndpoint(ctx, mux, grpcAddr, dial); err != nil {
-		return nil, fmt.Errorf("rest: register NotifyService for %s: %w", grpcAddr, err)
+	services := []struct {
+		name     string
+		register func(context.Context, *runtime.ServeMux, string, []grpc.DialOption) error
+	}{
+		{"NotifyService", heraldv1.RegisterNotifyServiceHandlerFromEndpoint},
+		{"SubscriptionService", heraldv1.RegisterSubscriptionServiceHandlerFromEndpoint},
+		{"InboxService", heraldv1.RegisterInboxServiceHandlerFromEndpoint},
+	}
+	for _, svc := range services {
+		if err := svc.register(ctx, mux, grpcAddr, dial); err != nil {
+			return nil, fmt.Errorf("rest: register %s for %s: %w", svc.name, grpcAddr, err)
+		}
 	}
 	return limitBody(limit, mux), nil
 }
 
 // headerMatcher forwards the service credential header as gRPC metadata.
 // Authorization needs no rule: the gateway always forwards it as
-// "authorization".
+// "authorization", ahead of any client-sent Grpc-Metadata-Authorization, so
+// the service key or user token of the HTTP request is what the
+// interceptors check.
 func headerMatcher(key string) (string, bool) {
 	if textproto.CanonicalMIMEHeaderKey(key) == "X-Api-Key" {
 		return "x-api-key", true

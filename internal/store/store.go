@@ -35,7 +35,16 @@ type Delivery struct {
 // the Final part marks the record complete. A first part whose key has an
 // incomplete record stores nothing and returns Result.ResumeAfter, so that
 // a sender's retry after a crash resumes the fan-out under the first
-// attempt's ID instead of starting over or stopping short.
+// attempt's ID instead of starting over or stopping short; so does a whole
+// delivery, the retry's audience having perhaps shrunk to one part. A
+// first part whose key has a complete record is a Duplicate, as a whole
+// delivery is.
+//
+// Later parts carry the first part's notification ID and are never
+// duplicates. Without an idempotency key, parts just append entries.
+// A part's Result.Recipients counts that part's entries; an Incomplete or
+// Duplicate result's counts the entries all earlier parts stored, so a
+// sender sums the parts' counts, starting from the Incomplete result's.
 type Part struct {
 	Seq   int  // 0 for the first part
 	Multi bool // false: a whole delivery (the Seq and Final fields are ignored)

@@ -10,12 +10,25 @@ import (
 )
 
 // Every value starts with a version byte, so that a later release can read
-// what this one wrote and refuse what it cannot understand.
+// what this one wrote and refuse what it cannot understand. Writers use the
+// newest version; readers accept every version a data directory may hold.
 const (
 	bodyV1  = 1
-	entryV1 = 1
+	entryV1 = 1 // time, ID, topic
+	entryV2 = 2 // flags, time, ID, topic, expiry if flagExpires
 	metaV1  = 1
-	idemV1  = 1
+	idemV1  = 1 // ID, recipients, time
+	idemV2  = 2 // ID, recipients, time, state, last user
+)
+
+// Entry flags: the read state, and whether an expiry time follows.
+const (
+	flagSeen     = 1 << 0
+	flagRead     = 1 << 1
+	flagArchived = 1 << 2
+	flagExpires  = 1 << 3
+
+	flagState = flagSeen | flagRead | flagArchived
 )
 
 // Times outside years 0 to 9999 are refused; no valid notification has one.
@@ -38,6 +51,52 @@ type entryValue struct {
 	time  int64 // append time, Unix nanoseconds
 	id    string
 	topic notify.Topic
+	// flags holds the read state (flagState bits) and flagExpires.
+	flags byte
+	// expire is the notification's expiry in Unix nanoseconds (saturated)
+	// when flagExpires is set. A copy of the body's, so that counting and
+	// marking skip expired entries without reading a body per entry.
+	expire int64
+	// v1 is set on entries decoded from version 1: no flags, no expiry.
+	v1 bool
+}
+
+// entryView is a decoded entry whose ID and topic alias the encoded bytes,
+// so that scans over a whole inbox decode without allocating. It is valid
+// as long as those bytes are.
+type entryView struct {
+	time      int64
+	id, topic []byte
+	flags     byte
+	expire    int64
+	v1        bool
+}
+
+// value copies the view into an entryValue.
+func (v entryView) value() entryValue {
+	return entryValue{time: v.time, id: string(v.id), topic: notify.Topic(v.topic), flags: v.flags, expire: v.expire, v1: v.v1}
+}
+
+// expired reports whether the entry's notification expired at now; known
+// is false for a v1 entry, which carries no expiry: its body decides.
+func (v entryView) expired(now time.Time) (expired, known bool) {
+	if v.v1 {
+		return false, false
+	}
+	return v.flags&flagExpires != 0 && now.UnixNano() >= v.expire, true
+}
+
+// unixNanos saturates t to int64 nanoseconds, so that far-off expiries
+// stay ordered.
+func unixNanos(t time.Time) int64 {
+	switch {
+	case t.Before(time.Unix(0, math.MinInt64)):
+		return math.MinInt64
+	case t.After(time.Unix(0, math.MaxInt64)):
+		return math.MaxInt64
+	default:
+		return t.UnixNano()
+	}
 }
 
 // idemRecord is what an idempotency key resolves to.
@@ -45,6 +104,11 @@ type idemRecord struct {
 	id         string
 	recipients int
 	time       int64 // Unix nanoseconds of the first append
+	// incomplete is set while a fan-out in parts is under way; lastUser is
+	// the last recipient its parts stored (recipients are in ascending
+	// user order across parts).
+	incomplete bool
+	lastUser   notify.UserID
 }
 
 func appendString(dst []byte, s string) []byte {
@@ -75,10 +139,15 @@ func encodeNotification(dst []byte, n *notify.Notification) []byte {
 }
 
 func encodeEntry(dst []byte, e entryValue) []byte {
-	dst = append(dst, entryV1)
+	flags := e.flags
+	dst = append(dst, entryV2, flags)
 	dst = binary.AppendVarint(dst, e.time)
 	dst = appendString(dst, e.id)
-	return appendString(dst, string(e.topic))
+	dst = appendString(dst, string(e.topic))
+	if flags&flagExpires != 0 {
+		dst = binary.AppendVarint(dst, e.expire)
+	}
+	return dst
 }
 
 func encodeMeta(dst []byte, m meta) []byte {
@@ -87,11 +156,23 @@ func encodeMeta(dst []byte, m meta) []byte {
 	return binary.AppendUvarint(dst, uint64(m.floor))
 }
 
+// Idempotency record states (v2).
+const (
+	idemComplete   = 0
+	idemIncomplete = 1
+)
+
 func encodeIdem(dst []byte, r idemRecord) []byte {
-	dst = append(dst, idemV1)
+	dst = append(dst, idemV2)
 	dst = appendString(dst, r.id)
 	dst = binary.AppendUvarint(dst, uint64(r.recipients))
-	return binary.AppendVarint(dst, r.time)
+	dst = binary.AppendVarint(dst, r.time)
+	state := byte(idemComplete)
+	if r.incomplete {
+		state = idemIncomplete
+	}
+	dst = append(dst, state)
+	return appendString(dst, string(r.lastUser))
 }
 
 // decoder reads one value; the first error sticks, so callers check once.
@@ -101,11 +182,22 @@ type decoder struct {
 }
 
 func (d *decoder) version(want byte) {
-	if len(d.b) == 0 || d.b[0] != want {
+	if v := d.byte(); v != want && d.err == nil {
 		d.err = errCorrupt
-		return
 	}
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) == 0 {
+		d.err = errCorrupt
+		return 0
+	}
+	v := d.b[0]
 	d.b = d.b[1:]
+	return v
 }
 
 func (d *decoder) uvarint() uint64 {
@@ -234,13 +326,35 @@ func decodeNotification(b []byte) (*notify.Notification, error) {
 }
 
 func decodeEntry(b []byte) (entryValue, error) {
-	d := decoder{b: b}
-	d.version(entryV1)
-	e := entryValue{time: d.varint(), id: d.string(), topic: notify.Topic(d.string())}
-	if err := d.done(); err != nil {
+	v, err := decodeEntryView(b)
+	if err != nil {
 		return entryValue{}, err
 	}
-	return e, nil
+	return v.value(), nil
+}
+
+func decodeEntryView(b []byte) (entryView, error) {
+	d := decoder{b: b}
+	var v entryView
+	switch d.byte() {
+	case entryV1:
+		v = entryView{time: d.varint(), id: d.bytes(), topic: d.bytes(), v1: true}
+	case entryV2:
+		flags := d.byte()
+		if flags&^(flagState|flagExpires) != 0 {
+			d.err = errCorrupt
+		}
+		v = entryView{flags: flags, time: d.varint(), id: d.bytes(), topic: d.bytes()}
+		if flags&flagExpires != 0 {
+			v.expire = d.varint()
+		}
+	default:
+		d.err = errCorrupt
+	}
+	if err := d.done(); err != nil {
+		return entryView{}, err
+	}
+	return v, nil
 }
 
 func decodeMeta(b []byte) (meta, error) {
@@ -258,10 +372,23 @@ func decodeMeta(b []byte) (meta, error) {
 
 func decodeIdem(b []byte) (idemRecord, error) {
 	d := decoder{b: b}
-	d.version(idemV1)
+	version := d.byte()
+	if version != idemV1 && version != idemV2 {
+		d.err = errCorrupt
+	}
 	r := idemRecord{id: d.string()}
 	n := d.uvarint()
 	r.time = d.varint()
+	if version == idemV2 {
+		switch d.byte() {
+		case idemComplete:
+		case idemIncomplete:
+			r.incomplete = true
+		default:
+			d.err = errCorrupt
+		}
+		r.lastUser = notify.UserID(d.string())
+	}
 	if err := d.done(); err != nil {
 		return idemRecord{}, err
 	}

@@ -14,6 +14,11 @@
 // cursor 5. Retention sweeps run in the same goroutine, in small chunks
 // between groups, so they never race with cursor assignment.
 //
+// Marks of read state go through the same writer, in a commit (with fsync)
+// of their own: a mark queued behind appends waits for their group, so
+// cursor assignment, trimming and marking of a user never interleave, and a
+// mark never rewrites an entry that the same batch trims.
+//
 // # Layout
 //
 // Keys start with a one-byte kind. Integers in keys are big-endian so that
@@ -21,11 +26,11 @@
 // that no user's keys are a prefix of another's.
 //
 //	u <len><user> 0x00                 meta: last cursor, retention floor
-//	u <len><user> 0x01 <cursor:8>      entry: append time, notification ID, topic
+//	u <len><user> 0x01 <cursor:8>      entry: read state, append time, notification ID, topic, expiry
 //	n <id>                             notification body, stored once however many users it reaches
 //	a <append time:8> <id>             body age index (retention by age)
 //	x <expire time:8> <id>             body expiry index (purge of expired notifications)
-//	i <idempotency key>                idempotency record: notification ID, recipients, time
+//	i <idempotency key>                idempotency record: notification ID, recipients, time, complete or not, last user
 //	k <time:8> <idempotency key>       idempotency age index (purge after the window)
 //
 // The meta record sits just before the user's entries, so one iterator reads
@@ -43,8 +48,43 @@
 // generates them): deliveries that reuse an ID share one body, which ages out
 // with the oldest of them.
 //
+// # Read state and counts
+//
+// An entry's value holds its read state (seen, read, archived flags) and a
+// copy of its notification's expiry, so that listing, counting and marking
+// tell expired entries apart without reading a body per entry. A mark
+// rewrites the values of the entries it changes; selecting by notification
+// ID scans the user's entries, which retention bounds (1000 by default).
+//
+// Unread and unseen counts are not stored: Counts, List and Mark count them
+// by scanning the user's entries. Counters in the meta record would have to
+// stay exact under trimming by count, which today deletes entries without
+// reading them: it would cost a read of the trimmed entry (the user's
+// oldest, the coldest data) on every append of a full inbox. And expiry
+// would have to decrement the counters of every recipient of a
+// notification when it expires, which bodies cannot do (they do not list
+// their audience), so Counts would scan for expired entries anyway. A scan
+// of a full inbox costs about 0.2 ms (BenchmarkCounts) and no allocation.
+//
+// # Fan-out in parts
+//
+// A notification to many users is appended in parts (store.Part). The first
+// part writes the body and an idempotency record marked incomplete, with the
+// last user it stored; each later part updates that record (last user,
+// recipients so far), keeping the first part's time so that the record and
+// its age index key agree; the final part marks it complete. A retry's
+// first part (or whole delivery) that finds an incomplete record stores
+// nothing and tells the caller where to resume. Whole deliveries write a
+// complete record, as before.
+//
+// # Encoding
+//
 // Values use a compact versioned binary encoding: a version byte, then
-// varints and length-prefixed strings (see codec.go). Decoded bodies do not
+// varints and length-prefixed strings (see codec.go). Writers use the
+// newest version of each value; readers accept every version a data
+// directory may hold: entries of v1 (without read state or expiry) read as
+// unseen, and find their expiry in their body until a mark rewrites them
+// as v2; idempotency records of v1 read as complete. Decoded bodies do not
 // carry the audience (Users, Topics) nor the idempotency key: replay needs
 // only what the client sees.
 package embedded

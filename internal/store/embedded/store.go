@@ -32,17 +32,28 @@ type Store struct {
 	// broken holds the error of a failed commit; see Ready.
 	broken atomic.Pointer[error]
 
+	// subMu serializes the read-check-writes of subscriptions and
+	// preferences (subscriptions.go), which bypass the writer.
+	subMu sync.Mutex
+
 	closeOnce sync.Once
 	closeErr  error
 }
 
 var _ store.Store = (*Store)(nil)
 
-// request is one Append waiting for the writer.
+// request is one Append or Mark waiting for the writer.
 type request struct {
 	ds    []store.Delivery
+	mark  *markRequest // set for a Mark
 	state atomic.Int32
 	reply chan reply // buffered: the writer never blocks on it
+}
+
+// markRequest is a Mark of one user's entries.
+type markRequest struct {
+	user notify.UserID
+	mark store.Mark
 }
 
 // Request states: the writer takes a request only from queued, and Append
@@ -55,6 +66,8 @@ const (
 
 type reply struct {
 	results []store.Result
+	changed int           // of a mark
+	counts  notify.Counts // of a mark
 	err     error
 }
 
@@ -107,33 +120,40 @@ func (s *Store) Append(ctx context.Context, ds []store.Delivery) ([]store.Result
 	if len(ds) == 0 {
 		return nil, s.Ready(ctx)
 	}
-	r := &request{ds: ds, reply: make(chan reply, 1)}
-	if err := s.enqueue(ctx, r); err != nil {
-		return nil, err
+	rep := s.do(ctx, "append", &request{ds: ds})
+	return rep.results, rep.err
+}
+
+// do hands r to the writer and waits for its reply. If ctx ends while r
+// still waits in the queue, r is abandoned and nothing happens; once the
+// writer took it, do waits for its commit.
+func (s *Store) do(ctx context.Context, op string, r *request) reply {
+	r.reply = make(chan reply, 1)
+	if err := s.enqueue(ctx, op, r); err != nil {
+		return reply{err: err}
 	}
 	select {
 	case rep := <-r.reply:
-		return rep.results, rep.err
+		return rep
 	case <-ctx.Done():
 		if r.state.CompareAndSwap(stateQueued, stateAbandoned) {
-			return nil, fmt.Errorf("store: append: %w", ctx.Err())
+			return reply{err: fmt.Errorf("store: %s: %w", op, ctx.Err())}
 		}
-		rep := <-r.reply
-		return rep.results, rep.err
+		return <-r.reply
 	}
 }
 
-func (s *Store) enqueue(ctx context.Context, r *request) error {
+func (s *Store) enqueue(ctx context.Context, op string, r *request) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return fmt.Errorf("store: append: %w", notify.ErrClosed)
+		return fmt.Errorf("store: %s: %w", op, notify.ErrClosed)
 	}
 	select {
 	case s.reqs <- r:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("store: append: %w", ctx.Err())
+		return fmt.Errorf("store: %s: %w", op, ctx.Err())
 	}
 }
 

@@ -33,6 +33,12 @@ func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, hook store.CommitHook) store.Store {
 		return openT(t, t.TempDir(), embedded.Options{OnCommit: hook})
 	})
+	storetest.RunInbox(t, func(t *testing.T, hook store.CommitHook) store.Store {
+		return openT(t, t.TempDir(), embedded.Options{OnCommit: hook})
+	})
+	storetest.RunParts(t, func(t *testing.T, hook store.CommitHook) store.Store {
+		return openT(t, t.TempDir(), embedded.Options{OnCommit: hook})
+	})
 	// Groups of one request at a time must keep the contract too.
 	t.Run("MaxBatch=1", func(t *testing.T) {
 		t.Parallel()
@@ -42,6 +48,12 @@ func TestContract(t *testing.T) {
 	})
 	storetest.RunRetention(t, 5, func(t *testing.T, hook store.CommitHook) store.Store {
 		return openT(t, t.TempDir(), embedded.Options{OnCommit: hook, RetentionCount: 5})
+	})
+	storetest.RunSubscriptions(t, func(t *testing.T, hook store.CommitHook) store.Store {
+		return openT(t, t.TempDir(), embedded.Options{OnCommit: hook})
+	})
+	storetest.RunPreferences(t, func(t *testing.T, hook store.CommitHook) store.Store {
+		return openT(t, t.TempDir(), embedded.Options{OnCommit: hook})
 	})
 }
 

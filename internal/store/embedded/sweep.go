@@ -153,7 +153,7 @@ func (w *writer) sweepEntries(b *pebble.Batch) ([]notify.UserID, error) {
 			if err != nil {
 				return nil, err
 			}
-			e, err := decodeEntry(v)
+			e, err := decodeEntryView(v)
 			if err != nil {
 				return nil, fmt.Errorf("entry of %s: %w", user, err)
 			}

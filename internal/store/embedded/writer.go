@@ -26,6 +26,7 @@ type writer struct {
 	sweep  *sweep // the retention pass in progress, if any
 
 	taken   []*request     // reused between groups
+	held    *request       // a mark that ended the group being drained
 	entries []notify.Entry // the current group's, handed to the hook
 	buf     []byte         // reused; Pebble copies keys and values into the batch
 	key     []byte
@@ -48,7 +49,7 @@ func (w *writer) run() {
 					w.finishSweep(fmt.Errorf("store: sweep: %w", notify.ErrClosed))
 					return
 				}
-				w.group(r)
+				w.handle(r)
 			case done := <-w.s.sweeps:
 				w.sweep.waiters = append(w.sweep.waiters, done)
 			default:
@@ -61,12 +62,27 @@ func (w *writer) run() {
 			if !ok {
 				return
 			}
-			w.group(r)
+			w.handle(r)
 		case done := <-w.s.sweeps:
 			w.startSweep(done)
 		case <-tick.C:
 			w.startSweep(nil)
 		}
+	}
+}
+
+// handle serves one request from the queue: a mark alone, appends as a
+// group. A mark met while draining a group waits for that group's commit,
+// so every request takes effect in queue order.
+func (w *writer) handle(r *request) {
+	if r.mark != nil {
+		w.markOne(r)
+		return
+	}
+	w.group(r)
+	if h := w.held; h != nil {
+		w.held = nil
+		w.markOne(h)
 	}
 }
 
@@ -89,6 +105,10 @@ drain:
 		case r, ok := <-w.s.reqs:
 			if !ok {
 				break drain // closed: run() sees it next
+			}
+			if r.mark != nil {
+				w.held = r
+				break drain
 			}
 			take(r)
 		default:
@@ -196,28 +216,39 @@ func (w *writer) commitGroup(n int) error {
 // appendDelivery adds one delivery to the batch, or reports it a duplicate.
 func (w *writer) appendDelivery(b *pebble.Batch, p *pending, d store.Delivery, now time.Time) (store.Result, bool, error) {
 	n := d.Notification
+	first := !d.Part.Multi || d.Part.Seq == 0
+	var (
+		prev    idemRecord // the record a later part continues
+		hasPrev bool
+	)
 	if n.IdempotencyKey != "" {
 		rec, ok, err := w.idemLookup(p, n.IdempotencyKey, now)
 		if err != nil {
 			return store.Result{}, false, err
 		}
-		if ok {
+		switch {
+		case ok && first && rec.incomplete:
+			// A retry of a fan-out that stopped midway (whole, if its
+			// audience now fits one part): the caller resumes it under
+			// the first attempt's ID.
+			return store.Result{ID: rec.id, Recipients: rec.recipients, Incomplete: true, ResumeAfter: rec.lastUser}, false, nil
+		case ok && first:
 			return store.Result{ID: rec.id, Recipients: rec.recipients, Duplicate: true}, true, nil
+		case ok:
+			prev, hasPrev = rec, true
 		}
 	}
-	if len(d.Recipients) > 0 {
-		w.buf = encodeNotification(w.buf[:0], n)
-		if err := b.Set(bodyKey(nil, n.ID), w.buf, nil); err != nil {
+	// A whole delivery without recipients stores no body; the first part
+	// of a fan-out stores it whatever its size, since later parts rely on
+	// it.
+	if first && (len(d.Recipients) > 0 || d.Part.Multi) {
+		if err := w.putBody(b, n, now); err != nil {
 			return store.Result{}, false, err
 		}
-		if err := b.Set(timeKey(nil, kindBodyAge, now, n.ID), nil, nil); err != nil {
-			return store.Result{}, false, err
-		}
-		if !n.ExpireTime.IsZero() {
-			if err := b.Set(timeKey(nil, kindBodyExpire, n.ExpireTime, n.ID), nil, nil); err != nil {
-				return store.Result{}, false, err
-			}
-		}
+	}
+	ev := entryValue{time: now.UnixNano(), id: n.ID}
+	if !n.ExpireTime.IsZero() {
+		ev.flags, ev.expire = flagExpires, unixNanos(n.ExpireTime)
 	}
 	for _, rc := range d.Recipients {
 		m, err := w.meta(p, rc.User)
@@ -226,7 +257,8 @@ func (w *writer) appendDelivery(b *pebble.Batch, p *pending, d store.Delivery, n
 		}
 		m.last++
 		p.metas[rc.User] = m
-		w.buf = encodeEntry(w.buf[:0], entryValue{time: now.UnixNano(), id: n.ID, topic: rc.Topic})
+		ev.topic = rc.Topic
+		w.buf = encodeEntry(w.buf[:0], ev)
 		w.key = entryKey(w.key[:0], rc.User, m.last)
 		if err := b.Set(w.key, w.buf, nil); err != nil {
 			return store.Result{}, false, err
@@ -235,16 +267,61 @@ func (w *writer) appendDelivery(b *pebble.Batch, p *pending, d store.Delivery, n
 	}
 	res := store.Result{ID: n.ID, Recipients: len(d.Recipients)}
 	if n.IdempotencyKey != "" {
-		rec := idemRecord{id: n.ID, recipients: len(d.Recipients), time: now.UnixNano()}
-		p.idem[n.IdempotencyKey] = rec
-		if err := b.Set(idemKey(nil, n.IdempotencyKey), encodeIdem(nil, rec), nil); err != nil {
-			return store.Result{}, false, err
-		}
-		if err := b.Set(timeKey(nil, kindIdemAge, now, n.IdempotencyKey), nil, nil); err != nil {
+		if err := w.putIdem(b, p, d, prev, hasPrev, now); err != nil {
 			return store.Result{}, false, err
 		}
 	}
 	return res, false, nil
+}
+
+// putBody writes a notification's body and its age and expiry index keys.
+func (w *writer) putBody(b *pebble.Batch, n *notify.Notification, now time.Time) error {
+	w.buf = encodeNotification(w.buf[:0], n)
+	if err := b.Set(bodyKey(nil, n.ID), w.buf, nil); err != nil {
+		return err
+	}
+	if err := b.Set(timeKey(nil, kindBodyAge, now, n.ID), nil, nil); err != nil {
+		return err
+	}
+	if !n.ExpireTime.IsZero() {
+		return b.Set(timeKey(nil, kindBodyExpire, n.ExpireTime, n.ID), nil, nil)
+	}
+	return nil
+}
+
+// putIdem writes the idempotency record of d. A later part of a fan-out
+// updates the record its first part wrote (prev), keeping that part's time
+// so that the record and its age index key agree; without one (the window
+// passed midway) it starts a new record with what it knows. A record of
+// another notification under the same key is left alone.
+func (w *writer) putIdem(b *pebble.Batch, p *pending, d store.Delivery, prev idemRecord, hasPrev bool, now time.Time) error {
+	n := d.Notification
+	rec := idemRecord{id: n.ID, recipients: len(d.Recipients), time: now.UnixNano()}
+	if d.Part.Multi {
+		rec.incomplete = !d.Part.Final
+		if len(d.Recipients) > 0 {
+			rec.lastUser = d.Recipients[len(d.Recipients)-1].User
+		}
+	}
+	if hasPrev {
+		if prev.id != n.ID {
+			return nil
+		}
+		rec.recipients += prev.recipients
+		rec.time = prev.time
+		rec.incomplete = prev.incomplete && !d.Part.Final
+		if rec.lastUser == "" {
+			rec.lastUser = prev.lastUser
+		}
+	}
+	p.idem[n.IdempotencyKey] = rec
+	if err := b.Set(idemKey(nil, n.IdempotencyKey), encodeIdem(nil, rec), nil); err != nil {
+		return err
+	}
+	if hasPrev {
+		return nil // the first part wrote the age index key
+	}
+	return b.Set(timeKey(nil, kindIdemAge, time.Unix(0, rec.time), n.IdempotencyKey), nil, nil)
 }
 
 // idemLookup finds a live idempotency record, in this group or committed.

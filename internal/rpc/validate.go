@@ -1,0 +1,168 @@
+package rpc
+
+import (
+	"encoding/base64"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/heraldhq/herald/internal/ingest"
+	"github.com/heraldhq/herald/internal/notify"
+)
+
+// Request limits of the subscription and inbox APIs, as the proto comments
+// state them.
+const (
+	maxTopicsPerCall = 100
+	maxUsersPerCall  = 10_000
+	maxPairsPerCall  = 10_000
+	maxMarkIDs       = 1000
+	maxCategoryLen   = 64 // the rule ingest applies to a notification's category
+	maxIDLen         = 256
+)
+
+// violations collects field violations for one request, so that a caller
+// learns every problem at once, as with Notify.
+type violations []ingest.FieldViolation
+
+func (v *violations) add(field, format string, args ...any) {
+	// The list travels in trailers; a long one says no more than its head.
+	if len(*v) < 20 {
+		*v = append(*v, ingest.FieldViolation{Field: field, Description: fmt.Sprintf(format, args...)})
+	}
+}
+
+// err is the InvalidArgument status for the violations, or nil.
+func (v violations) err() error {
+	if len(v) == 0 {
+		return nil
+	}
+	return invalidArgument(&ingest.ValidationError{Violations: v})
+}
+
+// topics parses a list of 1 to maxTopicsPerCall topic names, dropping
+// repeats.
+func (v *violations) topics(field string, in []string, required bool) []notify.Topic {
+	switch {
+	case len(in) == 0 && required:
+		v.add(field, "at least one topic is required")
+		return nil
+	case len(in) > maxTopicsPerCall:
+		v.add(field, "at most %d topics, got %d", maxTopicsPerCall, len(in))
+		return nil
+	}
+	out := make([]notify.Topic, 0, len(in))
+	seen := make(map[notify.Topic]struct{}, len(in))
+	for i, s := range in {
+		t, err := notify.ParseTopic(s)
+		if err != nil {
+			v.add(fmt.Sprintf("%s[%d]", field, i), "must be 1 to %d ASCII letters, digits or . _ - / :", notify.MaxTopicLen)
+			continue
+		}
+		if _, dup := seen[t]; !dup {
+			seen[t] = struct{}{}
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// users parses a list of 1 to maxUsersPerCall user IDs, dropping repeats.
+func (v *violations) users(field string, in []string) []notify.UserID {
+	switch {
+	case len(in) == 0:
+		v.add(field, "at least one user ID is required")
+		return nil
+	case len(in) > maxUsersPerCall:
+		v.add(field, "at most %d user IDs, got %d", maxUsersPerCall, len(in))
+		return nil
+	}
+	out := make([]notify.UserID, 0, len(in))
+	seen := make(map[notify.UserID]struct{}, len(in))
+	for i, s := range in {
+		u, err := notify.ParseUserID(s)
+		if err != nil {
+			v.add(fmt.Sprintf("%s[%d]", field, i), "must be 1 to %d bytes of UTF-8 without control characters", notify.MaxUserIDLen)
+			continue
+		}
+		if _, dup := seen[u]; !dup {
+			seen[u] = struct{}{}
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// categories parses a list of category names with the rule ingest applies
+// to a notification's category, dropping repeats.
+func (v *violations) categories(field string, in []string) []string {
+	if len(in) > maxTopicsPerCall {
+		v.add(field, "at most %d categories, got %d", maxTopicsPerCall, len(in))
+		return nil
+	}
+	out := make([]string, 0, len(in))
+	seen := make(map[string]struct{}, len(in))
+	for i, s := range in {
+		if !validCategory(s) {
+			v.add(fmt.Sprintf("%s[%d]", field, i), "must be 1 to %d letters, digits or . _ - :", maxCategoryLen)
+			continue
+		}
+		if _, dup := seen[s]; !dup {
+			seen[s] = struct{}{}
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func validCategory(s string) bool {
+	if s == "" || len(s) > maxCategoryLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '.', c == '_', c == '-', c == ':':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// pageSize applies a list's default and maximum; larger sizes are capped,
+// as AIP-158 advises, and negative ones refused.
+func (v *violations) pageSize(n int32, def, max int) int {
+	switch {
+	case n < 0:
+		v.add("page_size", "must not be negative")
+		return def
+	case n == 0:
+		return def
+	case int(n) > max:
+		return max
+	default:
+		return int(n)
+	}
+}
+
+// A page token of the subscription listings is the last item of the
+// previous page, base64url-encoded: opaque to clients, so that its form can
+// change, and safe in a query string.
+func pageToken(last string) string { return base64.RawURLEncoding.EncodeToString([]byte(last)) }
+
+// pageAfter decodes a page token into the item the page starts after; ""
+// for the first page.
+func (v *violations) pageAfter(token string, valid func(string) bool) string {
+	if token == "" {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || !utf8.Valid(b) || !valid(string(b)) {
+		v.add("page_token", "not a next_page_token of this listing")
+		return ""
+	}
+	return string(b)
+}
+
+func validTopic(s string) bool  { _, err := notify.ParseTopic(s); return err == nil }
+func validUserID(s string) bool { _, err := notify.ParseUserID(s); return err == nil }
