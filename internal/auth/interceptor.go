@@ -15,48 +15,8 @@ import (
 // development mode.
 const DevService = "dev"
 
-// NotifyServicePrefix is the method prefix of herald.v1.NotifyService, the
-// default scope of the service-key interceptors.
+// NotifyServicePrefix is the method prefix of herald.v1.NotifyService.
 const NotifyServicePrefix = "/herald.v1.NotifyService/"
-
-// ServiceUnary returns an interceptor that requires a service API key on the
-// methods whose full name starts with one of prefixes (NotifyServicePrefix
-// when none are given); other methods (health, reflection, user-facing
-// services with their own interceptors) pass untouched.
-//
-// The key is read from the metadata "authorization: Bearer <key>" or
-// "x-api-key: <key>". A missing or unknown key is refused with
-// codes.Unauthenticated, saying nothing about which keys exist. In dev mode a
-// request with no key at all passes as service DevService, but a wrong key is
-// still refused, so that a misconfigured client notices.
-func ServiceUnary(keys *APIKeys, dev bool, log *slog.Logger, prefixes ...string) grpc.UnaryServerInterceptor {
-	a := newServiceAuth(keys, dev, log, prefixes)
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if !a.applies(info.FullMethod) {
-			return handler(ctx, req)
-		}
-		ctx, err := a.authenticate(ctx, info.FullMethod)
-		if err != nil {
-			return nil, err
-		}
-		return handler(ctx, req)
-	}
-}
-
-// ServiceStream is the streaming counterpart of ServiceUnary.
-func ServiceStream(keys *APIKeys, dev bool, log *slog.Logger, prefixes ...string) grpc.StreamServerInterceptor {
-	a := newServiceAuth(keys, dev, log, prefixes)
-	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		if !a.applies(info.FullMethod) {
-			return handler(srv, ss)
-		}
-		ctx, err := a.authenticate(ss.Context(), info.FullMethod)
-		if err != nil {
-			return err
-		}
-		return handler(srv, &contextStream{ServerStream: ss, ctx: ctx})
-	}
-}
 
 // contextStream replaces a stream's context with one carrying the identity.
 type contextStream struct {
@@ -66,6 +26,12 @@ type contextStream struct {
 
 func (s *contextStream) Context() context.Context { return s.ctx }
 
+// serviceAuth checks service API keys. The key is read from the metadata
+// "authorization: Bearer <key>" or "x-api-key: <key>". A missing or unknown
+// key is refused with codes.Unauthenticated, saying nothing about which keys
+// exist. In dev mode a request with no key at all passes as service
+// DevService, but a wrong key is still refused, so that a misconfigured
+// client notices.
 type serviceAuth struct {
 	keys     *APIKeys
 	dev      bool

@@ -27,7 +27,7 @@ type Verifier interface {
 }
 
 // Policy says which credential a gRPC method needs, by its service: a
-// service API key (as ServiceUnary checks it) or a user token. Methods
+// service API key or a user token. Methods
 // outside Herald's services (health, reflection) need none.
 type Policy struct {
 	Keys  *APIKeys

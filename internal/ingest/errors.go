@@ -39,13 +39,15 @@ func (e *ValidationError) Error() string {
 // many clients cap at 8 KiB.
 const maxViolations = 20
 
-// violations collects FieldViolations.
-type violations struct {
+// Violations collects the FieldViolations of one request, so that a caller
+// learns every problem at once; every API validates with it.
+type Violations struct {
 	list    []FieldViolation
 	omitted int
 }
 
-func (v *violations) add(field, format string, args ...any) {
+// Add records a violation of field.
+func (v *Violations) Add(field, format string, args ...any) {
 	if len(v.list) >= maxViolations {
 		v.omitted++
 		return
@@ -53,9 +55,11 @@ func (v *violations) add(field, format string, args ...any) {
 	v.list = append(v.list, FieldViolation{Field: field, Description: fmt.Sprintf(format, args...)})
 }
 
-func (v *violations) any() bool { return len(v.list) > 0 }
+// Any reports whether a violation was recorded.
+func (v *Violations) Any() bool { return len(v.list) > 0 }
 
-func (v *violations) err() error {
+// Err is a *ValidationError listing the violations, or nil.
+func (v *Violations) Err() error {
 	if len(v.list) == 0 {
 		return nil
 	}

@@ -90,22 +90,22 @@ const DefaultPartSize = 1000
 // notification whose idempotency key sender used before within the store's
 // window gets the first one's result with Duplicate set.
 func (s *Service) Notify(ctx context.Context, sender string, ns []*heraldv1.Notification) ([]store.Result, error) {
-	var v violations
+	var v Violations
 	switch {
 	case len(ns) == 0:
-		v.add("notifications", "at least one notification is required")
+		v.Add("notifications", "at least one notification is required")
 	case len(ns) > s.lim.MaxBatch:
-		v.add("notifications", "at most %d notifications, got %d", s.lim.MaxBatch, len(ns))
+		v.Add("notifications", "at most %d notifications, got %d", s.lim.MaxBatch, len(ns))
 	}
-	if v.any() {
-		return nil, s.refuse(ctx, sender, len(ns), v.err())
+	if v.Any() {
+		return nil, s.refuse(ctx, sender, len(ns), v.Err())
 	}
 	now := s.now()
 	out := make([]*notify.Notification, len(ns))
 	for i, n := range ns {
 		out[i] = validate(n, s.lim, now, fmt.Sprintf("notifications[%d]", i), &v)
 	}
-	if err := v.err(); err != nil {
+	if err := v.Err(); err != nil {
 		return nil, s.refuse(ctx, sender, len(ns), err)
 	}
 	return s.deliver(ctx, sender, now, out)
@@ -116,9 +116,9 @@ func (s *Service) Notify(ctx context.Context, sender string, ns []*heraldv1.Noti
 // NotifyRequest and of a Kafka message.
 func (s *Service) NotifyOne(ctx context.Context, sender string, n *heraldv1.Notification) (store.Result, error) {
 	now := s.now()
-	var v violations
+	var v Violations
 	out := validate(n, s.lim, now, "notification", &v)
-	if err := v.err(); err != nil {
+	if err := v.Err(); err != nil {
 		return store.Result{}, s.refuse(ctx, sender, 1, err)
 	}
 	rs, err := s.deliver(ctx, sender, now, []*notify.Notification{out})

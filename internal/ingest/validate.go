@@ -21,6 +21,13 @@ import (
 // name.
 const maxNameLen = 64
 
+// CategoryRule describes the names ValidCategory accepts.
+const CategoryRule = "must be 1 to 64 ASCII letters, digits or . _ - :"
+
+// ValidCategory reports whether s is a valid notification category, which
+// is also what users mute.
+func ValidCategory(s string) bool { return validName(s, ".-_:", maxNameLen) }
+
 // Validate checks one API notification against lim and turns it into the
 // internal form, without ID, creation time or sender scope (Service.Notify
 // adds those). User IDs and topics come out de-duplicated, in first-seen
@@ -28,17 +35,17 @@ const maxNameLen = 64
 // *ValidationError listing every violation, with paths under
 // "notification.".
 func Validate(n *heraldv1.Notification, lim Limits, now time.Time) (*notify.Notification, error) {
-	var v violations
+	var v Violations
 	out := validate(n, lim.withDefaults(), now, "notification", &v)
-	if err := v.err(); err != nil {
+	if err := v.Err(); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func validate(n *heraldv1.Notification, lim Limits, now time.Time, path string, v *violations) *notify.Notification {
+func validate(n *heraldv1.Notification, lim Limits, now time.Time, path string, v *Violations) *notify.Notification {
 	if n == nil {
-		v.add(path, "required")
+		v.Add(path, "required")
 		return nil
 	}
 	out := &notify.Notification{
@@ -51,13 +58,13 @@ func validate(n *heraldv1.Notification, lim Limits, now time.Time, path string, 
 
 	if t := n.GetType(); t != "" {
 		if !validName(t, ".-_:", maxNameLen) {
-			v.add(path+".type", "must be 1 to %d letters, digits or . _ - :", maxNameLen)
+			v.Add(path+".type", "must be 1 to %d letters, digits or . _ - :", maxNameLen)
 		} else if notify.IsControlEvent(t) {
-			v.add(path+".type", "%q is reserved for stream control events", t)
+			v.Add(path+".type", "%q is reserved for stream control events", t)
 		}
 	}
-	if c := n.GetCategory(); c != "" && !validName(c, ".-_:", maxNameLen) {
-		v.add(path+".category", "must be 1 to %d letters, digits or . _ - :", maxNameLen)
+	if c := n.GetCategory(); c != "" && !ValidCategory(c) {
+		v.Add(path+".category", CategoryRule)
 	}
 	checkText(n.GetTitle(), lim.MaxTitleBytes, true, path+".title", v)
 	checkText(n.GetBody(), lim.MaxBodyBytes, false, path+".body", v)
@@ -69,15 +76,15 @@ func validate(n *heraldv1.Notification, lim Limits, now time.Time, path string, 
 	case heraldv1.Priority_name[int32(p)] != "":
 		out.Priority = notify.Priority(p)
 	default:
-		v.add(path+".priority", "unknown value %d", int32(p))
+		v.Add(path+".priority", "unknown value %d", int32(p))
 	}
 
 	if k := n.GetIdempotencyKey(); k != "" {
 		switch {
 		case len(k) > lim.MaxKeyBytes:
-			v.add(path+".idempotency_key", "at most %d bytes, got %d", lim.MaxKeyBytes, len(k))
+			v.Add(path+".idempotency_key", "at most %d bytes, got %d", lim.MaxKeyBytes, len(k))
 		case !printable(k):
-			v.add(path+".idempotency_key", "must be valid UTF-8 without control characters")
+			v.Add(path+".idempotency_key", "must be valid UTF-8 without control characters")
 		default:
 			out.IdempotencyKey = k
 		}
@@ -86,9 +93,9 @@ func validate(n *heraldv1.Notification, lim Limits, now time.Time, path string, 
 	if et := n.GetExpireTime(); et != nil {
 		switch t := et.AsTime(); {
 		case et.CheckValid() != nil:
-			v.add(path+".expire_time", "not a valid timestamp")
+			v.Add(path+".expire_time", "not a valid timestamp")
 		case !t.After(now):
-			v.add(path+".expire_time", "must be in the future")
+			v.Add(path+".expire_time", "must be in the future")
 		default:
 			out.ExpireTime = t
 		}
@@ -96,22 +103,22 @@ func validate(n *heraldv1.Notification, lim Limits, now time.Time, path string, 
 	return out
 }
 
-func validateAudience(a *heraldv1.Audience, lim Limits, path string, v *violations) ([]notify.UserID, []notify.Topic) {
+func validateAudience(a *heraldv1.Audience, lim Limits, path string, v *Violations) ([]notify.UserID, []notify.Topic) {
 	ids, topics := a.GetUserIds(), a.GetTopics()
 	if len(ids) == 0 && len(topics) == 0 {
-		v.add(path, "at least one user ID or topic is required")
+		v.Add(path, "at least one user ID or topic is required")
 		return nil, nil
 	}
 	var users []notify.UserID
 	if len(ids) > lim.MaxRecipients {
-		v.add(path+".user_ids", "at most %d user IDs, got %d", lim.MaxRecipients, len(ids))
+		v.Add(path+".user_ids", "at most %d user IDs, got %d", lim.MaxRecipients, len(ids))
 	} else if len(ids) > 0 {
 		users = make([]notify.UserID, 0, len(ids))
 		seen := make(map[notify.UserID]struct{}, len(ids))
 		for i, s := range ids {
 			u, err := notify.ParseUserID(s)
 			if err != nil {
-				v.add(fmt.Sprintf("%s.user_ids[%d]", path, i), "must be 1 to %d bytes of UTF-8 without control characters", notify.MaxUserIDLen)
+				v.Add(fmt.Sprintf("%s.user_ids[%d]", path, i), "must be 1 to %d bytes of UTF-8 without control characters", notify.MaxUserIDLen)
 				continue
 			}
 			if _, dup := seen[u]; !dup {
@@ -122,7 +129,7 @@ func validateAudience(a *heraldv1.Audience, lim Limits, path string, v *violatio
 	}
 	var out []notify.Topic
 	if len(topics) > lim.MaxTopics {
-		v.add(path+".topics", "at most %d topics, got %d", lim.MaxTopics, len(topics))
+		v.Add(path+".topics", "at most %d topics, got %d", lim.MaxTopics, len(topics))
 	} else if len(topics) > 0 {
 		out = make([]notify.Topic, 0, len(topics))
 		seen := make(map[notify.Topic]struct{}, len(topics))
@@ -130,10 +137,10 @@ func validateAudience(a *heraldv1.Audience, lim Limits, path string, v *violatio
 			t, err := notify.ParseTopic(s)
 			switch {
 			case s == "":
-				v.add(fmt.Sprintf("%s.topics[%d]", path, i), "must not be empty")
+				v.Add(fmt.Sprintf("%s.topics[%d]", path, i), "must not be empty")
 				continue
 			case err != nil:
-				v.add(fmt.Sprintf("%s.topics[%d]", path, i), "ASCII letters, digits and . _ - / : only, at most %d bytes", notify.MaxTopicLen)
+				v.Add(fmt.Sprintf("%s.topics[%d]", path, i), "ASCII letters, digits and . _ - / : only, at most %d bytes", notify.MaxTopicLen)
 				continue
 			}
 			if _, dup := seen[t]; !dup {
@@ -145,43 +152,43 @@ func validateAudience(a *heraldv1.Audience, lim Limits, path string, v *violatio
 	return users, out
 }
 
-func checkText(s string, max int, required bool, path string, v *violations) {
+func checkText(s string, max int, required bool, path string, v *Violations) {
 	switch {
 	case required && strings.TrimSpace(s) == "":
-		v.add(path, "required")
+		v.Add(path, "required")
 	case len(s) > max:
-		v.add(path, "at most %d bytes, got %d", max, len(s))
+		v.Add(path, "at most %d bytes, got %d", max, len(s))
 	case !utf8.ValidString(s):
-		v.add(path, "must be valid UTF-8")
+		v.Add(path, "must be valid UTF-8")
 	}
 }
 
 // validateData encodes data as the compact JSON object clients receive. An
 // empty object is dropped.
-func validateData(d *structpb.Struct, max int, path string, v *violations) json.RawMessage {
+func validateData(d *structpb.Struct, max int, path string, v *Violations) json.RawMessage {
 	if len(d.GetFields()) == 0 {
 		return nil
 	}
 	// Refuse huge values before spending a JSON encoding on them. The binary
 	// form of a Struct is rarely more than about twice its JSON.
 	if size := proto.Size(d); size > 4*max {
-		v.add(path, "at most %d bytes as JSON, got about %d", max, size)
+		v.Add(path, "at most %d bytes as JSON, got about %d", max, size)
 		return nil
 	}
 	b, err := protojson.Marshal(d)
 	if err != nil {
-		v.add(path, "not representable as JSON: %v", err)
+		v.Add(path, "not representable as JSON: %v", err)
 		return nil
 	}
 	// protojson's whitespace is deliberately unstable; compacting gives one
 	// canonical line and the size that counts.
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, b); err != nil {
-		v.add(path, "not representable as JSON: %v", err)
+		v.Add(path, "not representable as JSON: %v", err)
 		return nil
 	}
 	if buf.Len() > max {
-		v.add(path, "at most %d bytes as JSON, got %d", max, buf.Len())
+		v.Add(path, "at most %d bytes as JSON, got %d", max, buf.Len())
 		return nil
 	}
 	return buf.Bytes()

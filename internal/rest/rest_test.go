@@ -45,7 +45,7 @@ func start(t *testing.T, opts *rest.Options) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(grpc.UnaryInterceptor(auth.ServiceUnary(keys, false, log)))
+	srv := grpc.NewServer(grpc.UnaryInterceptor(auth.Unary(auth.Policy{Keys: keys, Log: log})))
 	svc := ingest.New(router.New(nil), countingAppender{}, ingest.Options{})
 	heraldv1.RegisterNotifyServiceServer(srv, rpc.NewNotifyServer(svc, log))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

@@ -95,7 +95,7 @@ func (s *InboxServer) ListInbox(ctx context.Context, req *heraldv1.ListInboxRequ
 	if t := req.GetPageToken(); t != "" {
 		c, err := notify.ParseCursor(t)
 		if err != nil {
-			v.add("page_token", "not a next_page_token of this listing")
+			v.Add("page_token", "not a next_page_token of this listing")
 		}
 		q.Before = c
 	}
@@ -107,7 +107,7 @@ func (s *InboxServer) ListInbox(ctx context.Context, req *heraldv1.ListInboxRequ
 	case heraldv1.ArchiveFilter_ARCHIVE_FILTER_INCLUDE:
 		q.Archived = store.ArchiveInclude
 	default:
-		v.add("archived", "unknown value %d", int32(req.GetArchived()))
+		v.Add("archived", "unknown value %d", int32(req.GetArchived()))
 	}
 	if err := v.err(); err != nil {
 		return nil, err
@@ -148,21 +148,21 @@ func (s *InboxServer) MarkInbox(ctx context.Context, req *heraldv1.MarkInboxRequ
 	var v violations
 	m := store.Mark{Action: markActions[req.GetAction()]}
 	if m.Action == 0 {
-		v.add("action", "required: one of seen, read, unread, archive, unarchive")
+		v.Add("action", "required: one of seen, read, unread, archive, unarchive")
 	}
 	ids, upTo := req.GetIds(), req.GetUpToCursor()
 	switch {
 	case len(ids) == 0 && upTo == "":
-		v.add("ids", "exactly one of ids and up_to_cursor is required")
+		v.Add("ids", "exactly one of ids and up_to_cursor is required")
 	case len(ids) > 0 && upTo != "":
-		v.add("up_to_cursor", "exactly one of ids and up_to_cursor may be set")
+		v.Add("up_to_cursor", "exactly one of ids and up_to_cursor may be set")
 	case len(ids) > maxMarkIDs:
-		v.add("ids", "at most %d IDs, got %d", maxMarkIDs, len(ids))
+		v.Add("ids", "at most %d IDs, got %d", maxMarkIDs, len(ids))
 	case len(ids) > 0:
 		m.IDs = make([]string, 0, len(ids))
 		for i, id := range ids {
 			if id == "" || len(id) > maxIDLen || !utf8.ValidString(id) {
-				v.add(fmt.Sprintf("ids[%d]", i), "must be the id of an event")
+				v.Add(fmt.Sprintf("ids[%d]", i), "must be the id of an event")
 				continue
 			}
 			m.IDs = append(m.IDs, id)
@@ -170,7 +170,7 @@ func (s *InboxServer) MarkInbox(ctx context.Context, req *heraldv1.MarkInboxRequ
 	default:
 		c, err := notify.ParseCursor(upTo)
 		if err != nil {
-			v.add("up_to_cursor", "must be the cursor of an event (decimal digits)")
+			v.Add("up_to_cursor", "must be the cursor of an event (decimal digits)")
 		}
 		m.UpTo = c
 	}
@@ -309,10 +309,10 @@ func (s *InboxServer) UpdatePreferences(ctx context.Context, req *heraldv1.Updat
 		UnmuteCategories: v.categories("unmute_categories", req.GetUnmuteCategories()),
 	}
 	for _, t := range both(ch.MuteTopics, ch.UnmuteTopics) {
-		v.add("unmute_topics", "%q is also in mute_topics", t)
+		v.Add("unmute_topics", "%q is also in mute_topics", t)
 	}
 	for _, c := range both(ch.MuteCategories, ch.UnmuteCategories) {
-		v.add("unmute_categories", "%q is also in mute_categories", c)
+		v.Add("unmute_categories", "%q is also in mute_categories", c)
 	}
 	if err := v.err(); err != nil {
 		return nil, err

@@ -16,7 +16,7 @@ import (
 )
 
 // NotifyServer implements herald.v1.NotifyService. Callers must have passed
-// auth.ServiceUnary, which names the sending service.
+// auth.Unary, which names the sending service.
 type NotifyServer struct {
 	heraldv1.UnimplementedNotifyServiceServer
 	svc *ingest.Service

@@ -68,7 +68,7 @@ func serve(t *testing.T, withAuth bool) heraldv1.NotifyServiceClient {
 		if err != nil {
 			t.Fatal(err)
 		}
-		opts = append(opts, grpc.UnaryInterceptor(auth.ServiceUnary(keys, false, log)))
+		opts = append(opts, grpc.UnaryInterceptor(auth.Unary(auth.Policy{Keys: keys, Log: log})))
 	}
 	srv := grpc.NewServer(opts...)
 	heraldv1.RegisterNotifyServiceServer(srv, rpc.NewNotifyServer(svc, log))

@@ -65,8 +65,8 @@ func pairs(ctx context.Context, ts, us []string) ([]notify.Topic, []notify.UserI
 	var v violations
 	topics := v.topics("topics", ts, true)
 	users := v.users("user_ids", us)
-	if len(v) == 0 && len(topics)*len(users) > maxPairsPerCall {
-		v.add("user_ids", "topics × users is %d, at most %d per call", len(topics)*len(users), maxPairsPerCall)
+	if !v.Any() && len(topics)*len(users) > maxPairsPerCall {
+		v.Add("user_ids", "topics × users is %d, at most %d per call", len(topics)*len(users), maxPairsPerCall)
 	}
 	if err := v.err(); err != nil {
 		return nil, nil, err
@@ -82,7 +82,7 @@ func (s *SubscriptionServer) ListUserTopics(ctx context.Context, req *heraldv1.L
 	var v violations
 	user, err := notify.ParseUserID(req.GetUserId())
 	if err != nil {
-		v.add("user_id", "must be 1 to %d bytes of UTF-8 without control characters", notify.MaxUserIDLen)
+		v.Add("user_id", "must be 1 to %d bytes of UTF-8 without control characters", notify.MaxUserIDLen)
 	}
 	size := v.pageSize(req.GetPageSize(), defaultSubsPage, maxSubsPage)
 	after := v.pageAfter(req.GetPageToken(), validTopic)
@@ -104,7 +104,7 @@ func (s *SubscriptionServer) ListTopicSubscribers(ctx context.Context, req *hera
 	var v violations
 	topic, err := notify.ParseTopic(req.GetTopic())
 	if err != nil {
-		v.add("topic", "must be 1 to %d ASCII letters, digits or . _ - / :", notify.MaxTopicLen)
+		v.Add("topic", "must be 1 to %d ASCII letters, digits or . _ - / :", notify.MaxTopicLen)
 	}
 	size := v.pageSize(req.GetPageSize(), defaultSubsPage, maxSubsPage)
 	after := v.pageAfter(req.GetPageToken(), validUserID)

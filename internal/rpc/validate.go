@@ -16,27 +16,18 @@ const (
 	maxUsersPerCall  = 10_000
 	maxPairsPerCall  = 10_000
 	maxMarkIDs       = 1000
-	maxCategoryLen   = 64 // the rule ingest applies to a notification's category
 	maxIDLen         = 256
 )
 
-// violations collects field violations for one request, so that a caller
-// learns every problem at once, as with Notify.
-type violations []ingest.FieldViolation
-
-func (v *violations) add(field, format string, args ...any) {
-	// The list travels in trailers; a long one says no more than its head.
-	if len(*v) < 20 {
-		*v = append(*v, ingest.FieldViolation{Field: field, Description: fmt.Sprintf(format, args...)})
-	}
-}
+// violations adds the subscription and inbox fields to ingest's collector.
+type violations struct{ ingest.Violations }
 
 // err is the InvalidArgument status for the violations, or nil.
-func (v violations) err() error {
-	if len(v) == 0 {
-		return nil
+func (v *violations) err() error {
+	if err := v.Err(); err != nil {
+		return invalidArgument(err.(*ingest.ValidationError))
 	}
-	return invalidArgument(&ingest.ValidationError{Violations: v})
+	return nil
 }
 
 // topics parses a list of 1 to maxTopicsPerCall topic names, dropping
@@ -44,10 +35,10 @@ func (v violations) err() error {
 func (v *violations) topics(field string, in []string, required bool) []notify.Topic {
 	switch {
 	case len(in) == 0 && required:
-		v.add(field, "at least one topic is required")
+		v.Add(field, "at least one topic is required")
 		return nil
 	case len(in) > maxTopicsPerCall:
-		v.add(field, "at most %d topics, got %d", maxTopicsPerCall, len(in))
+		v.Add(field, "at most %d topics, got %d", maxTopicsPerCall, len(in))
 		return nil
 	}
 	out := make([]notify.Topic, 0, len(in))
@@ -55,7 +46,7 @@ func (v *violations) topics(field string, in []string, required bool) []notify.T
 	for i, s := range in {
 		t, err := notify.ParseTopic(s)
 		if err != nil {
-			v.add(fmt.Sprintf("%s[%d]", field, i), "must be 1 to %d ASCII letters, digits or . _ - / :", notify.MaxTopicLen)
+			v.Add(fmt.Sprintf("%s[%d]", field, i), "must be 1 to %d ASCII letters, digits or . _ - / :", notify.MaxTopicLen)
 			continue
 		}
 		if _, dup := seen[t]; !dup {
@@ -70,10 +61,10 @@ func (v *violations) topics(field string, in []string, required bool) []notify.T
 func (v *violations) users(field string, in []string) []notify.UserID {
 	switch {
 	case len(in) == 0:
-		v.add(field, "at least one user ID is required")
+		v.Add(field, "at least one user ID is required")
 		return nil
 	case len(in) > maxUsersPerCall:
-		v.add(field, "at most %d user IDs, got %d", maxUsersPerCall, len(in))
+		v.Add(field, "at most %d user IDs, got %d", maxUsersPerCall, len(in))
 		return nil
 	}
 	out := make([]notify.UserID, 0, len(in))
@@ -81,7 +72,7 @@ func (v *violations) users(field string, in []string) []notify.UserID {
 	for i, s := range in {
 		u, err := notify.ParseUserID(s)
 		if err != nil {
-			v.add(fmt.Sprintf("%s[%d]", field, i), "must be 1 to %d bytes of UTF-8 without control characters", notify.MaxUserIDLen)
+			v.Add(fmt.Sprintf("%s[%d]", field, i), "must be 1 to %d bytes of UTF-8 without control characters", notify.MaxUserIDLen)
 			continue
 		}
 		if _, dup := seen[u]; !dup {
@@ -96,14 +87,14 @@ func (v *violations) users(field string, in []string) []notify.UserID {
 // to a notification's category, dropping repeats.
 func (v *violations) categories(field string, in []string) []string {
 	if len(in) > maxTopicsPerCall {
-		v.add(field, "at most %d categories, got %d", maxTopicsPerCall, len(in))
+		v.Add(field, "at most %d categories, got %d", maxTopicsPerCall, len(in))
 		return nil
 	}
 	out := make([]string, 0, len(in))
 	seen := make(map[string]struct{}, len(in))
 	for i, s := range in {
-		if !validCategory(s) {
-			v.add(fmt.Sprintf("%s[%d]", field, i), "must be 1 to %d letters, digits or . _ - :", maxCategoryLen)
+		if !ingest.ValidCategory(s) {
+			v.Add(fmt.Sprintf("%s[%d]", field, i), ingest.CategoryRule)
 			continue
 		}
 		if _, dup := seen[s]; !dup {
@@ -114,27 +105,12 @@ func (v *violations) categories(field string, in []string) []string {
 	return out
 }
 
-func validCategory(s string) bool {
-	if s == "" || len(s) > maxCategoryLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c == '.', c == '_', c == '-', c == ':':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
 // pageSize applies a list's default and maximum; larger sizes are capped,
 // as AIP-158 advises, and negative ones refused.
 func (v *violations) pageSize(n int32, def, max int) int {
 	switch {
 	case n < 0:
-		v.add("page_size", "must not be negative")
+		v.Add("page_size", "must not be negative")
 		return def
 	case n == 0:
 		return def
@@ -158,7 +134,7 @@ func (v *violations) pageAfter(token string, valid func(string) bool) string {
 	}
 	b, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil || !utf8.Valid(b) || !valid(string(b)) {
-		v.add("page_token", "not a next_page_token of this listing")
+		v.Add("page_token", "not a next_page_token of this listing")
 		return ""
 	}
 	return string(b)
