@@ -12,10 +12,14 @@ import (
 const usageText = `Usage: heraldctl <command> [flags]
 
 Commands:
-  token    mint a user JWT (HS256)
-  notify   send a notification over gRPC
-  tail     print a user's live SSE stream until interrupted
-  apikey   create a service API key and the hash the server is given
+  token        mint a user JWT (HS256)
+  notify       send a notification over gRPC
+  tail         print a user's live SSE stream until interrupted
+  apikey       create a service API key and the hash the server is given
+  subscribe    subscribe users to topics
+  unsubscribe  unsubscribe users from topics
+  topics       list a user's topics
+  subscribers  list a topic's subscribers
 
 Run "heraldctl <command> --help" for a command's flags.
 `
@@ -36,6 +40,14 @@ func lookup(name string) (command, bool) {
 		return runTail, true
 	case "apikey":
 		return runAPIKey, true
+	case "subscribe":
+		return runSubscribe, true
+	case "unsubscribe":
+		return runUnsubscribe, true
+	case "topics":
+		return runTopics, true
+	case "subscribers":
+		return runSubscribers, true
 	}
 	return nil, false
 }
