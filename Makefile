@@ -21,6 +21,13 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 GRPC_GATEWAY_VERSION := v2.33.0
 GRPCURL_VERSION := v1.9.4
+KUBECONFORM_VERSION := v0.8.0
+# The Kubernetes release whose OpenAPI document deploy/k8s is validated
+# against. kubeconform's default schema download is not reachable from every
+# build machine, so the document comes from the k8s.io/kubernetes Go module
+# (api/openapi-spec/swagger.json) and cmd/herald's TestKubernetesManifests
+# turns it into kubeconform's schema files.
+K8S_OPENAPI_VERSION := v1.36.3
 
 BIN := $(CURDIR)/.bin
 export PATH := $(BIN):$(PATH)
@@ -32,15 +39,17 @@ TOOLS := \
 	$(BIN)/.protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION) \
 	$(BIN)/.protoc-gen-grpc-gateway-$(GRPC_GATEWAY_VERSION) \
 	$(BIN)/.protoc-gen-openapiv2-$(GRPC_GATEWAY_VERSION) \
-	$(BIN)/.grpcurl-$(GRPCURL_VERSION)
+	$(BIN)/.grpcurl-$(GRPCURL_VERSION) \
+	$(BIN)/.kubeconform-$(KUBECONFORM_VERSION) \
+	$(BIN)/.k8s-openapi-$(K8S_OPENAPI_VERSION)
 
 .PHONY: help
 help: ## Describe useful make targets
 	@grep -E '^[a-z]+:.*?## .*$$' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "%-15s %s\n", $$1, $$2}'
 
 .PHONY: build
-build: ## Build bin/herald and bin/heraldctl
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/herald ./cmd/heraldctl
+build: ## Build bin/herald, bin/heraldctl and bin/herald-bench
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/herald ./cmd/heraldctl ./cmd/herald-bench
 
 .PHONY: run
 run: build ## Start a development server (data in ./data) with the demo page
@@ -56,9 +65,13 @@ test: ## Run all tests with the race detector, then every fuzz target for FUZZ_T
 	$(GO) test -race -count=1 ./...
 	FUZZ_TIME=$(FUZZ_TIME) .ci/fuzz
 
+# Flags of the load run in `make bench`; BENCHMARKS.md has the full runs.
+BENCH_LOAD_FLAGS ?= --smoke
+
 .PHONY: bench
-bench: ## Run the benchmarks
+bench: build ## Run the Go benchmarks, then a calibrated load run (BENCH_LOAD_FLAGS) of bin/herald
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	bin/herald-bench --herald-bin bin/herald --calibrate $(BENCH_LOAD_FLAGS)
 
 .PHONY: lint
 lint: tools ## Check gofmt (outside gen/), go vet and buf lint
@@ -78,7 +91,7 @@ checkgenerate: gen ## Fail if gen/ differs from what buf generates
 		if [[ -n "$$untracked" ]]; then echo "untracked files in gen/:"; echo "$$untracked"; exit 1; fi
 
 .PHONY: tools
-tools: $(TOOLS) ## Install pinned buf, protoc plugins and grpcurl into .bin
+tools: $(TOOLS) ## Install pinned buf, protoc plugins, grpcurl and kubeconform into .bin
 
 .PHONY: clean
 clean: ## Remove built binaries and installed tools (keeps ./data)
@@ -106,4 +119,16 @@ $(BIN)/.protoc-gen-openapiv2-$(GRPC_GATEWAY_VERSION):
 
 $(BIN)/.grpcurl-$(GRPCURL_VERSION):
 	GOBIN=$(BIN) $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+	@touch $@
+
+$(BIN)/.kubeconform-$(KUBECONFORM_VERSION):
+	GOBIN=$(BIN) $(GO) install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
+	@touch $@
+
+# Run outside the module (cd /) so that the download touches neither go.mod
+# nor go.sum.
+$(BIN)/.k8s-openapi-$(K8S_OPENAPI_VERSION):
+	@mkdir -p $(BIN)
+	dir=$$(cd / && $(GO) mod download -json k8s.io/kubernetes@$(K8S_OPENAPI_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+		install -m 0644 "$$dir/api/openapi-spec/swagger.json" $(BIN)/kubernetes-openapi.json
 	@touch $@

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -23,6 +24,7 @@ import (
 
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
 	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/config"
 	"github.com/heraldhq/herald/internal/hub"
 	"github.com/heraldhq/herald/internal/ingest"
@@ -30,7 +32,7 @@ import (
 	"github.com/heraldhq/herald/internal/router"
 	"github.com/heraldhq/herald/internal/rpc"
 	"github.com/heraldhq/herald/internal/sse"
-	"github.com/heraldhq/herald/internal/store/embedded"
+	"github.com/heraldhq/herald/internal/store"
 )
 
 // App is one Herald node. New opens its listeners and store; Run serves until
@@ -41,8 +43,10 @@ type App struct {
 	reg   *prometheus.Registry
 	ready atomic.Bool
 
-	store   *embedded.Store
+	store   store.Store
 	hub     *hub.Hub
+	bus     *bus.Bus              // nil on one node
+	rdb     redis.UniversalClient // nil without Redis
 	streams *sse.Handler
 	grpcStr *rpc.StreamServer // InboxService.Stream
 	health  *health.Server
@@ -92,19 +96,11 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 		return nil, fmt.Errorf("app: jwt: %w", err)
 	}
 
-	a.hub = hub.New(hub.Options{Registerer: a.reg, Logger: log})
-	a.store, err = embedded.Open(cfg.DataDir, embedded.Options{
-		Logger:            log.With("component", "store"),
-		OnCommit:          a.hub.Publish,
-		RetentionCount:    cfg.RetentionCount,
-		RetentionAge:      cfg.RetentionAge,
-		IdempotencyWindow: cfg.IdempotencyWindow,
-		Registerer:        a.reg,
-	})
+	readEvents, storeClosers, err := a.openStore(cfg, log)
+	closers = append(closers, storeClosers...)
 	if err != nil {
-		return nil, fmt.Errorf("app: open store in %s: %w", cfg.DataDir, err)
+		return nil, err
 	}
-	closers = append(closers, a.store.Close)
 
 	a.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
@@ -181,13 +177,14 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 	a.grpcStr = rpc.NewStreamServer(rpc.StreamConfig{
 		Store:     a.store,
 		Hub:       a.hub,
+		WaitLive:  a.waitLive(),
 		QueueSize: cfg.StreamQueue,
 		Logger:    rpcLog,
 	})
 	heraldv1.RegisterInboxServiceServer(a.grpcSrv, inboxService{
 		InboxServer: rpc.NewInboxServer(rpc.InboxConfig{
 			Store:         a.store,
-			Publisher:     a.hub,
+			Publisher:     readEvents,
 			SelfSubscribe: cfg.SelfSubscribeTopics,
 			Logger:        rpcLog,
 		}),
@@ -200,6 +197,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 	a.streams = sse.NewHandler(sse.Config{
 		Store:          a.store,
 		Hub:            a.hub,
+		WaitLive:       a.waitLive(),
 		Verifier:       a.users,
 		Logger:         log.With("component", "sse"),
 		Heartbeat:      cfg.Heartbeat,
@@ -260,7 +258,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.ready.Store(true)
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	a.log.Info("herald started", "http_addr", a.HTTPAddr(), "grpc_addr", a.GRPCAddr(), "data_dir", a.cfg.DataDir, "dev", a.cfg.Dev, "kafka_brokers", strings.Join(a.kafkaBrokers, ","))
+	a.log.Info("herald started", "http_addr", a.HTTPAddr(), "grpc_addr", a.GRPCAddr(), "store", a.cfg.Store, "data_dir", a.cfg.DataDir, "dev", a.cfg.Dev, "kafka_brokers", strings.Join(a.kafkaBrokers, ","))
 
 	g.Go(func() error {
 		<-gctx.Done()
@@ -303,8 +301,20 @@ func (a *App) shutdown(httpSrv *http.Server) error {
 		a.grpcSrv.Stop()
 		<-stopped
 	}
+	// The bus goes after every writer (Kafka, gRPC) and stream, and
+	// publishes what they left queued; then the store, then its client.
+	if a.bus != nil {
+		if err := a.bus.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close bus: %w", err))
+		}
+	}
 	if err := a.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close store: %w", err))
+	}
+	if a.rdb != nil {
+		if err := a.rdb.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close redis client: %w", err))
+		}
 	}
 	if a.closeBroker != nil {
 		a.closeBroker()

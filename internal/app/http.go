@@ -50,6 +50,7 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	if c, ok := any(a.store).(interface{ Ready(context.Context) error }); ok {
 		if err := c.Ready(r.Context()); err != nil {
+			a.log.WarnContext(r.Context(), "readyz: store not ready", "error", err)
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store unavailable"})
 			return
 		}

@@ -6,6 +6,7 @@ package config
 
 import (
 	"log/slog"
+	"net/url"
 	"time"
 )
 
@@ -14,6 +15,12 @@ import (
 // using it accepts tokens anyone can mint: it exists only so that `make run`
 // and `heraldctl token` work with no setup.
 const DevJWTSecret = "herald-dev-secret-change-me-0123456789"
+
+// Inbox backends.
+const (
+	StoreEmbedded = "embedded"
+	StoreRedis    = "redis"
+)
 
 // EnvPrefix is prepended to a flag's upper-cased name (dashes become
 // underscores) to form its environment variable: --http-addr is
@@ -29,6 +36,15 @@ type Config struct {
 	GRPCAddr string
 	// DataDir holds the embedded store.
 	DataDir string
+	// Store is the inbox backend: StoreEmbedded (one node, on DataDir) or
+	// StoreRedis (a cluster of nodes sharing RedisURL, with the bus).
+	Store string
+	// RedisURL locates Redis (redis://[user:password@]host:port/db, or
+	// rediss:// for TLS); it may hold a password, which LogValue hides.
+	RedisURL string
+	// RedisPrefix starts every key and channel name, so that deployments
+	// can share a Redis.
+	RedisPrefix string
 	// Dev enables development mode: the public DevJWTSecret when no secret
 	// is set, Notify without an API key, and GET /v1/dev/token.
 	Dev bool
@@ -142,6 +158,9 @@ func (c Config) LogValue() slog.Value {
 		slog.String("http_addr", c.HTTPAddr),
 		slog.String("grpc_addr", c.GRPCAddr),
 		slog.String("data_dir", c.DataDir),
+		slog.String("store", c.Store),
+		slog.String("redis_url", redactURL(c.RedisURL)),
+		slog.String("redis_prefix", c.RedisPrefix),
 		slog.Bool("dev", c.Dev),
 		slog.String("jwt_secret", secret),
 		slog.String("jwt_audience", c.JWTAudience),
@@ -159,4 +178,14 @@ func (c Config) LogValue() slog.Value {
 		slog.String("kafka_sasl_username", c.KafkaSASLUsername),
 		slog.String("kafka_sasl_password", kafkaPassword),
 	)
+}
+
+// redactURL hides a URL's password; an unparsable URL is hidden whole, as it
+// might be a password typed in the wrong place.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return u.Redacted()
 }

@@ -45,6 +45,9 @@ func TestDefaults(t *testing.T) {
 		HTTPAddr:          ":8080",
 		GRPCAddr:          ":9090",
 		DataDir:           "./data",
+		Store:             "embedded",
+		RedisURL:          "redis://127.0.0.1:6379/0",
+		RedisPrefix:       "herald:",
 		Dev:               true,
 		JWTSecret:         config.DevJWTSecret,
 		JWTLeeway:         30 * time.Second,
@@ -423,5 +426,51 @@ func TestAcceptsHashAPIKeyOutput(t *testing.T) {
 	}
 	if want := []string{spec}; !reflect.DeepEqual(c.APIKeys, want) {
 		t.Errorf("APIKeys = %q, want %q", c.APIKeys, want)
+	}
+}
+
+func TestRedisStore(t *testing.T) {
+	t.Parallel()
+	prod := []string{"--jwt-secret", secret, "--api-keys", hashA}
+	c, err := load(t, append(prod, "--store=redis", "--redis-prefix", "hq:"),
+		env("HERALD_REDIS_URL", "redis://:pw@10.0.0.5:6380/2", "HERALD_STORE", "embedded"))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if got, want := [3]string{c.Store, c.RedisURL, c.RedisPrefix}, [3]string{"redis", "redis://:pw@10.0.0.5:6380/2", "hq:"}; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	var out bytes.Buffer
+	slog.New(slog.NewTextHandler(&out, nil)).Info("config", "config", c)
+	if strings.Contains(out.String(), "pw@") || !strings.Contains(out.String(), "10.0.0.5:6380") {
+		t.Errorf("logged config %q: want the Redis address without its password", out.String())
+	}
+
+	bad := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown store", []string{"--store=postgres"}, `--store "postgres": want embedded or redis`},
+		{"bad url", []string{"--store=redis", "--redis-url=http://x"}, "--redis-url"},
+		{"password kept out of errors", []string{"--store=redis", "--redis-url=redis://:s3cret@host:1/notadb"}, "--redis-url"},
+		{"empty prefix", []string{"--store=redis", "--redis-prefix="}, "--redis-prefix"},
+		{"brace in prefix", []string{"--store=redis", "--redis-prefix={x}:"}, "--redis-prefix"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := load(t, append(append([]string{}, prod...), tt.args...), env())
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Load(%q) error %v, want it to mention %q", tt.args, err, tt.want)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("error %q shows the password", err)
+			}
+		})
+	}
+	// The Redis flags are not checked with the embedded store.
+	if _, err := load(t, append(prod, "--redis-prefix="), env()); err != nil {
+		t.Errorf("embedded store with an empty Redis prefix: %v", err)
 	}
 }

@@ -32,6 +32,9 @@ func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, e
 	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "HTTP listen address (REST, SSE, health, metrics, demo page)")
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", ":9090", "gRPC listen address")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory of the embedded store")
+	fs.StringVar(&c.Store, "store", StoreEmbedded, "inbox store: embedded (one node, in --data-dir) or redis (a cluster of nodes sharing --redis-url)")
+	fs.StringVar(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis of --store=redis: redis://[user:password@]host:port/db or rediss:// for TLS")
+	fs.StringVar(&c.RedisPrefix, "redis-prefix", "herald:", "prefix of every Redis key and channel, so deployments can share a Redis")
 	fs.BoolVar(&c.Dev, "dev", false, "development mode: public dev JWT secret if none is set, Notify without API key, GET /v1/dev/token")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 secret for user tokens, at least 32 bytes (required unless --dev)")
 	fs.StringVar(&c.JWTAudience, "jwt-audience", "", "required aud claim of user tokens (empty: not checked)")
@@ -110,6 +113,7 @@ func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, e
 	c.KafkaBrokers = brokers
 	c.SelfSubscribeTopics = selfSub
 	c.LogLevel = strings.ToLower(c.LogLevel)
+	c.Store = strings.ToLower(c.Store)
 	c.KafkaSASLMechanism = strings.ToLower(c.KafkaSASLMechanism)
 	if c.Dev && c.JWTSecret == "" {
 		c.JWTSecret = DevJWTSecret

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/heraldhq/herald/internal/auth"
 )
 
@@ -28,8 +30,23 @@ func (c Config) Validate() error {
 	if c.HTTPAddr == c.GRPCAddr && !strings.HasSuffix(c.HTTPAddr, ":0") {
 		add("--http-addr and --grpc-addr are both %q", c.HTTPAddr)
 	}
-	if c.DataDir == "" {
-		add("--data-dir is empty")
+	switch c.Store {
+	case StoreEmbedded:
+		if c.DataDir == "" {
+			add("--data-dir is empty")
+		}
+	case StoreRedis:
+		// The client's own parser, so that what passes here also opens.
+		if _, err := redis.ParseURL(c.RedisURL); err != nil {
+			add("--redis-url: %s", redactError(err, c.RedisURL))
+		}
+		// A brace would open a Redis Cluster hash tag of its own and put
+		// a user's keys in different slots.
+		if c.RedisPrefix == "" || strings.ContainsAny(c.RedisPrefix, "{}") {
+			add("--redis-prefix %q: must be non-empty and without { or }", c.RedisPrefix)
+		}
+	default:
+		add("--store %q: want %s or %s", c.Store, StoreEmbedded, StoreRedis)
 	}
 
 	switch {
@@ -160,4 +177,16 @@ func checkOrigin(o string) error {
 		return fmt.Errorf("%q: want scheme://host[:port] with no path, or *", o)
 	}
 	return nil
+}
+
+// redactError is err's message with the password of rawURL, if any, taken
+// out: parse errors may quote the URL.
+func redactError(err error, rawURL string) string {
+	msg := err.Error()
+	if u, perr := url.Parse(rawURL); perr == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			msg = strings.ReplaceAll(msg, p, "xxxxx")
+		}
+	}
+	return msg
 }

@@ -40,6 +40,15 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Logger logs evictions at debug level; nil discards.
 	Logger *slog.Logger
+	// OnFirst and OnLast, when set, are called when a user gets their first
+	// subscription on this hub and when their last one goes, so that a
+	// cluster bus listens only for users with a live connection here. They
+	// run outside the shard locks but on the caller's goroutine (Subscribe,
+	// Close, Publish evicting), so they must not block. Each OnFirst is
+	// followed by exactly one OnLast for the same user, but calls for one
+	// user may reach the hooks out of order when connections come and go
+	// concurrently: a listener counts them rather than trusting the order.
+	OnFirst, OnLast func(notify.UserID)
 }
 
 // Hub is the registry of live subscriptions by user. It is safe for
@@ -50,6 +59,8 @@ type Hub struct {
 	shards  []shard
 	metrics *metrics
 	log     *slog.Logger
+	onFirst func(notify.UserID)
+	onLast  func(notify.UserID)
 }
 
 // New returns an empty hub.
@@ -69,6 +80,8 @@ func New(opts Options) *Hub {
 		shards:  make([]shard, n),
 		metrics: newMetrics(opts.Registerer, log),
 		log:     log,
+		onFirst: opts.OnFirst,
+		onLast:  opts.OnLast,
 	}
 	for i := range h.shards {
 		h.shards[i].users = make(map[notify.UserID]map[*Subscription]struct{})
@@ -95,11 +108,15 @@ func (h *Hub) Subscribe(user notify.UserID, queueSize int) *Subscription {
 	}
 	s.shard = h.shardOf(user)
 	s.hub = h
-	if !s.shard.add(s) {
+	first, ok := s.shard.add(s)
+	if !ok {
 		s.finish(notify.ErrClosed)
 		return s
 	}
 	h.metrics.connections.Inc()
+	if first && h.onFirst != nil {
+		h.onFirst(user)
+	}
 	return s
 }
 
@@ -123,8 +140,9 @@ func (h *Hub) Publish(entries []notify.Entry) {
 		delivered += d
 		if e > 0 {
 			evicted += e
-			removed := sh.sweep(entries[i:j])
+			removed, gone := sh.sweep(entries[i:j])
 			h.metrics.connections.Sub(float64(removed))
+			h.lastOf(gone)
 			if h.log.Enabled(context.Background(), slog.LevelDebug) {
 				h.log.Debug("hub: evicted slow consumers", "user_id", string(entries[i].User), "evicted", e)
 			}
@@ -153,7 +171,18 @@ func (h *Hub) Connections() int {
 // It is idempotent.
 func (h *Hub) Close() {
 	for i := range h.shards {
-		removed := h.shards[i].close()
+		removed, gone := h.shards[i].close()
 		h.metrics.connections.Sub(float64(removed))
+		h.lastOf(gone)
+	}
+}
+
+// lastOf calls the OnLast hook for each user whose last subscription went.
+func (h *Hub) lastOf(users []notify.UserID) {
+	if h.onLast == nil {
+		return
+	}
+	for _, u := range users {
+		h.onLast(u)
 	}
 }

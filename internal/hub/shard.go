@@ -16,34 +16,39 @@ type shard struct {
 	_      [24]byte // pad to 64 bytes: neighbouring shards' locks on separate cache lines
 }
 
-func (sh *shard) add(s *Subscription) bool {
+// add registers s unless the shard is closed; first reports whether s is
+// its user's only subscription.
+func (sh *shard) add(s *Subscription) (first, ok bool) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.closed {
-		return false
+		return false, false
 	}
 	set := sh.users[s.user]
 	if set == nil {
 		set = make(map[*Subscription]struct{}, 1)
 		sh.users[s.user] = set
+		first = true
 	}
 	set[s] = struct{}{}
-	return true
+	return first, true
 }
 
-// remove unregisters s and reports whether it was still registered.
-func (sh *shard) remove(s *Subscription) bool {
+// remove unregisters s and reports whether it was still registered and
+// whether it was its user's last subscription.
+func (sh *shard) remove(s *Subscription) (removed, last bool) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	set := sh.users[s.user]
 	if _, ok := set[s]; !ok {
-		return false
+		return false, false
 	}
 	delete(set, s)
 	if len(set) == 0 {
 		delete(sh.users, s.user)
+		last = true
 	}
-	return true
+	return true, last
 }
 
 // deliver offers each entry to every active subscription of its user without
@@ -71,11 +76,10 @@ func (sh *shard) deliver(entries []notify.Entry) (delivered, evicted int) {
 }
 
 // sweep unregisters the finished subscriptions of the users of entries and
-// returns how many it removed.
-func (sh *shard) sweep(entries []notify.Entry) int {
+// returns how many it removed, and the users left with none.
+func (sh *shard) sweep(entries []notify.Entry) (removed int, gone []notify.UserID) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	removed := 0
 	for i := range entries {
 		user := entries[i].User
 		set := sh.users[user]
@@ -87,9 +91,10 @@ func (sh *shard) sweep(entries []notify.Entry) int {
 		}
 		if set != nil && len(set) == 0 {
 			delete(sh.users, user)
+			gone = append(gone, user)
 		}
 	}
-	return removed
+	return removed, gone
 }
 
 func (sh *shard) len() int {
@@ -103,18 +108,18 @@ func (sh *shard) len() int {
 }
 
 // close finishes every subscription, refuses new ones and returns how many
-// were registered.
-func (sh *shard) close() int {
+// were registered, and their users.
+func (sh *shard) close() (n int, gone []notify.UserID) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	sh.closed = true
-	n := 0
 	for user, set := range sh.users {
 		for s := range set {
 			s.finish(notify.ErrClosed)
 			n++
 		}
 		delete(sh.users, user)
+		gone = append(gone, user)
 	}
-	return n
+	return n, gone
 }

@@ -47,10 +47,14 @@ func (s *Subscription) Err() error {
 // Close unregisters the subscription. It is idempotent and safe to call
 // concurrently with Publish.
 func (s *Subscription) Close() {
-	if s.shard.remove(s) {
+	removed, last := s.shard.remove(s)
+	if removed {
 		s.hub.metrics.connections.Dec()
 	}
 	s.finish(notify.ErrClosed)
+	if last && s.hub.onLast != nil {
+		s.hub.onLast(s.user)
+	}
 }
 
 func (s *Subscription) active() bool { return !s.finished.Load() }

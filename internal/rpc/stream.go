@@ -32,8 +32,12 @@ type Subscriber interface {
 
 // StreamConfig configures a StreamServer. Zero values mean defaults.
 type StreamConfig struct {
-	Store       StreamStore
-	Hub         Subscriber
+	Store StreamStore
+	Hub   Subscriber
+	// WaitLive, when set, blocks until entries committed from the call on
+	// reach the hub (in cluster mode: the bus is subscribed to the user);
+	// a stream waits for it, at most liveWait, before it sends headers.
+	WaitLive    func(ctx context.Context, user notify.UserID) error
 	QueueSize   int // events queued per stream before it is dropped; default 256
 	ReplayBatch int // entries read from the store at a time; default 256
 	Logger      *slog.Logger
@@ -94,12 +98,19 @@ func (s *StreamServer) Stream(req *heraldv1.StreamRequest, ss grpc.ServerStreami
 
 	sub := s.cfg.Hub.Subscribe(claims.User, s.cfg.QueueSize)
 	defer sub.Close()
+	if s.cfg.WaitLive != nil {
+		wctx, cancel := context.WithTimeout(ctx, liveWait)
+		if err := s.cfg.WaitLive(wctx, claims.User); err != nil && ctx.Err() == nil {
+			s.cfg.Logger.WarnContext(ctx, "grpc stream starts before the bus confirmed its user", "user_id", string(claims.User), "err", err)
+		}
+		cancel()
+	}
 	// Headers tell the client that the stream is live: whatever is
 	// committed from now on reaches it.
 	if err := ss.SendHeader(nil); err != nil {
 		return err
 	}
-	st := &grpcStream{s: s, ss: ss, sub: sub, user: claims.User, ctx: ctx, last: after}
+	st := &grpcStream{s: s, ss: ss, sub: sub, user: claims.User, ctx: ctx, last: after, known: resume}
 	if resume {
 		if err := st.replay(); err != nil {
 			return err
@@ -116,6 +127,9 @@ type grpcStream struct {
 	user notify.UserID
 	ctx  context.Context
 	last notify.Cursor
+	// known is set once last is the client's real position (a resume, or
+	// an entry sent): only then does a jump in cursors mean a gap.
+	known bool
 }
 
 func (st *grpcStream) replay() error {
@@ -169,6 +183,11 @@ func (st *grpcStream) live(expiry time.Time) error {
 	for {
 		select {
 		case e := <-events:
+			if e.Counts == nil && st.known && e.Cursor > st.last+1 {
+				if err := st.fill(e.Cursor); err != nil {
+					return err
+				}
+			}
 			if err := st.send(e); err != nil {
 				return err
 			}
@@ -182,6 +201,36 @@ func (st *grpcStream) live(expiry time.Time) error {
 			return status.FromContextError(st.ctx.Err()).Err()
 		}
 	}
+}
+
+// fill sends the stored entries after st.last and before target. In a
+// cluster, live entries reach a node over a bus that may lose them or,
+// coming from several nodes, reorder them: an entry beyond last+1 means the
+// client misses some, and they are in the store.
+func (st *grpcStream) fill(target notify.Cursor) error {
+	for st.last < target-1 {
+		entries, err := st.s.cfg.Store.Read(st.ctx, st.user, st.last, st.s.cfg.ReplayBatch)
+		if errors.Is(err, notify.ErrCursorExpired) {
+			return st.reset()
+		}
+		if err != nil {
+			return st.storeError(err)
+		}
+		// Expired entries are left out, so the store may have nothing
+		// more before target.
+		if len(entries) == 0 {
+			return nil
+		}
+		for i := range entries {
+			if entries[i].Cursor >= target {
+				return nil
+			}
+			if err := st.send(&entries[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // send sends e unless the client already has it; read-state events have
@@ -199,8 +248,14 @@ func (st *grpcStream) send(e *notify.Entry) error {
 		return err
 	}
 	st.last = e.Cursor
+	st.known = true
 	return nil
 }
+
+// liveWait bounds how long a new stream waits to be live; past it the
+// stream starts anyway, and an entry missed in between arrives with the
+// user's next one (gap fill) or on reconnect.
+const liveWait = 2 * time.Second
 
 var errShuttingDown = status.Error(codes.Unavailable, "server shutting down; resume from your last cursor")
 

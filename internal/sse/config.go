@@ -40,8 +40,13 @@ const (
 // Config configures a Handler. Store, Hub and Verifier are required; zero
 // values of the rest mean the documented defaults.
 type Config struct {
-	Store    Store
-	Hub      *hub.Hub
+	Store Store
+	Hub   *hub.Hub
+	// WaitLive, when set, is called after a stream subscribed to the hub
+	// and before it answers, and blocks until entries committed from then
+	// on reach the hub (in cluster mode: until the bus is subscribed to the
+	// user's channel); a stream waits at most 2 s.
+	WaitLive func(ctx context.Context, user notify.UserID) error
 	Verifier Verifier
 	// Logger is never given a token or a query string; nil discards.
 	Logger *slog.Logger

@@ -34,6 +34,9 @@ type stream struct {
 	ctx   context.Context
 	last  notify.Cursor // the newest cursor the client has, sent or reset to
 	count int           // entries written since the last flush
+	// known is set once last is the client's real position (a resume, or
+	// an entry sent): only then does a jump in cursors mean a gap.
+	known bool
 	// noDeadline is set once the writer turned out not to support write
 	// deadlines; asking again would allocate an error per batch.
 	noDeadline bool
@@ -46,6 +49,7 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, claims aut
 	// are skipped by cursor.
 	sub := h.cfg.Hub.Subscribe(claims.User, h.cfg.QueueSize)
 	defer sub.Close()
+	waitLive(r.Context(), h.cfg.WaitLive, claims.User, h.cfg.Logger)
 
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
@@ -58,13 +62,14 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, claims aut
 	w.WriteHeader(http.StatusOK)
 
 	s := &stream{
-		h:    h,
-		rc:   http.NewResponseController(w),
-		bw:   bufio.NewWriterSize(w, 4<<10),
-		sub:  sub,
-		user: claims.User,
-		ctx:  r.Context(),
-		last: after,
+		h:     h,
+		rc:    http.NewResponseController(w),
+		bw:    bufio.NewWriterSize(w, 4<<10),
+		sub:   sub,
+		user:  claims.User,
+		ctx:   r.Context(),
+		last:  after,
+		known: resume,
 	}
 	s.enc = NewEncoder(s.bw)
 
@@ -81,6 +86,22 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, claims aut
 		log.WarnContext(r.Context(), "sse: stream ended", "user_id", string(claims.User), "reason", reason, "cursor", s.last.String(), "path", r.URL.Path, "error", err)
 	} else if log.Enabled(r.Context(), slog.LevelDebug) {
 		log.DebugContext(r.Context(), "sse: stream ended", "user_id", string(claims.User), "reason", reason, "cursor", s.last.String(), "path", r.URL.Path)
+	}
+}
+
+// liveWait bounds how long a new stream waits to be live; past it the
+// stream starts anyway, and an entry missed in between arrives with the
+// user's next one (gap fill) or on reconnect.
+const liveWait = 2 * time.Second
+
+func waitLive(ctx context.Context, wait func(context.Context, notify.UserID) error, user notify.UserID, log *slog.Logger) {
+	if wait == nil {
+		return
+	}
+	wctx, cancel := context.WithTimeout(ctx, liveWait)
+	defer cancel()
+	if err := wait(wctx, user); err != nil && ctx.Err() == nil {
+		log.WarnContext(ctx, "sse: stream starts before the bus confirmed its user", "user_id", string(user), "error", err)
 	}
 }
 
@@ -182,12 +203,16 @@ func (s *stream) live(expiry time.Time) (string, error) {
 		select {
 		case e := <-events:
 			s.begin()
-			s.write(*e)
+			if reason, err := s.deliver(e); reason != "" {
+				return reason, err
+			}
 		drain:
 			for range cfg.QueueSize {
 				select {
 				case e := <-events:
-					s.write(*e)
+					if reason, err := s.deliver(e); reason != "" {
+						return reason, err
+					}
 				default:
 					break drain
 				}
@@ -219,6 +244,53 @@ func (s *stream) live(expiry time.Time) (string, error) {
 	}
 }
 
+// deliver writes a live entry. In a cluster, live entries reach a node over
+// a bus that may lose them or, coming from several nodes, reorder them: an
+// entry beyond last+1 means the client misses some, which are read from
+// the store and written first. On one node cursors arrive contiguous and
+// this costs one comparison.
+func (s *stream) deliver(e *notify.Entry) (string, error) {
+	if e.Counts == nil && s.known && e.Cursor > s.last+1 {
+		if reason, err := s.fill(e.Cursor); reason != "" {
+			return reason, err
+		}
+	}
+	s.write(*e)
+	return "", nil
+}
+
+// fill writes the stored entries after s.last and before target.
+func (s *stream) fill(target notify.Cursor) (string, error) {
+	cfg := &s.h.cfg
+	for s.last < target-1 {
+		entries, err := cfg.Store.Read(s.ctx, s.user, s.last, cfg.ReplayBatch)
+		if errors.Is(err, notify.ErrCursorExpired) {
+			return s.reset()
+		}
+		if err != nil {
+			if s.ctx.Err() != nil {
+				return reasonClientGone, nil
+			}
+			return reasonStoreError, err
+		}
+		// Expired entries are left out, so the store may have nothing
+		// more before target.
+		if len(entries) == 0 {
+			return "", nil
+		}
+		before := s.count
+		for i := range entries {
+			if entries[i].Cursor >= target {
+				s.h.metrics.replayed.Add(float64(s.count - before))
+				return "", nil
+			}
+			s.write(entries[i])
+		}
+		s.h.metrics.replayed.Add(float64(s.count - before))
+	}
+	return "", nil
+}
+
 // write encodes e unless the client already has it. Read-state events
 // have no cursor and always go out.
 func (s *stream) write(e notify.Entry) {
@@ -232,6 +304,7 @@ func (s *stream) write(e notify.Entry) {
 	}
 	s.enc.Entry(e)
 	s.last = e.Cursor
+	s.known = true
 	s.count++
 }
 

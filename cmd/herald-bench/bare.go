@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// bareServer is the calibration baseline: a plain net/http SSE server with a
+// goroutine per stream, no storage, no auth and no history. It speaks the
+// same stream format as herald (retry frame, then id/event/data frames with
+// the same payload shape), so the load tool reads both with one code path.
+// A user is named by the X-Bench-User header, which herald ignores.
+type bareServer struct {
+	queue     int
+	heartbeat time.Duration
+
+	mu     sync.RWMutex
+	users  map[string]map[*bareConn]struct{}
+	topics map[string]map[string]struct{}
+	seq    atomic.Uint64
+}
+
+// bareConn is one open stream; frames are shared by every recipient.
+type bareConn struct {
+	frames  chan []byte
+	evicted chan struct{}
+	once    sync.Once
+}
+
+func newBareServer() *bareServer {
+	return &bareServer{
+		queue:     256, // herald's default --stream-queue
+		heartbeat: 15 * time.Second,
+		users:     make(map[string]map[*bareConn]struct{}),
+		topics:    make(map[string]map[string]struct{}),
+	}
+}
+
+func (s *bareServer) handler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/stream", s.stream)
+	mux.HandleFunc("POST /notify", s.notify)
+	mux.HandleFunc("POST /subscribe", s.subscribe)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+func (s *bareServer) stream(w http.ResponseWriter, r *http.Request) {
+	user := r.Header.Get("X-Bench-User")
+	if user == "" {
+		http.Error(w, "X-Bench-User is required", http.StatusBadRequest)
+		return
+	}
+	c := &bareConn{frames: make(chan []byte, s.queue), evicted: make(chan struct{})}
+	s.mu.Lock()
+	set := s.users[user]
+	if set == nil {
+		set = make(map[*bareConn]struct{}, 1)
+		s.users[user] = set
+	}
+	set[c] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(set, c)
+		if len(set) == 0 {
+			delete(s.users, user)
+		}
+		s.mu.Unlock()
+	}()
+
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	bw := bufio.NewWriterSize(w, 4<<10)
+	bw.WriteString("retry: 3000\n\n")
+	if bw.Flush() != nil || rc.Flush() != nil {
+		return
+	}
+	hb := time.NewTimer(s.heartbeat)
+	defer hb.Stop()
+	for {
+		select {
+		case f := <-c.frames:
+			bw.Write(f)
+		drain:
+			for range s.queue {
+				select {
+				case f := <-c.frames:
+					bw.Write(f)
+				default:
+					break drain
+				}
+			}
+		case <-hb.C:
+			bw.WriteString(": keep-alive\n\n")
+		case <-c.evicted:
+			return
+		case <-r.Context().Done():
+			return
+		}
+		if bw.Flush() != nil || rc.Flush() != nil {
+			return
+		}
+		hb.Reset(s.heartbeat)
+	}
+}
+
+func (s *bareServer) notify(w http.ResponseWriter, r *http.Request) {
+	var req bareNotifyRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 8<<20)).Decode(&req); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	var resp bareNotifyResponse
+	resp.Results = make([]struct {
+		ID         string `json:"id"`
+		Recipients int    `json:"recipients"`
+	}, len(req.Notifications))
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	for i, n := range req.Notifications {
+		id := strconv.FormatUint(s.seq.Add(1), 10)
+		resp.Results[i].ID = id
+		resp.Results[i].Recipients = s.fanOut(bareFrame(id, now, n.Data), n)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(resp)
+}
+
+// bareFrame encodes a notification once, in herald's frame and payload
+// shape, for all of its recipients.
+func bareFrame(id, now string, data []byte) []byte {
+	b := make([]byte, 0, 160+len(data))
+	b = append(b, "id: "...)
+	b = append(b, id...)
+	b = append(b, "\nevent: bench\ndata: {\"id\":\""...)
+	b = append(b, id...)
+	b = append(b, `","type":"bench","title":"bench","data":`...)
+	b = append(b, data...)
+	b = append(b, `,"priority":"normal","created_at":"`...)
+	b = append(b, now...)
+	return append(b, "\"}\n\n"...)
+}
+
+// fanOut queues frame for every stream of the note's users and of its
+// topics' subscribers, evicting streams whose queue is full, and returns
+// the number of users reached.
+func (s *bareServer) fanOut(frame []byte, n bareNote) int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	users := 0
+	send := func(u string) {
+		users++
+		for c := range s.users[u] {
+			select {
+			case c.frames <- frame:
+			default:
+				c.once.Do(func() { close(c.evicted) })
+			}
+		}
+	}
+	for _, u := range n.UserIDs {
+		send(u)
+	}
+	for _, t := range n.Topics {
+		for u := range s.topics[t] {
+			send(u)
+		}
+	}
+	return users
+}
+
+func (s *bareServer) subscribe(w http.ResponseWriter, r *http.Request) {
+	var req bareSubscribeRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 8<<20)).Decode(&req); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	for _, t := range req.Topics {
+		set := s.topics[t]
+		if set == nil {
+			set = make(map[string]struct{}, len(req.UserIDs))
+			s.topics[t] = set
+		}
+		for _, u := range req.UserIDs {
+			set[u] = struct{}{}
+		}
+	}
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = io.WriteString(w, "{}\n")
+}
+
+// bareStartedMsg is the message of the JSON line the bare server prints on
+// stdout once it listens, as herald logs "herald started".
+const bareStartedMsg = "bare started"
+
+// serveBare runs the bare server on addr until ctx ends.
+func serveBare(ctx context.Context, addr string, stdout io.Writer, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("bare: listen: %w", err)
+	}
+	srv := &http.Server{Handler: newBareServer().handler(), ReadHeaderTimeout: 10 * time.Second}
+	line, _ := json.Marshal(map[string]string{"msg": bareStartedMsg, "http_addr": ln.Addr().String()})
+	fmt.Fprintf(stdout, "%s\n", line)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	// Streams never end by themselves; close them rather than wait.
+	if err := srv.Close(); err != nil {
+		log.Warn("bare: close", "error", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

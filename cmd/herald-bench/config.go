@@ -1,0 +1,124 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// config is the command line.
+type config struct {
+	Load loadConfig
+
+	HTTPAddr  string // herald's HTTP address (SSE and /metrics)
+	GRPCAddr  string
+	Secret    string
+	APIKey    string
+	GRPCConns int
+
+	HeraldBin  string   // start this herald instead of using a running one
+	HeraldArgs []string // extra flags for it
+	Calibrate  bool
+	Smoke      bool
+	JSON       bool
+
+	// bareCmd builds the command that runs the bare server; tests replace
+	// it, since their binary is not herald-bench.
+	bareCmd func() (*exec.Cmd, error)
+}
+
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, " ") }
+func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("herald-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: herald-bench [flags]\n       herald-bench serve-bare [--addr 127.0.0.1:0]\n\n")
+		fmt.Fprintf(stderr, "Opens SSE streams against herald, sends notifications over gRPC and reports\nthroughput, latency, loss and the server's memory and CPU. See BENCHMARKS.md.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	l := &c.Load
+	fs.StringVar(&c.HTTPAddr, "http-addr", "", "herald's HTTP address, host:port (streams and /metrics)")
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", "", "herald's gRPC address, host:port")
+	fs.StringVar(&c.Secret, "jwt-secret", os.Getenv("HERALD_JWT_SECRET"), "herald's HS256 secret, to mint user tokens (default $HERALD_JWT_SECRET)")
+	fs.StringVar(&c.APIKey, "api-key", os.Getenv("HERALD_API_KEY"), "service API key for Notify and Subscribe (default $HERALD_API_KEY)")
+	fs.IntVar(&c.GRPCConns, "grpc-conns", 1, "gRPC connections the callers share")
+	fs.StringVar(&c.HeraldBin, "herald-bin", "", "start this herald binary on free 127.0.0.1 ports with a temporary data directory and fresh credentials, instead of using --http-addr/--grpc-addr")
+	fs.Var((*stringList)(&c.HeraldArgs), "herald-arg", "extra flag for the herald that --herald-bin starts (repeatable)")
+	fs.BoolVar(&c.Calibrate, "calibrate", false, "also run the same load against a bare net/http SSE server started by the tool, and report ratios")
+	fs.BoolVar(&c.Smoke, "smoke", false, "smoke test: 1,000 streams, 3 s of per-user load; fails on any lost or duplicated event")
+	fs.BoolVar(&c.JSON, "json", false, "print the results as JSON instead of a table")
+
+	fs.IntVar(&l.Streams, "streams", 1000, "SSE streams to open, one user each")
+	fs.IntVar(&l.ConnectConcurrency, "connect-concurrency", 64, "streams being connected at once")
+	fs.DurationVar(&l.ConnectTimeout, "connect-timeout", 10*time.Second, "bound on one stream's connect")
+	fs.IntVar(&l.SourceIPs, "source-ips", 8, "spread streams over source addresses 127.0.0.2 … 127.0.0.(1+N), so that ephemeral ports do not run out (0: let the kernel choose)")
+	fs.StringVar(&l.Mode, "mode", modePerUser, "load: per-user (each notification to one random user), topic (one topic every user subscribes to), reconnect (per-user while streams drop and resume with Last-Event-ID)")
+	fs.Float64Var(&l.Rate, "rate", 0, "notifications per second (0: as fast as acknowledged)")
+	fs.IntVar(&l.Callers, "callers", 16, "concurrent notify callers")
+	fs.IntVar(&l.Batch, "batch", 1, "notifications per call; more than 1 uses NotifyBatch (herald's --max-batch bounds it)")
+	fs.DurationVar(&l.Duration, "duration", 10*time.Second, "how long to send")
+	fs.DurationVar(&l.Settle, "settle", 2*time.Second, "idle time after connecting, before the server's memory is read")
+	fs.DurationVar(&l.Drain, "drain", 10*time.Second, "bound on waiting for acknowledged events after sending stops; what has not arrived by then is lost")
+	fs.DurationVar(&l.ReconnectEvery, "reconnect-every", 2*time.Second, "reconnect mode: mean time between a stream's drops")
+	fs.DurationVar(&l.ReconnectGap, "reconnect-gap", 100*time.Millisecond, "reconnect mode: time a dropped stream stays away")
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if c.Smoke {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		def := func(name string, apply func()) {
+			if !set[name] {
+				apply()
+			}
+		}
+		def("streams", func() { l.Streams = 1000 })
+		def("mode", func() { l.Mode = modePerUser })
+		def("rate", func() { l.Rate = 2000 })
+		def("duration", func() { l.Duration = 3 * time.Second })
+		def("settle", func() { l.Settle = 500 * time.Millisecond })
+		def("drain", func() { l.Drain = 5 * time.Second })
+	}
+	return c, c.validate()
+}
+
+func (c *config) validate() error {
+	l := &c.Load
+	switch {
+	case l.Mode != modePerUser && l.Mode != modeTopic && l.Mode != modeReconnect:
+		return fmt.Errorf("--mode must be per-user, topic or reconnect, not %q", l.Mode)
+	case l.Streams < 1 || l.ConnectConcurrency < 1 || l.Callers < 1 || l.Batch < 1:
+		return fmt.Errorf("--streams, --connect-concurrency, --callers and --batch must be at least 1")
+	case l.SourceIPs < 0 || l.SourceIPs > 253:
+		return fmt.Errorf("--source-ips must be 0 to 253")
+	case l.Duration <= 0 || l.Rate < 0:
+		return fmt.Errorf("--duration must be positive and --rate not negative")
+	case l.Mode == modeReconnect && l.ReconnectEvery <= 0:
+		return fmt.Errorf("--reconnect-every must be positive")
+	case c.Calibrate && l.Mode == modeReconnect:
+		// Resuming needs history, which the bare server has none of.
+		return fmt.Errorf("--calibrate does not support reconnect mode: the bare server keeps no history to resume from")
+	}
+	herald := c.HeraldBin != "" || c.HTTPAddr != "" || c.GRPCAddr != ""
+	if c.HeraldBin == "" && herald {
+		if c.HTTPAddr == "" || c.GRPCAddr == "" || c.Secret == "" || c.APIKey == "" {
+			return fmt.Errorf("against a running herald, --http-addr, --grpc-addr, --jwt-secret and --api-key are all required")
+		}
+	}
+	if !herald && !c.Calibrate {
+		return fmt.Errorf("give herald's addresses (or --herald-bin), --calibrate, or both")
+	}
+	return nil
+}

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
+)
+
+// note is one notification to send: to a user or to a topic.
+type note struct {
+	user, topic string
+	seq         uint64
+	sent        int64 // Unix nanoseconds
+}
+
+// sender is the one part of the load that differs between herald and the
+// bare server: how notifications and subscriptions get in. The streams are
+// read by the same code for both.
+type sender interface {
+	// Notify sends notes and returns how many of them, from the first,
+	// the server acknowledged.
+	Notify(ctx context.Context, notes []note) (int, error)
+	Subscribe(ctx context.Context, topic string, users []string) error
+	Close() error
+}
+
+// grpcSender sends to herald's NotifyService and SubscriptionService.
+type grpcSender struct {
+	conns  []*grpc.ClientConn
+	notify []heraldv1.NotifyServiceClient
+	subs   heraldv1.SubscriptionServiceClient
+	md     metadata.MD
+	rr     atomic.Uint64 // round robin over conns
+}
+
+func newGRPCSender(addr, apiKey string, conns int) (*grpcSender, error) {
+	s := &grpcSender{md: metadata.Pairs("authorization", "Bearer "+apiKey)}
+	for range max(conns, 1) {
+		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("dial grpc %s: %w", addr, err)
+		}
+		s.conns = append(s.conns, c)
+		s.notify = append(s.notify, heraldv1.NewNotifyServiceClient(c))
+	}
+	s.subs = heraldv1.NewSubscriptionServiceClient(s.conns[0])
+	return s, nil
+}
+
+func (s *grpcSender) Close() error {
+	for _, c := range s.conns {
+		c.Close()
+	}
+	return nil
+}
+
+func protoNote(n note) *heraldv1.Notification {
+	a := &heraldv1.Audience{}
+	if n.user != "" {
+		a.UserIds = []string{n.user}
+	} else {
+		a.Topics = []string{n.topic}
+	}
+	return &heraldv1.Notification{
+		Audience: a,
+		Type:     "bench",
+		Title:    "bench",
+		Data: &structpb.Struct{Fields: map[string]*structpb.Value{
+			"s": structpb.NewStringValue(strconv.FormatUint(n.seq, 10)),
+			"t": structpb.NewStringValue(strconv.FormatInt(n.sent, 10)),
+		}},
+	}
+}
+
+func (s *grpcSender) Notify(ctx context.Context, notes []note) (int, error) {
+	ctx = metadata.NewOutgoingContext(ctx, s.md)
+	c := s.notify[s.rr.Add(1)%uint64(len(s.notify))]
+	if len(notes) == 1 {
+		if _, err := c.Notify(ctx, &heraldv1.NotifyRequest{Notification: protoNote(notes[0])}); err != nil {
+			return 0, err
+		}
+		return 1, nil
+	}
+	req := &heraldv1.NotifyBatchRequest{Notifications: make([]*heraldv1.Notification, len(notes))}
+	for i, n := range notes {
+		req.Notifications[i] = protoNote(n)
+	}
+	resp, err := c.NotifyBatch(ctx, req)
+	if err != nil {
+		return 0, err
+	}
+	return min(len(resp.GetResults()), len(notes)), nil
+}
+
+func (s *grpcSender) Subscribe(ctx context.Context, topic string, users []string) error {
+	ctx = metadata.NewOutgoingContext(ctx, s.md)
+	_, err := s.subs.Subscribe(ctx, &heraldv1.SubscribeRequest{Topics: []string{topic}, UserIds: users})
+	return err
+}
+
+// httpSender sends to the bare server's POST /notify and /subscribe.
+type httpSender struct {
+	base   string
+	client *http.Client
+}
+
+func newHTTPSender(addr string, conns int) *httpSender {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = max(conns, 1) * 64
+	return &httpSender{base: "http://" + addr, client: &http.Client{Transport: tr}}
+}
+
+func (s *httpSender) Close() error {
+	s.client.CloseIdleConnections()
+	return nil
+}
+
+// bareNote is a notification on the bare server's wire.
+type bareNote struct {
+	UserIDs []string        `json:"user_ids,omitempty"`
+	Topics  []string        `json:"topics,omitempty"`
+	Data    json.RawMessage `json:"data"`
+}
+
+type bareNotifyRequest struct {
+	Notifications []bareNote `json:"notifications"`
+}
+
+type bareNotifyResponse struct {
+	Results []struct {
+		ID         string `json:"id"`
+		Recipients int    `json:"recipients"`
+	} `json:"results"`
+}
+
+type bareSubscribeRequest struct {
+	Topics  []string `json:"topics"`
+	UserIDs []string `json:"user_ids"`
+}
+
+func (s *httpSender) Notify(ctx context.Context, notes []note) (int, error) {
+	req := bareNotifyRequest{Notifications: make([]bareNote, len(notes))}
+	for i, n := range notes {
+		b := bareNote{Data: appendBenchData(nil, n.seq, n.sent)}
+		if n.user != "" {
+			b.UserIDs = []string{n.user}
+		} else {
+			b.Topics = []string{n.topic}
+		}
+		req.Notifications[i] = b
+	}
+	var resp bareNotifyResponse
+	if err := s.post(ctx, "/notify", req, &resp); err != nil {
+		return 0, err
+	}
+	return min(len(resp.Results), len(notes)), nil
+}
+
+func (s *httpSender) Subscribe(ctx context.Context, topic string, users []string) error {
+	return s.post(ctx, "/subscribe", bareSubscribeRequest{Topics: []string{topic}, UserIDs: users}, nil)
+}
+
+func (s *httpSender) post(ctx context.Context, path string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.base+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("POST %s: %s: %s", path, resp.Status, bytes.TrimSpace(msg))
+	}
+	if out == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+		return err
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}

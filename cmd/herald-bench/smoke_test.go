@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// childEnv makes the test binary run the bare server instead of the tests,
+// as the herald-bench binary does for `serve-bare`.
+const childEnv = "HERALD_BENCH_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "serve-bare" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+		err := serveBare(ctx, "127.0.0.1:0", os.Stdout, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+		stop()
+		if err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// needFiles raises the open-files limit to its hard limit and skips the
+// test if that still cannot hold n sockets.
+func needFiles(t *testing.T, n uint64) {
+	t.Helper()
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if lim.Cur < n {
+		t.Skipf("open-files limit %d is below the %d this test needs", lim.Cur, n)
+	}
+}
+
+// TestSmoke is the smoke mode of the issue, run by `make test`: herald
+// built from this tree, 1,000 streams, a few seconds of per-user load, and
+// no lost or duplicated event.
+func TestSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs herald")
+	}
+	needFiles(t, 2*1000+200)
+	bin := filepath.Join(t.TempDir(), "herald")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/heraldhq/herald/cmd/herald")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build herald: %v\n%s", err, out)
+	}
+
+	var stdout, stderr bytes.Buffer
+	err := run(ctx, []string{"--smoke", "--herald-bin", bin, "--json"}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("smoke: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	var out struct {
+		Results []result `json:"results"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil || len(out.Results) != 1 {
+		t.Fatalf("JSON output (%v):\n%s", err, stdout.String())
+	}
+	r := out.Results[0]
+	t.Logf("herald smoke: %d streams, %d acked, %d delivered, p50 %.2f ms, p99 %.2f ms, max %.2f ms",
+		r.Connected, r.Acked, r.Deliveries, r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs)
+	if r.Connected != 1000 || r.Lost != 0 || r.Duplicated != 0 || r.Deliveries != r.Acked || r.Acked == 0 {
+		t.Errorf("got %d connected, %d acked, %d delivered, %d lost, %d duplicated; want 1000 connected, every acked event delivered once",
+			r.Connected, r.Acked, r.Deliveries, r.Lost, r.Duplicated)
+	}
+}
+
+// TestCalibration runs the same client path against the bare server, in
+// per-user and topic mode, through a child process as --calibrate does.
+func TestCalibration(t *testing.T) {
+	needFiles(t, 2*200+200)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{modePerUser, modeTopic} {
+		t.Run(mode, func(t *testing.T) {
+			// Topic mode delivers each notification 200 times; a lower
+			// rate keeps the race-instrumented readers up with it.
+			rate := map[string]string{modePerUser: "500", modeTopic: "50"}[mode]
+			cfg, err := parseFlags([]string{"--calibrate", "--mode", mode, "--streams", "200", "--rate", rate,
+				"--duration", "1s", "--settle", "100ms", "--drain", "5s"}, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.bareCmd = func() (*exec.Cmd, error) {
+				cmd := exec.Command(self)
+				cmd.Env = append(os.Environ(), childEnv+"=serve-bare")
+				return cmd, nil
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			var logs bytes.Buffer
+			results, err := runAll(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+			if err != nil {
+				t.Fatalf("run: %v\n%s", err, logs.String())
+			}
+			if len(results) != 1 {
+				t.Fatalf("got %d results, want 1 (bare)", len(results))
+			}
+			r := results[0]
+			if msg := r.failed(); msg != "" {
+				t.Fatalf("%s (first error %q)", msg, r.FirstError)
+			}
+			want := r.Acked
+			if mode == modeTopic {
+				want *= 200
+			}
+			if r.Deliveries != want || r.Expected != want {
+				t.Errorf("got %d deliveries of %d expected, want %d", r.Deliveries, r.Expected, want)
+			}
+			if r.LatencyP50Ms <= 0 || r.ServerRSSIdle <= 0 {
+				t.Errorf("got latency p50 %v ms and server RSS %v, want both positive", r.LatencyP50Ms, r.ServerRSSIdle)
+			}
+			var table bytes.Buffer
+			if err := report(&table, cfg, results); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("\n%s", table.String())
+		})
+	}
+}

@@ -1,0 +1,93 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldhq/herald/internal/bus"
+	"github.com/heraldhq/herald/internal/config"
+	"github.com/heraldhq/herald/internal/hub"
+	"github.com/heraldhq/herald/internal/notify"
+	"github.com/heraldhq/herald/internal/store/embedded"
+	redisstore "github.com/heraldhq/herald/internal/store/redis"
+)
+
+// publisher hands entries to the streams that show them: the hub on one
+// node, the bus in a cluster.
+type publisher interface{ Publish([]notify.Entry) }
+
+// openStore opens the configured store with the hub and, in a cluster, the
+// bus. It returns who receives read events (MarkInbox) and the closers of
+// what it opened, in opening order.
+func (a *App) openStore(cfg config.Config, log *slog.Logger) (publisher, []func() error, error) {
+	if cfg.Store != config.StoreRedis {
+		a.hub = hub.New(hub.Options{Registerer: a.reg, Logger: log})
+		st, err := embedded.Open(cfg.DataDir, embedded.Options{
+			Logger:            log.With("component", "store"),
+			OnCommit:          a.hub.Publish,
+			RetentionCount:    cfg.RetentionCount,
+			RetentionAge:      cfg.RetentionAge,
+			IdempotencyWindow: cfg.IdempotencyWindow,
+			Registerer:        a.reg,
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("app: open store in %s: %w", cfg.DataDir, err)
+		}
+		a.store = st
+		return a.hub, []func() error{st.Close}, nil
+	}
+
+	// One client for the store and the bus; the bus's subscriber takes a
+	// connection of its own from it.
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("app: redis url: %w", err)
+	}
+	a.rdb = redis.NewClient(opts)
+	closers := []func() error{a.rdb.Close}
+
+	// The hub tells the bus which users have streams here; the bus hands
+	// the hub what other nodes commit. Nothing subscribes before New
+	// returns, so the hooks never see a nil bus.
+	var b *bus.Bus
+	a.hub = hub.New(hub.Options{
+		Registerer: a.reg,
+		Logger:     log,
+		OnFirst:    func(u notify.UserID) { b.Watch(u) },
+		OnLast:     func(u notify.UserID) { b.Unwatch(u) },
+	})
+	b = bus.New(a.rdb, cfg.RedisPrefix, a.hub, log.With("component", "bus"), a.reg)
+	a.bus = b
+	closers = append(closers, b.Close)
+
+	// Every commit, this node's included, reaches the streams through the
+	// bus, so a user's entries come to the hub by one path, in order.
+	st, err := redisstore.Open(context.Background(), redisstore.Options{
+		Client:            a.rdb,
+		Prefix:            cfg.RedisPrefix,
+		OnCommit:          b.Publish,
+		RetentionCount:    cfg.RetentionCount,
+		RetentionAge:      cfg.RetentionAge,
+		IdempotencyWindow: cfg.IdempotencyWindow,
+		Logger:            log.With("component", "store"),
+		Registerer:        a.reg,
+	})
+	if err != nil {
+		return nil, closers, fmt.Errorf("app: open redis store: %w", err)
+	}
+	a.store = st
+	return b, append(closers, st.Close), nil
+}
+
+// waitLive is what a new stream waits for before it answers: on one node
+// nothing (the store's hook feeds the hub directly); in a cluster, the bus's
+// subscription to the user's channel.
+func (a *App) waitLive() func(context.Context, notify.UserID) error {
+	if a.bus == nil {
+		return nil
+	}
+	return a.bus.WaitLive
+}

@@ -1,0 +1,112 @@
+package redisstore
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldhq/herald/internal/notify"
+	"github.com/heraldhq/herald/internal/store"
+)
+
+// recountScript counts a user's entries the slow way, from every state.
+var recountScript = redis.NewScript(prelude + `
+local now, cutoff = tonumber(ARGV[1]), tonumber(ARGV[2])
+local function live(t, x) return t >= cutoff and (x == 0 or x > now) end
+local cu, cs = 0, 0
+for _, v in ipairs(redis.call('HVALS', KEYS[2])) do
+  local f, t, x = parse(v)
+  if live(t, x) and not has(f, 4) then
+    if not has(f, 2) then cu = cu + 1 end
+    if not has(f, 1) then cs = cs + 1 end
+  end
+end
+return {cu, cs}
+`)
+
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// TestCountersExact: the stored counters, corrected for what aged and
+// expired since, always equal a count of every entry, through appends,
+// trimming by count and age, expiry and marks in random order.
+func TestCountersExact(t *testing.T) {
+	t.Parallel()
+	clk := &testClock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
+	s := OpenTest(t, Options{RetentionCount: 20, RetentionAge: time.Hour, Now: clk.Now})
+	ctx := t.Context()
+	rng := rand.New(rand.NewPCG(1, 2))
+	const user = "counted"
+	var ids []string
+	for step := range 600 {
+		switch op := rng.IntN(10); {
+		case op < 5:
+			n := &notify.Notification{ID: fmt.Sprintf("n%d", step), Title: "t", CreateTime: clk.Now()}
+			if rng.IntN(3) == 0 {
+				n.ExpireTime = clk.Now().Add(time.Duration(rng.IntN(40)-5) * time.Minute)
+			}
+			if _, err := s.Append(ctx, []store.Delivery{{Notification: n, Recipients: []store.Recipient{{User: user}}}}); err != nil {
+				t.Fatalf("step %d: Append: %v", step, err)
+			}
+			ids = append(ids, n.ID)
+		case op < 8:
+			m := store.Mark{Action: store.MarkAction(1 + rng.IntN(5))}
+			if rng.IntN(2) == 0 && len(ids) > 0 {
+				for range 1 + rng.IntN(3) {
+					m.IDs = append(m.IDs, ids[rng.IntN(len(ids))])
+				}
+			} else {
+				last, _ := s.Last(ctx, user)
+				m.UpTo = notify.Cursor(rng.IntN(int(last) + 2))
+			}
+			_, got, err := s.Mark(ctx, user, m)
+			if err != nil {
+				t.Fatalf("step %d: Mark: %v", step, err)
+			}
+			if want := recount(t, s, user); got != want {
+				t.Fatalf("step %d: Mark %+v returned counts %+v, recount %+v", step, m, got, want)
+			}
+		default:
+			clk.Advance(time.Duration(rng.IntN(12)) * time.Minute)
+		}
+		got, err := s.Counts(ctx, user)
+		if err != nil {
+			t.Fatalf("step %d: Counts: %v", step, err)
+		}
+		if want := recount(t, s, user); got != want {
+			t.Fatalf("step %d: Counts = %+v, recount %+v", step, got, want)
+		}
+		p, err := s.List(ctx, user, store.ListQuery{Limit: 5})
+		if err != nil || p.Counts != got {
+			t.Fatalf("step %d: List counts %+v (%v), Counts %+v", step, p.Counts, err, got)
+		}
+	}
+}
+
+func recount(t *testing.T, s *Store, user notify.UserID) notify.Counts {
+	t.Helper()
+	now := s.opts.Now()
+	vs, err := recountScript.Run(t.Context(), s.rdb, s.userKeys(user).inbox(), micros(now), s.cutoff(now)).Int64Slice()
+	if err != nil {
+		t.Fatalf("recount: %v", err)
+	}
+	return notify.Counts{Unread: int(vs[0]), Unseen: int(vs[1])}
+}

@@ -1,0 +1,117 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/internal/notify"
+	"github.com/heraldhq/herald/internal/store"
+	redisstore "github.com/heraldhq/herald/internal/store/redis"
+	"github.com/heraldhq/herald/internal/store/storetest"
+)
+
+func opener(opts redisstore.Options) storetest.Open {
+	return func(t *testing.T, hook store.CommitHook) store.Store {
+		opts := opts
+		opts.OnCommit = hook
+		return redisstore.OpenTest(t, opts)
+	}
+}
+
+func TestContract(t *testing.T) {
+	t.Parallel()
+	open := opener(redisstore.Options{})
+	storetest.Run(t, open)
+	storetest.RunInbox(t, open)
+	storetest.RunParts(t, open)
+	// Groups of one request at a time must keep the contract too.
+	t.Run("MaxBatch=1", func(t *testing.T) {
+		t.Parallel()
+		storetest.Run(t, opener(redisstore.Options{MaxBatch: 1}))
+	})
+	storetest.RunRetention(t, 5, opener(redisstore.Options{RetentionCount: 5}))
+	storetest.RunSubscriptions(t, open)
+	storetest.RunPreferences(t, open)
+}
+
+// TestUnavailable: with Redis unreachable, calls fail with ErrUnavailable,
+// so that ingest never acknowledges what was not stored.
+func TestUnavailable(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	s, err := redisstore.Open(t.Context(), redisstore.Options{
+		URL:    "redis://" + addr + "/0?max_retries=-1&dial_timeout=1s",
+		Prefix: "herald-test-unavailable:",
+	})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	n := &notify.Notification{ID: "n1", Title: "x", IdempotencyKey: "svc/k"}
+	_, err = s.Append(ctx, []store.Delivery{{Notification: n, Recipients: []store.Recipient{{User: "u"}}}})
+	if !errors.Is(err, notify.ErrUnavailable) {
+		t.Errorf("Append error = %v, want ErrUnavailable", err)
+	}
+	n.IdempotencyKey = ""
+	_, err = s.Append(ctx, []store.Delivery{{Notification: n, Recipients: []store.Recipient{{User: "u"}}}})
+	if !errors.Is(err, notify.ErrUnavailable) {
+		t.Errorf("Append without a key: error = %v, want ErrUnavailable", err)
+	}
+	if err := s.Ready(ctx); !errors.Is(err, notify.ErrUnavailable) {
+		t.Errorf("Ready error = %v, want ErrUnavailable", err)
+	}
+	if _, err := s.Read(ctx, "u", 0, 10); !errors.Is(err, notify.ErrUnavailable) {
+		t.Errorf("Read error = %v, want ErrUnavailable", err)
+	}
+	if _, _, err := s.Mark(ctx, "u", store.Mark{Action: store.MarkRead, UpTo: 1}); !errors.Is(err, notify.ErrUnavailable) {
+		t.Errorf("Mark error = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestOpenRejectsBracesInPrefix(t *testing.T) {
+	t.Parallel()
+	for _, p := range []string{"a{b", "x}"} {
+		if s, err := redisstore.Open(t.Context(), redisstore.Options{URL: "redis://127.0.0.1:1/0", Prefix: p}); err == nil {
+			s.Close()
+			t.Errorf("Open with prefix %q succeeded", p)
+		}
+	}
+}
+
+// TestClosed: after Close every call fails with ErrClosed, and Close
+// again is harmless.
+func TestClosed(t *testing.T) {
+	t.Parallel()
+	s := redisstore.OpenTest(t, redisstore.Options{})
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	ctx := t.Context()
+	errs := map[string]error{}
+	_, errs["Read"] = s.Read(ctx, "u", 0, 1)
+	_, errs["Last"] = s.Last(ctx, "u")
+	_, errs["List"] = s.List(ctx, "u", store.ListQuery{Limit: 1})
+	_, errs["Counts"] = s.Counts(ctx, "u")
+	_, _, errs["Mark"] = s.Mark(ctx, "u", store.Mark{Action: store.MarkRead, UpTo: 1})
+	_, errs["Subscribe"] = s.Subscribe(ctx, []notify.Topic{"t"}, []notify.UserID{"u"})
+	_, errs["PreferencesOf"] = s.PreferencesOf(ctx, []notify.UserID{"u"})
+	errs["Ready"] = s.Ready(ctx)
+	for op, err := range errs {
+		if !errors.Is(err, notify.ErrClosed) {
+			t.Errorf("%s after Close: error = %v, want ErrClosed", op, err)
+		}
+	}
+}

@@ -1,0 +1,479 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldhq/herald/internal/notify"
+	"github.com/heraldhq/herald/internal/store"
+)
+
+// request is one Append waiting for the writer.
+type request struct {
+	ds    []store.Delivery
+	state atomic.Int32
+	reply chan reply // buffered: the writer never blocks on it
+}
+
+// Request states: the writer takes a request only from queued, and Append
+// abandons it only from queued, so exactly one of the two wins.
+const (
+	stateQueued int32 = iota
+	stateTaken
+	stateAbandoned
+)
+
+type reply struct {
+	results []store.Result
+	err     error
+}
+
+// Append implements store.Store. It returns once Redis holds the entries.
+// If ctx ends while the request still waits for the writer, Append returns
+// the context's error and nothing is stored; once the writer took the
+// request, Append waits for its group.
+func (s *Store) Append(ctx context.Context, ds []store.Delivery) ([]store.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("store: append: %w", err)
+	}
+	for _, d := range ds {
+		if d.Notification == nil || d.Notification.ID == "" {
+			return nil, errors.New("store: append: delivery without notification ID")
+		}
+	}
+	if len(ds) == 0 {
+		return nil, s.Ready(ctx)
+	}
+	r := &request{ds: ds, reply: make(chan reply, 1)}
+	if err := s.enqueue(ctx, r); err != nil {
+		return nil, err
+	}
+	select {
+	case rep := <-r.reply:
+		return rep.results, rep.err
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(stateQueued, stateAbandoned) {
+			return nil, fmt.Errorf("store: append: %w", ctx.Err())
+		}
+		rep := <-r.reply
+		return rep.results, rep.err
+	}
+}
+
+func (s *Store) enqueue(ctx context.Context, r *request) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return fmt.Errorf("store: append: %w", notify.ErrClosed)
+	}
+	select {
+	case s.reqs <- r:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("store: append: %w", ctx.Err())
+	}
+}
+
+// writer is the one goroutine that appends: it takes every pending request
+// (up to MaxBatch entries) as a group and writes the group with at most
+// three pipelined round trips. Being the only one, it hands entries to the
+// commit hook in cursor order per user, as the embedded store does; other
+// processes appending to the same users make gaps, which streams fill from
+// the store.
+type writer struct {
+	s *Store
+}
+
+func newWriter(s *Store) *writer { return &writer{s: s} }
+
+func (w *writer) run() {
+	defer close(w.s.done)
+	for r := range w.s.reqs {
+		w.group(r)
+	}
+}
+
+func (w *writer) group(first *request) {
+	var taken []*request
+	n := 0
+	take := func(r *request) {
+		if r.state.CompareAndSwap(stateQueued, stateTaken) {
+			taken = append(taken, r)
+			for _, d := range r.ds {
+				n += len(d.Recipients)
+			}
+		}
+	}
+	take(first)
+drain:
+	for n < w.s.opts.MaxBatch {
+		select {
+		case r, ok := <-w.s.reqs:
+			if !ok {
+				break drain // closed: run() sees it next
+			}
+			take(r)
+		default:
+			break drain
+		}
+	}
+	if len(taken) == 0 {
+		return
+	}
+	start := time.Now()
+	g := newGroup(w.s, taken)
+	err := g.write(context.Background())
+	// Entries that reached Redis are visible to Read whatever else failed,
+	// so the hook gets them too.
+	if len(g.entries) > 0 {
+		w.s.opts.OnCommit(g.entries)
+	}
+	if err != nil {
+		w.s.metrics.failures.Inc()
+		w.s.opts.Logger.Error("store: append failed", "requests", len(taken), "err", err)
+		err = fail("append", err)
+		for _, r := range taken {
+			r.reply <- reply{err: err}
+		}
+		return
+	}
+	w.s.metrics.commit.Observe(time.Since(start).Seconds())
+	w.s.metrics.groupSize.Observe(float64(len(g.entries)))
+	w.s.metrics.entries.Add(float64(len(g.entries)))
+	w.s.metrics.appends.Add(float64(len(taken)))
+	w.s.metrics.duplicates.Add(float64(g.dups))
+	for i, r := range taken {
+		r.reply <- reply{results: g.results[i]}
+	}
+}
+
+// item is one delivery of a group.
+type item struct {
+	d       store.Delivery
+	res     *store.Result
+	first   bool    // a whole delivery or a first part
+	key     string  // idempotency key, "" for none
+	owner   *item   // an earlier item of the group that claimed (or met) key
+	claim   *call   // its claim of key
+	rec     *record // the live record the claim met
+	appends bool    // stores entries
+	stored  int     // entries that exist for it (new, or from a crashed attempt)
+}
+
+// record is an idempotency record as the claim script returns it.
+type record struct {
+	id       string
+	n        int
+	done     bool
+	lastUser notify.UserID
+}
+
+// userBatch is one user's entries of a group: one script call.
+type userBatch struct {
+	user notify.UserID
+	call *call
+	refs []ref
+}
+
+type ref struct {
+	it    *item
+	topic notify.Topic
+}
+
+// group is the work of one writer pass.
+type group struct {
+	s       *Store
+	now     time.Time
+	items   []*item
+	results [][]store.Result
+	entries []notify.Entry // stored ones, for the hook
+	dups    int
+}
+
+func newGroup(s *Store, reqs []*request) *group {
+	g := &group{s: s, now: s.opts.Now(), results: make([][]store.Result, len(reqs))}
+	for i, r := range reqs {
+		g.results[i] = make([]store.Result, len(r.ds))
+		for j, d := range r.ds {
+			g.items = append(g.items, &item{
+				d:     d,
+				res:   &g.results[i][j],
+				first: !d.Part.Multi || d.Part.Seq == 0,
+				key:   d.Notification.IdempotencyKey,
+			})
+		}
+	}
+	return g
+}
+
+// write stores the group: (1) claim the idempotency keys of first
+// deliveries, (2) append each user's entries, (3) settle the records.
+// Each step is one pipeline; a step that fails leaves the records
+// incomplete, so a retry resumes without duplicates (see doc.go).
+func (g *group) write(ctx context.Context) error {
+	if err := g.claim(ctx); err != nil {
+		return err
+	}
+	if err := g.append(ctx); err != nil {
+		return err
+	}
+	if f := g.s.afterAppend; f != nil {
+		if err := f(); err != nil {
+			return err
+		}
+	}
+	if err := g.settle(ctx); err != nil {
+		return err
+	}
+	g.finish()
+	return nil
+}
+
+func (g *group) claim(ctx context.Context) error {
+	owners := make(map[string]*item)
+	var calls []*call
+	for _, it := range g.items {
+		if it.key == "" || !it.first {
+			continue
+		}
+		if o := owners[it.key]; o != nil {
+			it.owner = o
+			continue
+		}
+		owners[it.key] = it
+		w := g.s.opts.IdempotencyWindow
+		c := &call{script: claimScript, keys: []string{g.s.idemKey(it.key)},
+			args: []any{it.d.Notification.ID, micros(g.now), w.Microseconds(), w.Milliseconds()}}
+		calls = append(calls, c)
+		it.claim = c
+	}
+	if len(calls) == 0 {
+		return nil
+	}
+	return g.s.runAll(ctx, calls)
+}
+
+func (g *group) append(ctx context.Context) error {
+	var (
+		batches []*userBatch
+		byUser  = make(map[notify.UserID]*userBatch)
+		now     = micros(g.now)
+	)
+	for _, it := range g.items {
+		if err := g.decide(it); err != nil {
+			return err
+		}
+		if !it.appends || len(it.d.Recipients) == 0 {
+			continue
+		}
+		n := it.d.Notification
+		body := encodeNotification(nil, n)
+		exp := expiry(n)
+		state := strconv.FormatInt(now, 10) + ":" + strconv.FormatInt(exp, 10)
+		for _, rc := range it.d.Recipients {
+			b := byUser[rc.User]
+			if b == nil {
+				k := g.s.userKeys(rc.User)
+				b = &userBatch{user: rc.User, call: &call{script: appendScript, keys: k.inbox(),
+					args: []any{now, g.s.cutoff(g.now), g.s.opts.RetentionCount, g.s.opts.RetentionAge.Milliseconds()}}}
+				byUser[rc.User] = b
+				batches = append(batches, b)
+			}
+			b.call.args = append(b.call.args, n.ID, exp, state, encodeEntry(rc.Topic, body))
+			b.refs = append(b.refs, ref{it: it, topic: rc.Topic})
+		}
+	}
+	if len(batches) == 0 {
+		return nil
+	}
+	calls := make([]*call, len(batches))
+	for i, b := range batches {
+		calls[i] = b.call
+	}
+	err := g.s.runAll(ctx, calls)
+	// Collect what was stored even if some calls failed: users are
+	// independent, and their entries are visible.
+	for _, b := range batches {
+		cs, cerr := b.call.cmd.Int64Slice()
+		if cerr == nil && len(cs) != len(b.refs) {
+			cerr = fmt.Errorf("append for %s: %d cursors for %d entries", b.user, len(cs), len(b.refs))
+		}
+		if cerr != nil {
+			if err == nil {
+				err = cerr
+			}
+			continue
+		}
+		for i, c := range cs {
+			r := b.refs[i]
+			r.it.stored++
+			if c > 0 {
+				g.entries = append(g.entries, notify.Entry{User: b.user, Cursor: notify.Cursor(c), Topic: r.topic, Notification: r.it.d.Notification})
+			}
+		}
+	}
+	return err
+}
+
+// decide settles, from its claim, whether it stores entries.
+func (g *group) decide(it *item) error {
+	switch {
+	case it.owner != nil:
+		return nil // a repeat of the key within the group: see finish
+	case it.claim == nil:
+		it.appends = true // no key, or a later part
+		return nil
+	}
+	v, err := it.claim.cmd.Result()
+	if err != nil {
+		return err
+	}
+	fields, ok := v.([]any)
+	if !ok {
+		it.appends = true // claimed
+		return nil
+	}
+	rec, err := parseRecord(fields)
+	if err != nil {
+		return err
+	}
+	if rec.id == it.d.Notification.ID && !rec.done {
+		// Our own claim, met again: a client-side retry of the claim
+		// whose first reply was lost.
+		it.appends = true
+		return nil
+	}
+	it.rec = &rec
+	return nil
+}
+
+func parseRecord(fields []any) (record, error) {
+	if len(fields) != 4 {
+		return record{}, fmt.Errorf("idempotency record of %d fields", len(fields))
+	}
+	str := func(i int) string { s, _ := fields[i].(string); return s }
+	n, err := strconv.Atoi(str(1))
+	if err != nil {
+		return record{}, fmt.Errorf("idempotency record: recipients %q", str(1))
+	}
+	return record{id: str(0), n: n, done: str(2) == "1", lastUser: notify.UserID(str(3))}, nil
+}
+
+func (g *group) settle(ctx context.Context) error {
+	var calls []*call
+	w := g.s.opts.IdempotencyWindow
+	for _, it := range g.items {
+		if it.key == "" || !it.appends {
+			continue
+		}
+		final := !it.d.Part.Multi || it.d.Part.Final
+		var last notify.UserID
+		if it.d.Part.Multi && len(it.d.Recipients) > 0 {
+			last = it.d.Recipients[len(it.d.Recipients)-1].User
+		}
+		calls = append(calls, &call{script: settleScript, keys: []string{g.s.idemKey(it.key)},
+			args: []any{it.d.Notification.ID, it.stored, string(last), boolArg(final), micros(g.now), w.Milliseconds()}})
+	}
+	if len(calls) == 0 {
+		return nil
+	}
+	return g.s.runAll(ctx, calls)
+}
+
+// finish fills in the results.
+func (g *group) finish() {
+	for _, it := range g.items {
+		n := it.d.Notification
+		switch {
+		case it.rec != nil:
+			*it.res = recordResult(*it.rec)
+		case it.owner != nil:
+			*it.res = ownerResult(it.owner)
+		default:
+			*it.res = store.Result{ID: n.ID, Recipients: it.stored}
+			continue
+		}
+		if it.res.Duplicate {
+			g.dups++
+		}
+	}
+}
+
+// recordResult is the result of a first delivery whose key a live record
+// holds: a duplicate, or a fan-out to resume.
+func recordResult(rec record) store.Result {
+	if rec.done {
+		return store.Result{ID: rec.id, Recipients: rec.n, Duplicate: true}
+	}
+	return store.Result{ID: rec.id, Recipients: rec.n, Incomplete: true, ResumeAfter: rec.lastUser}
+}
+
+// ownerResult is the result of a first delivery whose key an earlier one
+// of the same group claimed (or met): as if it came right after it.
+func ownerResult(o *item) store.Result {
+	if o.rec != nil {
+		return recordResult(*o.rec)
+	}
+	d := o.d
+	if !d.Part.Multi || d.Part.Final {
+		return store.Result{ID: d.Notification.ID, Recipients: o.stored, Duplicate: true}
+	}
+	var last notify.UserID
+	if len(d.Recipients) > 0 {
+		last = d.Recipients[len(d.Recipients)-1].User
+	}
+	return store.Result{ID: d.Notification.ID, Recipients: o.stored, Incomplete: true, ResumeAfter: last}
+}
+
+func boolArg(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// call is one script call of a pipeline.
+type call struct {
+	script *redis.Script
+	keys   []string
+	args   []any
+	cmd    *redis.Cmd
+}
+
+// runAll runs calls in one pipeline with EVALSHA, then, in a second, with
+// EVAL those that Redis did not know (it restarted, or never saw them):
+// every script is safe to run again after NOSCRIPT, which ran nothing. It
+// returns the first call's error.
+func (s *Store) runAll(ctx context.Context, calls []*call) error {
+	pipe := s.rdb.Pipeline()
+	for _, c := range calls {
+		c.cmd = c.script.EvalSha(ctx, pipe, c.keys, c.args...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		var retry []*call
+		for _, c := range calls {
+			if redis.HasErrorPrefix(c.cmd.Err(), "NOSCRIPT") {
+				retry = append(retry, c)
+			}
+		}
+		if len(retry) > 0 {
+			pipe = s.rdb.Pipeline()
+			for _, c := range retry {
+				c.cmd = c.script.Eval(ctx, pipe, c.keys, c.args...)
+			}
+			_, _ = pipe.Exec(ctx)
+		}
+	}
+	for _, c := range calls {
+		if err := c.cmd.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+	}
+	return nil
+}
