@@ -443,3 +443,37 @@ func TestStreamOverH2C(t *testing.T) {
 	}
 	t.Fatal("no data line")
 }
+
+// --pprof-addr serves profiles on their own port, never on the public one.
+func TestPprofOnItsOwnPort(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, withArgs("--pprof-addr=127.0.0.1:0"))
+	var rec struct {
+		Pprof string `json:"pprof_addr"`
+	}
+	for _, line := range strings.Split(s.Logs(), "\n") {
+		if strings.Contains(line, `"herald started"`) {
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if rec.Pprof == "" {
+		t.Fatalf("no pprof_addr in the start line:\n%s", s.Logs())
+	}
+	get := func(url string) int {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get("http://" + rec.Pprof + "/debug/pprof/goroutine?debug=1"); code != http.StatusOK {
+		t.Errorf("pprof port: status %d", code)
+	}
+	if code := get(s.URL("/debug/pprof/")); code == http.StatusOK {
+		t.Errorf("public port serves pprof")
+	}
+}

@@ -236,6 +236,19 @@ func (a *App) Run(ctx context.Context) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
+	pprofAddr := ""
+	if a.cfg.PprofAddr != "" {
+		srv, lis, err := pprofServer(a.cfg.PprofAddr)
+		if err != nil {
+			return err
+		}
+		pprofAddr = lis.Addr().String()
+		g.Go(func() error { return servePprof(srv, lis) })
+		g.Go(func() error {
+			<-gctx.Done()
+			return srv.Close() // profiles have nothing to drain
+		})
+	}
 	g.Go(func() error {
 		if err := a.grpcSrv.Serve(a.grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			return fmt.Errorf("app: grpc serve: %w", err)
@@ -258,7 +271,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.ready.Store(true)
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	a.log.Info("herald started", "http_addr", a.HTTPAddr(), "grpc_addr", a.GRPCAddr(), "store", a.cfg.Store, "data_dir", a.cfg.DataDir, "dev", a.cfg.Dev, "kafka_brokers", strings.Join(a.kafkaBrokers, ","))
+	a.log.Info("herald started", "http_addr", a.HTTPAddr(), "grpc_addr", a.GRPCAddr(), "store", a.cfg.Store, "data_dir", a.cfg.DataDir, "dev", a.cfg.Dev, "kafka_brokers", strings.Join(a.kafkaBrokers, ","), "pprof_addr", pprofAddr)
 
 	g.Go(func() error {
 		<-gctx.Done()

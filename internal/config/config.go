@@ -34,6 +34,9 @@ type Config struct {
 	HTTPAddr string
 	// GRPCAddr serves the gRPC API.
 	GRPCAddr string
+	// PprofAddr, when set, serves net/http/pprof there, apart from the
+	// public HTTP port; empty disables profiling.
+	PprofAddr string
 	// DataDir holds the embedded store.
 	DataDir string
 	// Store is the inbox backend: StoreEmbedded (one node, on DataDir) or

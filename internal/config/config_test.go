@@ -270,6 +270,7 @@ func TestValidationErrors(t *testing.T) {
 		{"zero heartbeat", append(prod, "--heartbeat", "0s"), env(), "--heartbeat 0s: must be positive"},
 		{"negative leeway", append(prod, "--jwt-leeway", "-1s"), env(), "--jwt-leeway"},
 		{"embedded kafka and brokers", append(prod, "--kafka-embedded", "--kafka-brokers", "127.0.0.1:9092"), env(), "exclude each other"},
+		{"bad pprof addr", append(prod, "--pprof-addr", "6060"), env(), "--pprof-addr"},
 		{"empty kafka topic", append(prod, "--kafka-brokers", "127.0.0.1:9092", "--kafka-topic", ""), env(), "--kafka-topic"},
 		{"bad embedded kafka addr", append(prod, "--kafka-embedded", "--kafka-embedded-addr", "nope"), env(), "--kafka-embedded-addr"},
 		{"zero kafka session timeout", append(prod, "--kafka-session-timeout", "0s"), env(), "--kafka-session-timeout 0s: must be positive"},

@@ -31,6 +31,7 @@ func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, e
 
 	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "HTTP listen address (REST, SSE, health, metrics, demo page)")
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", ":9090", "gRPC listen address")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve net/http/pprof on this address, e.g. 127.0.0.1:6060 (empty: off; keep it private)")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory of the embedded store")
 	fs.StringVar(&c.Store, "store", StoreEmbedded, "inbox store: embedded (one node, in --data-dir) or redis (a cluster of nodes sharing --redis-url)")
 	fs.StringVar(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis of --store=redis: redis://[user:password@]host:port/db or rediss:// for TLS")

@@ -111,6 +111,11 @@ func (c Config) Validate() error {
 	if c.JWTLeeway < 0 {
 		add("--jwt-leeway %v: must not be negative", c.JWTLeeway)
 	}
+	if c.PprofAddr != "" {
+		if _, _, err := net.SplitHostPort(c.PprofAddr); err != nil {
+			add("--pprof-addr %q: want host:port", c.PprofAddr)
+		}
+	}
 	counts := []struct {
 		flag string
 		n    int
