@@ -2,6 +2,7 @@ package sse_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/heraldhq/herald/internal/notify"
@@ -82,4 +83,39 @@ func TestGapFillAfterResume(t *testing.T) {
 		}
 		wantEntry(t, f, en)
 	}
+}
+
+// TestGapFillReset: when the missing entries were trimmed meanwhile, the
+// fill turns into a reset to the newest cursor (the client refetches its
+// inbox, which holds the entry that revealed the gap), and the stream goes
+// on live after it.
+func TestGapFillReset(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	_, fr := e.connect(tokenAlice, "", nil)
+	first := e.store.append("alice", 1) // cursor 1
+	f, err := fr.next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEntry(t, f, first[0])
+
+	e.store.appendQuiet("alice", 3) // 2..4, lost by the bus, then trimmed
+	e.store.mu.Lock()
+	e.store.floor["alice"] = 4
+	e.store.mu.Unlock()
+	e.store.append("alice", 1) // 5 reveals the gap
+	f, err = fr.next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := f.value("event"); v != notify.EventReset || !strings.Contains(f.raw, `"cursor":"5"`) {
+		t.Fatalf("got %q, want a reset to cursor 5", f.raw)
+	}
+	next := e.store.append("alice", 1) // 6
+	f, err = fr.next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEntry(t, f, next[0])
 }

@@ -12,6 +12,7 @@
 package sse
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -30,6 +31,9 @@ type Handler struct {
 	metrics *metrics
 	cors    cors
 
+	// bufs holds the streams' write buffers between flushes.
+	bufs sync.Pool
+
 	mu       sync.Mutex
 	closing  bool
 	shutdown chan struct{} // closed by Shutdown
@@ -39,12 +43,14 @@ type Handler struct {
 // NewHandler returns a handler for cfg. Store, Hub and Verifier must be set.
 func NewHandler(cfg Config) *Handler {
 	cfg.setDefaults()
-	return &Handler{
+	h := &Handler{
 		cfg:      cfg,
 		metrics:  newMetrics(cfg.Registerer, cfg.Logger),
 		cors:     newCORS(cfg.AllowedOrigins),
 		shutdown: make(chan struct{}),
 	}
+	h.bufs.New = func() any { return bufio.NewWriterSize(nil, 4<<10) }
+	return h
 }
 
 // ServeHTTP authenticates the request and streams the caller's own entries;

@@ -25,10 +25,13 @@ var (
 // stream is one open response. Its fields are used by the request's
 // goroutine only.
 type stream struct {
-	h     *Handler
-	rc    *http.ResponseController
+	h  *Handler
+	w  http.ResponseWriter
+	rc *http.ResponseController
+	// bw is borrowed from the handler's pool by begin and given back by
+	// flush, so that an idle stream holds no write buffer.
 	bw    *bufio.Writer
-	enc   *Encoder
+	enc   Encoder
 	sub   *hub.Subscription
 	user  notify.UserID
 	ctx   context.Context
@@ -63,22 +66,22 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, claims aut
 
 	s := &stream{
 		h:     h,
+		w:     w,
 		rc:    http.NewResponseController(w),
-		bw:    bufio.NewWriterSize(w, 4<<10),
 		sub:   sub,
 		user:  claims.User,
 		ctx:   r.Context(),
 		last:  after,
 		known: resume,
 	}
-	s.enc = NewEncoder(s.bw)
+	defer s.release()
 
 	h.metrics.active.Inc()
 	defer h.metrics.active.Dec()
 	reason, err := s.run(resume, claims.Expiry)
 	// Give the server's final write (the end of the chunked body) a fresh
 	// deadline; a past one would cut off a clean end.
-	s.begin()
+	s.arm()
 	h.metrics.disconnects.WithLabelValues(reason).Inc()
 
 	log := h.cfg.Logger
@@ -294,6 +297,9 @@ func (s *stream) fill(target notify.Cursor) (string, error) {
 // write encodes e unless the client already has it. Read-state events
 // have no cursor and always go out.
 func (s *stream) write(e notify.Entry) {
+	if s.bw == nil {
+		s.begin() // a reset during gap fill flushed the buffer away
+	}
 	if e.Counts != nil {
 		s.enc.Entry(e)
 		s.count++
@@ -337,9 +343,29 @@ func (s *stream) writeFailed(err error) (string, error) {
 	return reasonWriteError, err
 }
 
-// begin arms the write deadline for the frames about to be written: the
-// buffered writer may already write some of them before flush.
+// begin prepares for frames: it borrows a write buffer and arms the write
+// deadline (the buffered writer may write some frames before flush).
 func (s *stream) begin() {
+	if s.bw == nil {
+		s.bw = s.h.bufs.Get().(*bufio.Writer)
+		s.bw.Reset(s.w)
+		s.enc.w = s.bw
+	}
+	s.arm()
+}
+
+// release gives the write buffer back, dropping anything unflushed.
+func (s *stream) release() {
+	if s.bw == nil {
+		return
+	}
+	s.bw.Reset(nil)
+	s.h.bufs.Put(s.bw)
+	s.bw, s.enc.w = nil, nil
+}
+
+// arm sets the write deadline for what is about to be written.
+func (s *stream) arm() {
 	if s.noDeadline {
 		return
 	}
@@ -350,10 +376,14 @@ func (s *stream) begin() {
 	}
 }
 
-// flush sends what is buffered to the client.
+// flush sends what is buffered to the client and gives the buffer back.
 func (s *stream) flush() error {
-	if err := s.bw.Flush(); err != nil {
-		return err
+	if s.bw != nil {
+		err := s.bw.Flush()
+		s.release()
+		if err != nil {
+			return err
+		}
 	}
 	if err := s.rc.Flush(); err != nil {
 		return err
