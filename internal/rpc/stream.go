@@ -132,17 +132,25 @@ type grpcStream struct {
 	known bool
 }
 
+// readStored reads a batch of stored entries after st.last. When the cursor
+// is older than the retained history it sends the reset instead and returns
+// no entries.
+func (st *grpcStream) readStored() ([]notify.Entry, error) {
+	entries, err := st.s.cfg.Store.Read(st.ctx, st.user, st.last, st.s.cfg.ReplayBatch)
+	switch {
+	case errors.Is(err, notify.ErrCursorExpired):
+		return nil, st.reset()
+	case err != nil:
+		return nil, st.storeError(err)
+	}
+	return entries, nil
+}
+
 func (st *grpcStream) replay() error {
 	for {
-		entries, err := st.s.cfg.Store.Read(st.ctx, st.user, st.last, st.s.cfg.ReplayBatch)
-		if errors.Is(err, notify.ErrCursorExpired) {
-			return st.reset()
-		}
-		if err != nil {
-			return st.storeError(err)
-		}
-		if len(entries) == 0 {
-			return nil
+		entries, err := st.readStored()
+		if err != nil || len(entries) == 0 {
+			return err
 		}
 		for i := range entries {
 			if err := st.send(&entries[i]); err != nil {
@@ -209,17 +217,11 @@ func (st *grpcStream) live(expiry time.Time) error {
 // client misses some, and they are in the store.
 func (st *grpcStream) fill(target notify.Cursor) error {
 	for st.last < target-1 {
-		entries, err := st.s.cfg.Store.Read(st.ctx, st.user, st.last, st.s.cfg.ReplayBatch)
-		if errors.Is(err, notify.ErrCursorExpired) {
-			return st.reset()
-		}
-		if err != nil {
-			return st.storeError(err)
-		}
 		// Expired entries are left out, so the store may have nothing
 		// more before target.
-		if len(entries) == 0 {
-			return nil
+		entries, err := st.readStored()
+		if err != nil || len(entries) == 0 {
+			return err
 		}
 		for i := range entries {
 			if entries[i].Cursor >= target {

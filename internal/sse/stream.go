@@ -128,22 +128,12 @@ func (s *stream) run(resume bool, expiry time.Time) (string, error) {
 // store has no more. Entries that commit meanwhile are both in the store and
 // queued in the subscription; live skips those already sent.
 func (s *stream) replay() (string, error) {
-	cfg := &s.h.cfg
 	for {
-		entries, err := cfg.Store.Read(s.ctx, s.user, s.last, cfg.ReplayBatch)
-		if errors.Is(err, notify.ErrCursorExpired) {
-			return s.reset()
-		}
-		if err != nil {
-			if s.ctx.Err() != nil {
-				return reasonClientGone, nil
-			}
-			return reasonStoreError, err
-		}
 		// An empty read, not a short one, ends the replay: a store may
 		// return fewer than asked while leaving out expired entries.
-		if len(entries) == 0 {
-			return "", nil
+		entries, reason, err := s.readStored()
+		if reason != "" || len(entries) == 0 {
+			return reason, err
 		}
 		s.begin()
 		for i := range entries {
@@ -262,24 +252,32 @@ func (s *stream) deliver(e *notify.Entry) (string, error) {
 	return "", nil
 }
 
+// readStored reads a batch of stored entries after s.last. When the
+// cursor is older than the retained history it sends the reset instead and
+// returns no entries; a non-empty reason means the stream must end.
+func (s *stream) readStored() ([]notify.Entry, string, error) {
+	cfg := &s.h.cfg
+	entries, err := cfg.Store.Read(s.ctx, s.user, s.last, cfg.ReplayBatch)
+	switch {
+	case errors.Is(err, notify.ErrCursorExpired):
+		reason, err := s.reset()
+		return nil, reason, err
+	case err != nil && s.ctx.Err() != nil:
+		return nil, reasonClientGone, nil
+	case err != nil:
+		return nil, reasonStoreError, err
+	}
+	return entries, "", nil
+}
+
 // fill writes the stored entries after s.last and before target.
 func (s *stream) fill(target notify.Cursor) (string, error) {
-	cfg := &s.h.cfg
 	for s.last < target-1 {
-		entries, err := cfg.Store.Read(s.ctx, s.user, s.last, cfg.ReplayBatch)
-		if errors.Is(err, notify.ErrCursorExpired) {
-			return s.reset()
-		}
-		if err != nil {
-			if s.ctx.Err() != nil {
-				return reasonClientGone, nil
-			}
-			return reasonStoreError, err
-		}
 		// Expired entries are left out, so the store may have nothing
 		// more before target.
-		if len(entries) == 0 {
-			return "", nil
+		entries, reason, err := s.readStored()
+		if reason != "" || len(entries) == 0 {
+			return reason, err
 		}
 		before := s.count
 		for i := range entries {

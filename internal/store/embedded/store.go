@@ -11,6 +11,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/notify"
 	"github.com/heraldhq/herald/internal/store"
+	"github.com/heraldhq/herald/internal/store/storemetrics"
 )
 
 // Store is the embedded backend of store.Store.
@@ -18,7 +19,7 @@ type Store struct {
 	opts    Options
 	db      *pebble.DB
 	cache   *bodyCache
-	metrics *metrics
+	metrics *storemetrics.Metrics
 
 	// mu guards closed and sending on reqs: Close takes it exclusively, so
 	// no Append is between its check and its send when reqs is closed.
@@ -74,7 +75,7 @@ type reply struct {
 // Open opens (or creates) the store in dir.
 func Open(dir string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
-	m, err := newMetrics(opts.Registerer)
+	m, err := storemetrics.New(opts.Registerer)
 	if err != nil {
 		return nil, err
 	}

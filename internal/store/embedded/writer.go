@@ -126,7 +126,7 @@ drain:
 		}
 	}
 	if err != nil {
-		w.s.metrics.failures.Inc()
+		w.s.metrics.Failures.Inc()
 		w.fail(fmt.Errorf("store: append: %w: %w", notify.ErrUnavailable, err))
 	}
 	clear(w.taken)
@@ -185,11 +185,11 @@ func (w *writer) commitGroup(n int) error {
 		w.setBroken(err)
 		return err
 	}
-	s.metrics.commit.Observe(time.Since(start).Seconds())
-	s.metrics.groupSize.Observe(float64(len(w.entries)))
-	s.metrics.entries.Add(float64(len(w.entries)))
-	s.metrics.appends.Add(float64(len(w.taken)))
-	s.metrics.duplicates.Add(float64(dups))
+	s.metrics.Commit.Observe(time.Since(start).Seconds())
+	s.metrics.GroupSize.Observe(float64(len(w.entries)))
+	s.metrics.Entries.Add(float64(len(w.entries)))
+	s.metrics.Appends.Add(float64(len(w.taken)))
+	s.metrics.Duplicates.Add(float64(dups))
 
 	if len(w.metas)+len(p.metas) > maxMetaCache {
 		clear(w.metas)

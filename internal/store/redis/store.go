@@ -12,6 +12,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/notify"
 	"github.com/heraldhq/herald/internal/store"
+	"github.com/heraldhq/herald/internal/store/storemetrics"
 )
 
 // Store is the Redis backend of store.Store.
@@ -19,7 +20,7 @@ type Store struct {
 	opts    Options
 	rdb     redis.UniversalClient
 	owned   bool // rdb was made from Options.URL: Close closes it
-	metrics *metrics
+	metrics *storemetrics.Metrics
 
 	// mu guards closed and sending on reqs: Close takes it exclusively, so
 	// no Append is between its check and its send when reqs is closed.
@@ -61,7 +62,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		}
 		s.rdb, s.owned = c, true
 	}
-	m, err := newMetrics(opts.Registerer)
+	m, err := storemetrics.New(opts.Registerer)
 	if err != nil {
 		if s.owned {
 			_ = s.rdb.Close()

@@ -135,7 +135,7 @@ drain:
 		w.s.opts.OnCommit(g.entries)
 	}
 	if err != nil {
-		w.s.metrics.failures.Inc()
+		w.s.metrics.Failures.Inc()
 		w.s.opts.Logger.Error("store: append failed", "requests", len(taken), "err", err)
 		err = fail("append", err)
 		for _, r := range taken {
@@ -143,11 +143,11 @@ drain:
 		}
 		return
 	}
-	w.s.metrics.commit.Observe(time.Since(start).Seconds())
-	w.s.metrics.groupSize.Observe(float64(len(g.entries)))
-	w.s.metrics.entries.Add(float64(len(g.entries)))
-	w.s.metrics.appends.Add(float64(len(taken)))
-	w.s.metrics.duplicates.Add(float64(g.dups))
+	w.s.metrics.Commit.Observe(time.Since(start).Seconds())
+	w.s.metrics.GroupSize.Observe(float64(len(g.entries)))
+	w.s.metrics.Entries.Add(float64(len(g.entries)))
+	w.s.metrics.Appends.Add(float64(len(taken)))
+	w.s.metrics.Duplicates.Add(float64(g.dups))
 	for i, r := range taken {
 		r.reply <- reply{results: g.results[i]}
 	}
