@@ -61,10 +61,59 @@ type Config struct {
 	// JWTLeeway is the clock skew tolerated on exp and nbf.
 	JWTLeeway time.Duration
 
+	// JWKSURL, when set, is a JSON Web Key Set whose RS256, ES256 and EdDSA
+	// keys verify user tokens, each key pinned to its own algorithm. It may
+	// be combined with JWTSecret (HS256 tokens) or replace it.
+	JWKSURL string
+	// JWKSRefresh is how often the key set is fetched again in the
+	// background; JWKSMinRefresh is the least time between two fetches
+	// triggered by tokens with an unknown kid, so that forged kids cannot
+	// make the server hammer the key server.
+	JWKSRefresh    time.Duration
+	JWKSMinRefresh time.Duration
+
 	// APIKeys are the service credentials accepted by NotifyService, as
 	// hash specs "NAME=sha256:HEX" or "sha256:HEX" (auth.ParseAPIKeys), so
-	// that the configuration never holds a key itself.
+	// that the configuration never holds a key itself. Such keys may call
+	// every service method for every topic.
 	APIKeys []string
+	// APIKeysFile holds more keys with names and scopes (which methods,
+	// which topics, which rate); it is read again on SIGHUP and when it
+	// changes, so keys rotate without a restart.
+	APIKeysFile string
+	// NotifyRate is the notifications per second each API key may send
+	// (0: unlimited) with bursts of NotifyBurst; a key's own rate in
+	// APIKeysFile wins.
+	NotifyRate  float64
+	NotifyBurst int
+
+	// TLSCert and TLSKey (PEM files) serve HTTP (HTTP/2 and HTTP/1.1) and
+	// gRPC over TLS; without them both listen in plaintext, HTTP with h2c
+	// for a proxy in front. They are read again on SIGHUP.
+	TLSCert string
+	TLSKey  string
+	// TLSClientCA (PEM), with TLS, makes NotifyService and
+	// SubscriptionService require a client certificate signed by one of its
+	// CAs (mutual TLS) in addition to an API key; user methods do not ask
+	// for one.
+	TLSClientCA string
+
+	// MaxStreamsPerUser bounds a user's open streams (SSE and gRPC) on one
+	// node; one more is refused with 429 / RESOURCE_EXHAUSTED.
+	MaxStreamsPerUser int
+	// MaxConnsPerIP bounds the open HTTP connections from one client
+	// address (0: unlimited); behind a proxy, every connection comes from
+	// the proxy.
+	MaxConnsPerIP int
+	// MaxHeaderBytes bounds an HTTP request's header; MaxRequestBytes its
+	// body (REST).
+	MaxHeaderBytes  int
+	MaxRequestBytes int
+	// ReadHeaderTimeout bounds the time to send a request's header, and
+	// IdleTimeout how long a keep-alive connection waits for the next
+	// request: both close slow or silent clients.
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
 	// CORSOrigins are the browser origins allowed to open GET /v1/stream
 	// from another origin; "*" allows any.
 	CORSOrigins []string
@@ -168,7 +217,14 @@ func (c Config) LogValue() slog.Value {
 		slog.String("jwt_secret", secret),
 		slog.String("jwt_audience", c.JWTAudience),
 		slog.String("jwt_issuer", c.JWTIssuer),
+		slog.String("jwt_jwks_url", redactURL(c.JWKSURL)),
 		slog.Int("api_keys", len(c.APIKeys)),
+		slog.String("api_keys_file", c.APIKeysFile),
+		slog.Float64("notify_rate", c.NotifyRate),
+		slog.Bool("tls", c.TLSCert != ""),
+		slog.Bool("tls_client_ca", c.TLSClientCA != ""),
+		slog.Int("max_streams_per_user", c.MaxStreamsPerUser),
+		slog.Int("max_conns_per_ip", c.MaxConnsPerIP),
 		slog.Any("cors_origins", c.CORSOrigins),
 		slog.Any("self_subscribe_topics", c.SelfSubscribeTopics),
 		slog.Duration("heartbeat", c.Heartbeat),

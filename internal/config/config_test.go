@@ -72,6 +72,14 @@ func TestDefaults(t *testing.T) {
 		KafkaSessionTimeout:  10 * time.Second,
 		KafkaBatchSize:       100,
 		KafkaMaxMessageBytes: 1 << 20,
+
+		JWKSRefresh:       15 * time.Minute,
+		JWKSMinRefresh:    30 * time.Second,
+		MaxStreamsPerUser: 16,
+		MaxHeaderBytes:    16 << 10,
+		MaxRequestBytes:   1 << 20,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       2 * time.Minute,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(--dev) =\n%+v\nwant\n%+v", got, want)
@@ -256,8 +264,13 @@ func TestValidationErrors(t *testing.T) {
 		env  func(string) string
 		want string // substring of the error
 	}{
-		{"no secret without dev", []string{"--api-keys", hashA}, env(), "--jwt-secret is required"},
-		{"no api keys without dev", []string{"--jwt-secret", secret}, env(), "--api-keys is required"},
+		{"no secret without dev", []string{"--api-keys", hashA}, env(), "--jwt-secret or --jwt-jwks-url is required"},
+		{"jwks url not http", []string{"--api-keys", hashA, "--jwt-jwks-url", "file:///etc/keys"}, env(), "--jwt-jwks-url: want an http or https URL"},
+		{"tls key without cert", []string{"--dev", "--tls-key", "k.pem"}, env(), "--tls-cert and --tls-key go together"},
+		{"client ca without tls", []string{"--dev", "--tls-client-ca", "ca.pem"}, env(), "--tls-client-ca needs --tls-cert"},
+		{"negative notify rate", []string{"--dev", "--notify-rate", "-1"}, env(), "--notify-rate and --notify-burst must not be negative"},
+		{"zero streams per user", []string{"--dev", "--max-streams-per-user", "0"}, env(), "--max-streams-per-user 0: must be positive"},
+		{"no api keys without dev", []string{"--jwt-secret", secret}, env(), "--api-keys or --api-keys-file is required"},
 		{"short secret", []string{"--jwt-secret", "short", "--api-keys", hashA}, env(), "at least 32"},
 		{"short secret in dev", []string{"--dev", "--jwt-secret", "short"}, env(), "at least 32"},
 		{"raw key instead of hash", append(prod[:2:2], "--api-keys", "hk_secretkey"), env(), "never the key"},

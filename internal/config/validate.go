@@ -50,13 +50,31 @@ func (c Config) Validate() error {
 	}
 
 	switch {
-	case c.JWTSecret == "":
-		add("--jwt-secret is required (or run with --dev)")
-	case len(c.JWTSecret) < auth.MinHS256SecretLen:
+	case c.JWTSecret == "" && c.JWKSURL == "":
+		add("--jwt-secret or --jwt-jwks-url is required (or run with --dev)")
+	case c.JWTSecret != "" && len(c.JWTSecret) < auth.MinHS256SecretLen:
 		add("--jwt-secret is %d bytes; HS256 needs at least %d", len(c.JWTSecret), auth.MinHS256SecretLen)
 	}
-	if !c.Dev && len(c.APIKeys) == 0 {
-		add("--api-keys is required (or run with --dev); create one with `heraldctl apikey`")
+	if c.JWKSURL != "" {
+		u, err := url.Parse(c.JWKSURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			add("--jwt-jwks-url: want an http or https URL")
+		}
+	}
+	if !c.Dev && len(c.APIKeys) == 0 && c.APIKeysFile == "" {
+		add("--api-keys or --api-keys-file is required (or run with --dev); create a key with `heraldctl apikey`")
+	}
+	if c.NotifyRate < 0 || c.NotifyBurst < 0 {
+		add("--notify-rate and --notify-burst must not be negative")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		add("--tls-cert and --tls-key go together")
+	}
+	if c.TLSClientCA != "" && c.TLSCert == "" {
+		add("--tls-client-ca needs --tls-cert and --tls-key")
+	}
+	if c.MaxConnsPerIP < 0 {
+		add("--max-conns-per-ip %d: must not be negative", c.MaxConnsPerIP)
 	}
 	// The rules of a key spec live in auth, which uses them at start.
 	if _, err := auth.ParseAPIKeys(c.APIKeys); err != nil {
@@ -90,6 +108,10 @@ func (c Config) Validate() error {
 		{"--idempotency-window", c.IdempotencyWindow},
 		{"--shutdown-timeout", c.ShutdownTimeout},
 		{"--kafka-session-timeout", c.KafkaSessionTimeout},
+		{"--jwt-jwks-refresh", c.JWKSRefresh},
+		{"--jwt-jwks-min-refresh", c.JWKSMinRefresh},
+		{"--read-header-timeout", c.ReadHeaderTimeout},
+		{"--idle-timeout", c.IdleTimeout},
 	}
 	for _, p := range positive {
 		if p.d <= 0 {
@@ -129,6 +151,9 @@ func (c Config) Validate() error {
 		{"--max-batch", c.MaxBatch},
 		{"--kafka-batch-size", c.KafkaBatchSize},
 		{"--kafka-max-message-bytes", c.KafkaMaxMessageBytes},
+		{"--max-streams-per-user", c.MaxStreamsPerUser},
+		{"--max-header-bytes", c.MaxHeaderBytes},
+		{"--max-request-bytes", c.MaxRequestBytes},
 	}
 	for _, p := range counts {
 		if p.n <= 0 {
