@@ -25,6 +25,12 @@ type config struct {
 	Calibrate  bool
 	Smoke      bool
 	JSON       bool
+	// Runs repeats the whole measurement (bare, then herald) and reports
+	// each figure's median over the runs.
+	Runs int
+	// CPUProfile, when set, is where the tool writes its own CPU profile,
+	// to tell whether the tool or the server limits a figure.
+	CPUProfile string
 
 	// bareCmd builds the command that runs the bare server; tests replace
 	// it, since their binary is not herald-bench.
@@ -56,6 +62,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.Calibrate, "calibrate", false, "also run the same load against a bare net/http SSE server started by the tool, and report ratios")
 	fs.BoolVar(&c.Smoke, "smoke", false, "smoke test: 1,000 streams, 3 s of per-user load; fails on any lost or duplicated event")
 	fs.BoolVar(&c.JSON, "json", false, "print the results as JSON instead of a table")
+	fs.IntVar(&c.Runs, "runs", 1, "repeat the measurement (bare, then herald, each on a fresh server) this many times and report each figure's median")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the load tool's own CPU profile to this file")
 
 	fs.IntVar(&l.Streams, "streams", 1000, "SSE streams to open, one user each")
 	fs.IntVar(&l.ConnectConcurrency, "connect-concurrency", 64, "streams being connected at once")
@@ -99,6 +107,8 @@ func (c *config) validate() error {
 	switch {
 	case l.Mode != modePerUser && l.Mode != modeTopic && l.Mode != modeReconnect:
 		return fmt.Errorf("--mode must be per-user, topic or reconnect, not %q", l.Mode)
+	case c.Runs < 1:
+		return fmt.Errorf("--runs must be at least 1")
 	case l.Streams < 1 || l.ConnectConcurrency < 1 || l.Callers < 1 || l.Batch < 1:
 		return fmt.Errorf("--streams, --connect-concurrency, --callers and --batch must be at least 1")
 	case l.SourceIPs < 0 || l.SourceIPs > 253:

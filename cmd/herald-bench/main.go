@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 )
 
@@ -52,16 +53,36 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	raiseNoFile(log)
-	results, err := runAll(ctx, cfg, log)
-	if err != nil {
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	var runs [][]*result
+	for i := range cfg.Runs {
+		if cfg.Runs > 1 {
+			log.Info("run", "run", i+1, "of", cfg.Runs)
+		}
+		results, err := runAll(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		runs = append(runs, results)
+	}
+	if err := report(stdout, cfg, runs); err != nil {
 		return err
 	}
-	if err := report(stdout, cfg, results); err != nil {
-		return err
-	}
-	for _, r := range results {
-		if msg := r.failed(); msg != "" {
-			return fmt.Errorf("%w: %s", errFailed, msg)
+	for _, results := range runs {
+		for _, r := range results {
+			if msg := r.failed(); msg != "" {
+				return fmt.Errorf("%w: %s", errFailed, msg)
+			}
 		}
 	}
 	return nil

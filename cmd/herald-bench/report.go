@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -80,40 +81,80 @@ func runHerald(ctx context.Context, cfg config, log *slog.Logger) (*result, erro
 	return runLoad(ctx, cfg.Load, server{Name: "herald", HTTPAddr: httpAddr, Secret: secret, Send: snd}, log)
 }
 
-// report writes the results as a table, or as JSON with --json.
-func report(w io.Writer, cfg config, results []*result) error {
+// report writes the results as a table, or as JSON with --json. With
+// several runs, each figure is the median over them, except counts of
+// failures (lost, duplicated, errors), which are the worst run's.
+func report(w io.Writer, cfg config, runs [][]*result) error {
 	host, _ := os.Hostname()
 	machine := fmt.Sprintf("%s, %d CPUs, %s/%s, %s", host, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	servers := runs[0]
+	value := func(f figure, server int) float64 {
+		vs := make([]float64, len(runs))
+		for i, results := range runs {
+			vs[i] = f.get(results[server])
+		}
+		slices.Sort(vs)
+		if f.worst {
+			return vs[len(vs)-1]
+		}
+		return vs[len(vs)/2] // an odd count is the usual; an even one takes the upper middle
+	}
 	if cfg.JSON {
 		out := struct {
-			Machine string             `json:"machine"`
-			Config  loadConfig         `json:"config"`
-			Results []*result          `json:"results"`
-			Ratios  map[string]float64 `json:"ratios_herald_to_bare,omitempty"`
-		}{machine, cfg.Load, results, ratios(results)}
+			Machine string                        `json:"machine"`
+			Config  loadConfig                    `json:"config"`
+			Runs    int                           `json:"runs"`
+			Results []*result                     `json:"results"` // the last run's
+			Medians map[string]map[string]float64 `json:"medians,omitempty"`
+			All     [][]*result                   `json:"all_runs,omitempty"`
+			Ratios  map[string]float64            `json:"ratios_herald_to_bare,omitempty"`
+		}{Machine: machine, Config: cfg.Load, Runs: len(runs), Results: runs[len(runs)-1]}
+		if len(runs) > 1 {
+			out.All = runs
+			out.Medians = make(map[string]map[string]float64)
+			for si, r := range servers {
+				m := make(map[string]float64)
+				for _, f := range figures {
+					m[f.key()] = value(f, si)
+				}
+				out.Medians[r.Server] = m
+			}
+		}
+		if len(servers) == 2 {
+			out.Ratios = make(map[string]float64)
+			for _, f := range figures {
+				if b := value(f, 0); f.ratio && b != 0 {
+					out.Ratios[f.key()] = value(f, 1) / b
+				}
+			}
+		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	fmt.Fprintf(w, "machine: %s\nload: %s mode, %d streams, rate %s, %d callers, batch %d, %s\n\n",
+	fmt.Fprintf(w, "machine: %s\nload: %s mode, %d streams, rate %s, %d callers, batch %d, %s\n",
 		machine, cfg.Load.Mode, cfg.Load.Streams, rateText(cfg.Load.Rate), cfg.Load.Callers, cfg.Load.Batch, cfg.Load.Duration)
+	if len(runs) > 1 {
+		fmt.Fprintf(w, "median of %d runs (failure counts: the worst run)\n", len(runs))
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	header := "figure\t"
-	for _, r := range results {
+	for _, r := range servers {
 		header += r.Server + "\t"
 	}
-	if len(results) == 2 {
+	if len(servers) == 2 {
 		header += "ratio\t"
 	}
 	fmt.Fprintln(tw, header)
 	for _, f := range figures {
 		line := f.name + "\t"
-		for _, r := range results {
-			line += fmt.Sprintf(f.format, f.get(r)) + "\t"
+		for si := range servers {
+			line += fmt.Sprintf(f.format, value(f, si)) + "\t"
 		}
-		if len(results) == 2 && f.ratio {
-			line += ratioText(f.get(results[1]), f.get(results[0])) + "\t"
-		} else if len(results) == 2 {
+		if len(servers) == 2 && f.ratio {
+			line += ratioText(value(f, 1), value(f, 0)) + "\t"
+		} else if len(servers) == 2 {
 			line += "\t"
 		}
 		fmt.Fprintln(tw, line)
@@ -121,16 +162,18 @@ func report(w io.Writer, cfg config, results []*result) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	for _, r := range results {
-		if r.FirstError != "" {
-			fmt.Fprintf(w, "%s: first error: %s\n", r.Server, r.FirstError)
-		}
-		if msg := r.failed(); msg != "" {
-			fmt.Fprintf(w, "FAILED %s\n", msg)
+	for _, results := range runs {
+		for _, r := range results {
+			if r.FirstError != "" {
+				fmt.Fprintf(w, "%s: first error: %s\n", r.Server, r.FirstError)
+			}
+			if msg := r.failed(); msg != "" {
+				fmt.Fprintf(w, "FAILED %s\n", msg)
+			}
 		}
 	}
-	if len(results) == 2 {
-		fmt.Fprintf(w, "ratio is %s / %s\n", results[1].Server, results[0].Server)
+	if len(servers) == 2 {
+		fmt.Fprintf(w, "ratio is %s / %s\n", servers[1].Server, servers[0].Server)
 	}
 	return nil
 }
@@ -141,47 +184,38 @@ type figure struct {
 	format string
 	ratio  bool
 	get    func(*result) float64
+	worst  bool // a count of failures: several runs report the worst
+}
+
+// key is the figure's name as a JSON key.
+func (f figure) key() string {
+	return strings.NewReplacer(" ", "_", "(", "", ")", "", "/", "_per_", "µ", "u", ".", "").Replace(f.name)
 }
 
 var figures = []figure{
-	{"streams connected", "%.0f", false, func(r *result) float64 { return float64(r.Connected) }},
-	{"connect errors", "%.0f", false, func(r *result) float64 { return float64(r.ConnectErrors) }},
-	{"connects/s", "%.0f", true, func(r *result) float64 { return r.ConnectsPerSecond }},
-	{"server RSS per idle stream (KB)", "%.1f", true, func(r *result) float64 { return r.ServerRSSPerStream / 1024 }},
-	{"server CPU per connect (µs)", "%.0f", true, func(r *result) float64 { return r.ServerCPUConnectUs }},
-	{"notifications acked", "%.0f", false, func(r *result) float64 { return float64(r.Acked) }},
-	{"acked notifications/s", "%.0f", true, func(r *result) float64 { return r.AckedPerSecond }},
-	{"ack latency p50 (ms)", "%.2f", true, func(r *result) float64 { return r.AckP50Ms }},
-	{"ack latency p99 (ms)", "%.2f", true, func(r *result) float64 { return r.AckP99Ms }},
-	{"deliveries", "%.0f", false, func(r *result) float64 { return float64(r.Deliveries) }},
-	{"deliveries/s", "%.0f", true, func(r *result) float64 { return r.DeliveriesPerSec }},
-	{"latency p50 (ms)", "%.2f", true, func(r *result) float64 { return r.LatencyP50Ms }},
-	{"latency p90 (ms)", "%.2f", true, func(r *result) float64 { return r.LatencyP90Ms }},
-	{"latency p99 (ms)", "%.2f", true, func(r *result) float64 { return r.LatencyP99Ms }},
-	{"latency p99.9 (ms)", "%.2f", true, func(r *result) float64 { return r.LatencyP999Ms }},
-	{"latency max (ms)", "%.2f", true, func(r *result) float64 { return r.LatencyMaxMs }},
-	{"server CPU s per million deliveries", "%.1f", true, func(r *result) float64 { return r.ServerCPUPerMillion }},
-	{"load tool CPU s while sending", "%.2f", false, func(r *result) float64 { return r.ToolCPUSend }},
-	{"lost", "%.0f", false, func(r *result) float64 { return float64(r.Lost) }},
-	{"duplicated", "%.0f", false, func(r *result) float64 { return float64(r.Duplicated) }},
-	{"unexpected drops", "%.0f", false, func(r *result) float64 { return float64(r.Drops) }},
-	{"planned reconnects", "%.0f", false, func(r *result) float64 { return float64(r.Reconnects) }},
-	{"send errors", "%.0f", false, func(r *result) float64 { return float64(r.SendErrors) }},
-}
-
-// ratios gives herald's figures over the bare server's, when both ran.
-func ratios(results []*result) map[string]float64 {
-	if len(results) != 2 {
-		return nil
-	}
-	m := make(map[string]float64)
-	for _, f := range figures {
-		if b := f.get(results[0]); f.ratio && b != 0 {
-			key := strings.NewReplacer(" ", "_", "(", "", ")", "", "/", "_per_", "µ", "u", ".", "").Replace(f.name)
-			m[key] = f.get(results[1]) / b
-		}
-	}
-	return m
+	{"streams connected", "%.0f", false, func(r *result) float64 { return float64(r.Connected) }, false},
+	{"connect errors", "%.0f", false, func(r *result) float64 { return float64(r.ConnectErrors) }, true},
+	{"connects/s", "%.0f", true, func(r *result) float64 { return r.ConnectsPerSecond }, false},
+	{"server RSS per idle stream (KB)", "%.1f", true, func(r *result) float64 { return r.ServerRSSPerStream / 1024 }, false},
+	{"server CPU per connect (µs)", "%.0f", true, func(r *result) float64 { return r.ServerCPUConnectUs }, false},
+	{"notifications acked", "%.0f", false, func(r *result) float64 { return float64(r.Acked) }, false},
+	{"acked notifications/s", "%.0f", true, func(r *result) float64 { return r.AckedPerSecond }, false},
+	{"ack latency p50 (ms)", "%.2f", true, func(r *result) float64 { return r.AckP50Ms }, false},
+	{"ack latency p99 (ms)", "%.2f", true, func(r *result) float64 { return r.AckP99Ms }, false},
+	{"deliveries", "%.0f", false, func(r *result) float64 { return float64(r.Deliveries) }, false},
+	{"deliveries/s", "%.0f", true, func(r *result) float64 { return r.DeliveriesPerSec }, false},
+	{"latency p50 (ms)", "%.2f", true, func(r *result) float64 { return r.LatencyP50Ms }, false},
+	{"latency p90 (ms)", "%.2f", true, func(r *result) float64 { return r.LatencyP90Ms }, false},
+	{"latency p99 (ms)", "%.2f", true, func(r *result) float64 { return r.LatencyP99Ms }, false},
+	{"latency p99.9 (ms)", "%.2f", true, func(r *result) float64 { return r.LatencyP999Ms }, false},
+	{"latency max (ms)", "%.2f", true, func(r *result) float64 { return r.LatencyMaxMs }, false},
+	{"server CPU s per million deliveries", "%.1f", true, func(r *result) float64 { return r.ServerCPUPerMillion }, false},
+	{"load tool CPU s while sending", "%.2f", false, func(r *result) float64 { return r.ToolCPUSend }, false},
+	{"lost", "%.0f", false, func(r *result) float64 { return float64(r.Lost) }, true},
+	{"duplicated", "%.0f", false, func(r *result) float64 { return float64(r.Duplicated) }, true},
+	{"unexpected drops", "%.0f", false, func(r *result) float64 { return float64(r.Drops) }, true},
+	{"planned reconnects", "%.0f", false, func(r *result) float64 { return float64(r.Reconnects) }, false},
+	{"send errors", "%.0f", false, func(r *result) float64 { return float64(r.SendErrors) }, true},
 }
 
 func ratioText(a, b float64) string {

@@ -135,7 +135,7 @@ func TestCalibration(t *testing.T) {
 				t.Errorf("got latency p50 %v ms and server RSS %v, want both positive", r.LatencyP50Ms, r.ServerRSSIdle)
 			}
 			var table bytes.Buffer
-			if err := report(&table, cfg, results); err != nil {
+			if err := report(&table, cfg, [][]*result{results}); err != nil {
 				t.Fatal(err)
 			}
 			t.Logf("\n%s", table.String())

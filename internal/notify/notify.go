@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -85,6 +86,15 @@ type Notification struct {
 
 	payloadOnce sync.Once
 	payload     []byte
+	// byTopic holds the payloads of recipients reached through a topic,
+	// which name it; copied on write, since a fan-out reads it from every
+	// stream at once and a notification has few topics.
+	byTopic atomic.Pointer[[]topicPayload]
+}
+
+type topicPayload struct {
+	topic   Topic
+	payload []byte
 }
 
 // Expired reports whether the notification must no longer be delivered.
@@ -114,7 +124,26 @@ func (n *Notification) PayloadFor(topic Topic) []byte {
 	if topic == "" {
 		return n.Payload()
 	}
-	return n.encodePayload(topic)
+	for {
+		cur := n.byTopic.Load()
+		var old []topicPayload
+		if cur != nil {
+			old = *cur
+		}
+		for _, tp := range old {
+			if tp.topic == topic {
+				return tp.payload
+			}
+		}
+		b := n.encodePayload(topic)
+		next := make([]topicPayload, len(old), len(old)+1)
+		copy(next, old)
+		next = append(next, topicPayload{topic: topic, payload: b})
+		// A lost race encodes again; the winner's payload is the same.
+		if n.byTopic.CompareAndSwap(cur, &next) {
+			return b
+		}
+	}
 }
 
 type payloadJSON struct {

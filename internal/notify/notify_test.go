@@ -3,6 +3,8 @@ package notify_test
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,5 +38,43 @@ func TestPayloadIsOneLineJSON(t *testing.T) {
 	}
 	if &n.Payload()[0] != &n.Payload()[0] {
 		t.Error("Payload is encoded more than once")
+	}
+}
+
+// TestPayloadForTopicEncodedOnce: a fan-out reads the payload of a topic from
+// every recipient's stream at once; each topic is encoded once and every
+// reader gets that one encoding.
+func TestPayloadForTopicEncodedOnce(t *testing.T) {
+	n := &notify.Notification{ID: "n1", Title: "t", CreateTime: time.Unix(0, 0)}
+	topics := []notify.Topic{"news", "team/ops", "order:1"}
+	got := make([][][]byte, 8)
+	var wg sync.WaitGroup
+	for g := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 100 {
+				for _, tp := range topics {
+					got[g] = append(got[g], n.PayloadFor(tp))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i, tp := range topics {
+		first := got[0][i]
+		if !strings.Contains(string(first), `"topic":"`+string(tp)+`"`) {
+			t.Fatalf("PayloadFor(%q) = %s, want the topic in it", tp, first)
+		}
+		for g := range got {
+			for j := i; j < len(got[g]); j += len(topics) {
+				if &got[g][j][0] != &first[0] {
+					t.Fatalf("PayloadFor(%q) encoded more than once", tp)
+				}
+			}
+		}
+	}
+	if direct := n.PayloadFor(""); strings.Contains(string(direct), `"topic"`) {
+		t.Errorf("PayloadFor(\"\") = %s, want no topic", direct)
 	}
 }

@@ -43,6 +43,8 @@ type stream struct {
 	// noDeadline is set once the writer turned out not to support write
 	// deadlines; asking again would allocate an error per batch.
 	noDeadline bool
+	deadline   time.Time // the write deadline set last
+	wrote      time.Time // when the stream last began writing
 }
 
 // serveStream writes the stream's headers and runs it until it ends.
@@ -213,12 +215,19 @@ func (s *stream) live(expiry time.Time) (string, error) {
 			if err := s.flush(); err != nil {
 				return s.writeFailed(err)
 			}
-		case <-heartbeat.C:
+		case now := <-heartbeat.C:
+			// Writes do not reset the timer, which would cost a timer
+			// update per event: an early tick re-arms for the rest.
+			if idle := now.Sub(s.wrote); idle < cfg.Heartbeat {
+				heartbeat.Reset(cfg.Heartbeat - idle)
+				continue
+			}
 			s.begin()
 			s.enc.Comment("keep-alive")
 			if err := s.flush(); err != nil {
 				return s.writeFailed(err)
 			}
+			heartbeat.Reset(cfg.Heartbeat)
 		case <-expired:
 			s.begin()
 			s.enc.Event(false, 0, notify.EventTokenExpired, tokenExpiredData)
@@ -233,7 +242,6 @@ func (s *stream) live(expiry time.Time) (string, error) {
 		case <-s.ctx.Done():
 			return reasonClientGone, nil
 		}
-		heartbeat.Reset(cfg.Heartbeat) // any write keeps the connection alive
 	}
 }
 
@@ -362,14 +370,20 @@ func (s *stream) release() {
 	s.bw, s.enc.w = nil, nil
 }
 
-// arm sets the write deadline for what is about to be written.
+// arm sets the write deadline for what is about to be written and notes
+// the time as the stream's last write. A deadline still at least half of
+// WriteTimeout away is kept: moving it costs a timer update, which a busy
+// stream would otherwise pay per event.
 func (s *stream) arm() {
-	if s.noDeadline {
+	now := time.Now()
+	s.wrote = now
+	if s.noDeadline || s.deadline.Sub(now) > s.h.cfg.WriteTimeout/2 {
 		return
 	}
+	s.deadline = now.Add(s.h.cfg.WriteTimeout)
 	// Not every ResponseWriter supports deadlines; those streams rely on the
 	// server's own timeouts.
-	if err := s.rc.SetWriteDeadline(time.Now().Add(s.h.cfg.WriteTimeout)); errors.Is(err, http.ErrNotSupported) {
+	if err := s.rc.SetWriteDeadline(s.deadline); errors.Is(err, http.ErrNotSupported) {
 		s.noDeadline = true
 	}
 }
