@@ -22,6 +22,7 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 GRPC_GATEWAY_VERSION := v2.33.0
 GRPCURL_VERSION := v1.9.4
 KUBECONFORM_VERSION := v0.8.0
+GOVULNCHECK_VERSION := v1.9.0
 # The Kubernetes release whose OpenAPI document deploy/k8s is validated
 # against. kubeconform's default schema download is not reachable from every
 # build machine, so the document comes from the k8s.io/kubernetes Go module
@@ -41,6 +42,7 @@ TOOLS := \
 	$(BIN)/.protoc-gen-openapiv2-$(GRPC_GATEWAY_VERSION) \
 	$(BIN)/.grpcurl-$(GRPCURL_VERSION) \
 	$(BIN)/.kubeconform-$(KUBECONFORM_VERSION) \
+	$(BIN)/.govulncheck-$(GOVULNCHECK_VERSION) \
 	$(BIN)/.k8s-openapi-$(K8S_OPENAPI_VERSION)
 
 .PHONY: help
@@ -80,6 +82,14 @@ lint: tools ## Check gofmt (outside gen/), go vet and buf lint
 	$(GO) vet ./...
 	buf lint
 
+# The Go vulnerability database; a mirror (https://… or file:///…) can be
+# given where vuln.go.dev is not reachable.
+GOVULNDB ?= https://vuln.go.dev
+
+.PHONY: vuln
+vuln: tools ## Check the module and its dependencies against the Go vulnerability database (govulncheck)
+	govulncheck -db $(GOVULNDB) ./...
+
 .PHONY: gen
 gen: tools ## Regenerate gen/ from proto/ with buf
 	buf generate
@@ -91,7 +101,7 @@ checkgenerate: gen ## Fail if gen/ differs from what buf generates
 		if [[ -n "$$untracked" ]]; then echo "untracked files in gen/:"; echo "$$untracked"; exit 1; fi
 
 .PHONY: tools
-tools: $(TOOLS) ## Install pinned buf, protoc plugins, grpcurl and kubeconform into .bin
+tools: $(TOOLS) ## Install pinned buf, protoc plugins, grpcurl, kubeconform and govulncheck into .bin
 
 .PHONY: clean
 clean: ## Remove built binaries and installed tools (keeps ./data)
@@ -119,6 +129,10 @@ $(BIN)/.protoc-gen-openapiv2-$(GRPC_GATEWAY_VERSION):
 
 $(BIN)/.grpcurl-$(GRPCURL_VERSION):
 	GOBIN=$(BIN) $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+	@touch $@
+
+$(BIN)/.govulncheck-$(GOVULNCHECK_VERSION):
+	GOBIN=$(BIN) $(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
 	@touch $@
 
 $(BIN)/.kubeconform-$(KUBECONFORM_VERSION):

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -29,6 +28,7 @@ import (
 	"github.com/heraldhq/herald/internal/hub"
 	"github.com/heraldhq/herald/internal/ingest"
 	"github.com/heraldhq/herald/internal/kafka"
+	"github.com/heraldhq/herald/internal/limit"
 	"github.com/heraldhq/herald/internal/router"
 	"github.com/heraldhq/herald/internal/rpc"
 	"github.com/heraldhq/herald/internal/sse"
@@ -54,8 +54,10 @@ type App struct {
 	grpcLis net.Listener
 	httpLis net.Listener
 	grpcSrv *grpc.Server
-	keys    *auth.APIKeys
-	users   *auth.JWTVerifier
+	keys    *keyLoader
+	users   auth.Verifier // closed at shutdown if it is an io.Closer
+	certs   *certReloader // nil without TLS
+	streamN *limit.Streams
 
 	consumer     *kafka.Consumer // nil without Kafka
 	closeBroker  func()          // the embedded broker's, if any
@@ -83,18 +85,29 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 		log.Warn("DEVELOPMENT MODE: NotifyService and SubscriptionService accept requests without an API key and /v1/dev/token mints user tokens for anyone; never run like this in production")
 	}
 
-	a.keys, err = auth.ParseAPIKeys(cfg.APIKeys)
+	a.keys, err = newKeyLoader(cfg, log)
 	if err != nil {
-		return nil, fmt.Errorf("app: api keys: %w", err)
+		return nil, err
 	}
-	a.users, err = auth.NewHS256([]byte(cfg.JWTSecret), auth.JWTOptions{
-		Audience: cfg.JWTAudience,
-		Issuer:   cfg.JWTIssuer,
-		Leeway:   cfg.JWTLeeway,
+	// HS256 with the secret, RS256/ES256/EdDSA against the JWKS, or both;
+	// the JWKS is fetched again in the background until shutdown.
+	users, err := auth.NewUserVerifier(auth.UserConfig{
+		JWTOptions: auth.JWTOptions{
+			Audience: cfg.JWTAudience,
+			Issuer:   cfg.JWTIssuer,
+			Leeway:   cfg.JWTLeeway,
+		},
+		Secret:         []byte(cfg.JWTSecret),
+		JWKSURL:        cfg.JWKSURL,
+		JWKSRefresh:    cfg.JWKSRefresh,
+		JWKSMinRefresh: cfg.JWKSMinRefresh,
+		Logger:         log.With("component", "auth"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("app: jwt: %w", err)
 	}
+	a.users = users
+	closers = append(closers, users.Close)
 
 	readEvents, storeClosers, err := a.openStore(cfg, log)
 	closers = append(closers, storeClosers...)
@@ -166,19 +179,26 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 
 	// Each service's methods need their own credential: an API key for
 	// Notify and Subscription, a user token for Inbox.
-	policy := auth.Policy{Keys: a.keys, Users: a.users, Dev: cfg.Dev, Log: log}
-	a.grpcSrv = grpc.NewServer(
+	policy := auth.Policy{Keys: a.keys.ring, Users: a.users, Dev: cfg.Dev, Log: log}
+	grpcOpts, err := a.grpcServerOptions() // TLS and mTLS first
+	if err != nil {
+		return nil, err
+	}
+	a.grpcSrv = grpc.NewServer(append(grpcOpts,
 		grpc.ChainUnaryInterceptor(auth.Unary(policy)),
 		grpc.ChainStreamInterceptor(auth.Stream(policy)),
-	)
+	)...)
+	a.streamN = limit.NewStreams(cfg.MaxStreamsPerUser, a.reg) // SSE and gRPC share it
 	rpcLog := log.With("component", "rpc")
-	heraldv1.RegisterNotifyServiceServer(a.grpcSrv, rpc.NewNotifyServer(svc, rpcLog))
+	limiter := rpc.NewRateLimiter(auth.Limit{Rate: cfg.NotifyRate, Burst: cfg.NotifyBurst}, a.reg, rpcLog)
+	heraldv1.RegisterNotifyServiceServer(a.grpcSrv, rpc.NewNotifyServer(svc, rpcLog, rpc.WithRateLimiter(limiter)))
 	heraldv1.RegisterSubscriptionServiceServer(a.grpcSrv, rpc.NewSubscriptionServer(a.store, rpcLog))
 	a.grpcStr = rpc.NewStreamServer(rpc.StreamConfig{
 		Store:     a.store,
 		Hub:       a.hub,
 		WaitLive:  a.waitLive(),
 		QueueSize: cfg.StreamQueue,
+		Streams:   a.streamN,
 		Logger:    rpcLog,
 	})
 	heraldv1.RegisterInboxServiceServer(a.grpcSrv, inboxService{
@@ -199,6 +219,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 		Hub:            a.hub,
 		WaitLive:       a.waitLive(),
 		Verifier:       a.users,
+		Streams:        a.streamN,
 		Logger:         log.With("component", "sse"),
 		Heartbeat:      cfg.Heartbeat,
 		Retry:          cfg.Retry,
@@ -224,16 +245,7 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var protocols http.Protocols
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true) // h2c behind a proxy
-	httpSrv := &http.Server{
-		Handler:           mux,
-		Protocols:         &protocols,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
-	}
+	httpSrv := a.httpServer(mux)
 
 	g, gctx := errgroup.WithContext(ctx)
 	pprofAddr := ""
@@ -256,11 +268,14 @@ func (a *App) Run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error {
-		if err := httpSrv.Serve(a.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := a.serveHTTP(httpSrv); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("app: http serve: %w", err)
 		}
 		return nil
 	})
+	if a.certs != nil {
+		g.Go(func() error { return a.certs.run(gctx) }) // SIGHUP reloads the certificate
+	}
 	if a.consumer != nil {
 		// Its own context: shutdown stops Kafka first and waits for its
 		// commits before anything else goes.
@@ -269,6 +284,7 @@ func (a *App) Run(ctx context.Context) error {
 		a.kafkaDone = make(chan struct{})
 		g.Go(func() error { return runKafka(kctx, a.consumer, a.kafkaDone) })
 	}
+	g.Go(a.keys.watch(gctx)) // API key reloads on SIGHUP and file change
 	a.ready.Store(true)
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	a.log.Info("herald started", "http_addr", a.HTTPAddr(), "grpc_addr", a.GRPCAddr(), "store", a.cfg.Store, "data_dir", a.cfg.DataDir, "dev", a.cfg.Dev, "kafka_brokers", strings.Join(a.kafkaBrokers, ","), "pprof_addr", pprofAddr)
@@ -313,6 +329,9 @@ func (a *App) shutdown(httpSrv *http.Server) error {
 	case <-ctx.Done():
 		a.grpcSrv.Stop()
 		<-stopped
+	}
+	if c, ok := a.users.(interface{ Close() error }); ok {
+		_ = c.Close() // stops the JWKS refresh; nothing verifies tokens now
 	}
 	// The bus goes after every writer (Kafka, gRPC) and stream, and
 	// publishes what they left queued; then the store, then its client.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/limit"
 	"github.com/heraldhq/herald/internal/notify"
 	"github.com/heraldhq/herald/internal/rest"
 	"github.com/heraldhq/herald/internal/web"
@@ -22,13 +24,20 @@ import (
 const devTokenTTL = time.Hour
 
 func (a *App) httpMux(ctx context.Context) (*http.ServeMux, error) {
-	gw, err := rest.New(ctx, dialTarget(a.GRPCAddr()), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := insecure.NewCredentials()
+	if a.certs != nil {
+		creds = a.certs.loopbackCreds()
+	}
+	gw, err := rest.NewWithOptions(ctx, dialTarget(a.GRPCAddr()), rest.Options{
+		DialOptions:  []grpc.DialOption{grpc.WithTransportCredentials(creds)},
+		MaxBodyBytes: int64(a.cfg.MaxRequestBytes),
+	})
 	if err != nil {
 		return nil, fmt.Errorf("app: rest gateway: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/stream", a.streams)
-	mux.Handle("/v1/", gw)
+	mux.Handle("/v1/", readDeadline(restReadTimeout, gw))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -41,6 +50,63 @@ func (a *App) httpMux(ctx context.Context) (*http.ServeMux, error) {
 	return mux, nil
 }
 
+// restReadTimeout bounds the time to send a REST request's body: the server
+// has no global ReadTimeout, which would cut SSE streams.
+const restReadTimeout = 30 * time.Second
+
+// readDeadline bounds the reading of each request's body to d, so that a
+// client trickling its body cannot hold a handler for long.
+func readDeadline(d time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d)) // unsupported: no bound
+		next.ServeHTTP(w, r)
+	})
+}
+
+// httpServer returns the HTTP server for h: HTTP/1.1 with h2c in plaintext
+// (for a proxy in front), HTTP/1.1 and HTTP/2 (ALPN) over TLS, and the
+// timeouts and header limit of the configuration. It sets no ReadTimeout or
+// WriteTimeout: they would end SSE streams, which bound their own writes.
+func (a *App) httpServer(h http.Handler) *http.Server {
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	if a.certs != nil {
+		protocols.SetHTTP2(true)
+	} else {
+		protocols.SetUnencryptedHTTP2(true)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		Protocols:         &protocols,
+		ReadHeaderTimeout: a.cfg.ReadHeaderTimeout,
+		IdleTimeout:       a.cfg.IdleTimeout,
+		MaxHeaderBytes:    a.cfg.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+	}
+	if a.certs != nil {
+		srv.TLSConfig = a.certs.serverConfig()
+	}
+	return srv
+}
+
+// serveHTTP serves srv on the HTTP listener, bounding the connections per
+// client address when configured. Over TLS a refused connection is closed
+// without a word: a plaintext 429 would be noise to a TLS client.
+func (a *App) serveHTTP(srv *http.Server) error {
+	opts := limit.ConnOptions{Registerer: a.reg}
+	if a.certs == nil {
+		opts.Reply = limit.HTTPTooManyConns
+	}
+	lis := limit.ConnsPerIP(a.httpLis, a.cfg.MaxConnsPerIP, opts)
+	if a.certs != nil {
+		return srv.ServeTLS(lis, "", "")
+	}
+	return srv.Serve(lis)
+}
+
+// readyTimeout bounds the store's readiness check.
+const readyTimeout = 2 * time.Second
+
 // readyz reports whether this node takes traffic: not while starting or
 // draining, nor while its store fails.
 func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
@@ -49,7 +115,11 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if c, ok := any(a.store).(interface{ Ready(context.Context) error }); ok {
-		if err := c.Ready(r.Context()); err != nil {
+		// Bounded: a hung store must fail the probe, not hang it past the
+		// prober's own timeout.
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+		defer cancel()
+		if err := c.Ready(ctx); err != nil {
 			a.log.WarnContext(r.Context(), "readyz: store not ready", "error", err)
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store unavailable"})
 			return

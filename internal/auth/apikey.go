@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -23,28 +24,54 @@ const (
 	maxServiceNameLen = 64
 )
 
-// APIKeys maps the hashes of valid service keys to service names. Several
-// keys may share a name, so that a service can rotate its key. The zero value
-// and nil hold no keys. It is read-only after ParseAPIKeys and safe for
-// concurrent use.
+// APIKeys maps the hashes of valid service keys to their Key. Several keys
+// may share a name, so that a service can rotate its key. The zero value and
+// nil hold no keys. It is read-only once built and safe for concurrent use.
 type APIKeys struct {
-	byHash map[[sha256.Size]byte]string
+	byHash map[[sha256.Size]byte]*Key
 }
 
 // ParseAPIKeys reads key specs of the form "NAME=sha256:HEX" or "sha256:HEX"
 // (the name is then the first 8 hex digits). HEX is the SHA-256 of the key,
-// as printed by HashAPIKey.
+// as printed by HashAPIKey. Such keys have full scope and the server's
+// default rate.
 func ParseAPIKeys(specs []string) (*APIKeys, error) {
-	k := &APIKeys{byHash: make(map[[sha256.Size]byte]string, len(specs))}
+	keys, err := ParseAPIKeySpecs(specs)
+	if err != nil {
+		return nil, err
+	}
+	return NewAPIKeys(keys)
+}
+
+// ParseAPIKeySpecs parses specs like ParseAPIKeys, without building the set,
+// so that they can be joined with the keys of a key file.
+func ParseAPIKeySpecs(specs []string) ([]Key, error) {
+	keys := make([]Key, 0, len(specs))
 	for i, spec := range specs {
 		name, sum, err := parseAPIKeySpec(spec)
 		if err != nil {
 			return nil, fmt.Errorf("auth: API key spec %d: %w", i+1, err)
 		}
-		if prev, dup := k.byHash[sum]; dup {
-			return nil, fmt.Errorf("auth: API key spec %d: hash already listed for service %q", i+1, prev)
+		keys = append(keys, Key{Name: name, hash: sum, origin: fmt.Sprintf("API key spec %d", i+1)})
+	}
+	return keys, nil
+}
+
+// NewAPIKeys builds the set of keys. A hash may be listed once; the keys of
+// one service, which share its rate limiter, must agree on their Limit.
+func NewAPIKeys(keys []Key) (*APIKeys, error) {
+	k := &APIKeys{byHash: make(map[[sha256.Size]byte]*Key, len(keys))}
+	byName := make(map[string]*Key, len(keys))
+	for i := range keys {
+		key := &keys[i]
+		if prev, dup := k.byHash[key.hash]; dup {
+			return nil, fmt.Errorf("auth: %s: hash already listed for service %q (%s)", key.origin, prev.Name, prev.origin)
 		}
-		k.byHash[sum] = name
+		if prev, ok := byName[key.Name]; ok && !sameLimit(prev.Limit, key.Limit) {
+			return nil, fmt.Errorf("auth: %s: service %q has another rate or burst in %s; keys of one service share one limit", key.origin, key.Name, prev.origin)
+		}
+		byName[key.Name] = key
+		k.byHash[key.hash] = key
 	}
 	return k, nil
 }
@@ -59,23 +86,33 @@ func parseAPIKeySpec(spec string) (string, [sha256.Size]byte, error) {
 	if !named {
 		name, h = "", spec
 	}
-	if !strings.HasPrefix(h, hashPrefix) {
-		return "", sum, fmt.Errorf("hash must start with %q (store the hash of a key, never the key)", hashPrefix)
-	}
-	hx := strings.ToLower(h[len(hashPrefix):])
-	if len(hx) != 2*sha256.Size {
-		return "", sum, fmt.Errorf("hash has %d hex digits, want %d", len(hx), 2*sha256.Size)
-	}
-	if _, err := hex.Decode(sum[:], []byte(hx)); err != nil {
-		return "", sum, fmt.Errorf("hash is not hexadecimal: %w", err)
+	sum, err := parseHash(h)
+	if err != nil {
+		return "", sum, err
 	}
 	if !named {
-		return hx[:8], sum, nil
+		return strings.ToLower(h[len(hashPrefix):])[:8], sum, nil
 	}
 	if err := checkServiceName(name); err != nil {
 		return "", sum, err
 	}
 	return name, sum, nil
+}
+
+// parseHash reads "sha256:HEX" in either case.
+func parseHash(h string) ([sha256.Size]byte, error) {
+	var sum [sha256.Size]byte
+	if !strings.HasPrefix(h, hashPrefix) {
+		return sum, fmt.Errorf("hash must start with %q (store the hash of a key, never the key)", hashPrefix)
+	}
+	hx := h[len(hashPrefix):]
+	if len(hx) != 2*sha256.Size {
+		return sum, fmt.Errorf("hash has %d hex digits, want %d", len(hx), 2*sha256.Size)
+	}
+	if _, err := hex.Decode(sum[:], []byte(hx)); err != nil {
+		return sum, fmt.Errorf("hash is not hexadecimal: %w", err)
+	}
+	return sum, nil
 }
 
 func checkServiceName(name string) error {
@@ -93,11 +130,20 @@ func checkServiceName(name string) error {
 
 // Lookup returns the name of the service that key belongs to.
 func (k *APIKeys) Lookup(key string) (name string, ok bool) {
-	if k == nil || key == "" {
+	sk, ok := k.Find(key)
+	if !ok {
 		return "", false
 	}
-	name, ok = k.byHash[sha256.Sum256([]byte(key))]
-	return name, ok
+	return sk.Name, true
+}
+
+// Find returns the Key that key is the secret of.
+func (k *APIKeys) Find(key string) (*Key, bool) {
+	if k == nil || key == "" {
+		return nil, false
+	}
+	sk, ok := k.byHash[sha256.Sum256([]byte(key))]
+	return sk, ok
 }
 
 // Len returns how many keys are configured.
@@ -106,6 +152,19 @@ func (k *APIKeys) Len() int {
 		return 0
 	}
 	return len(k.byHash)
+}
+
+// Names returns the distinct service names, sorted, for logs.
+func (k *APIKeys) Names() []string {
+	if k == nil {
+		return nil
+	}
+	names := make([]string, 0, len(k.byHash))
+	for _, key := range k.byHash {
+		names = append(names, key.Name)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
 }
 
 // HashAPIKey returns the stored form of key, "sha256:HEX".

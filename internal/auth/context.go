@@ -10,9 +10,24 @@ import (
 // identity in a context.
 type (
 	serviceKey struct{}
+	keyKey     struct{}
 	userKey    struct{}
 	claimsKey  struct{}
 )
+
+// WithKey returns ctx carrying the service key a request presented, and its
+// service's name as WithService does. Handlers check topic scopes and rates
+// against it.
+func WithKey(ctx context.Context, k *Key) context.Context {
+	return context.WithValue(WithService(ctx, k.Name), keyKey{}, k)
+}
+
+// KeyFrom returns the key stored by WithKey. A service without one
+// (development mode) has no scope limits.
+func KeyFrom(ctx context.Context) (*Key, bool) {
+	k, ok := ctx.Value(keyKey{}).(*Key)
+	return k, ok
+}
 
 // WithService returns ctx carrying the name of the authenticated service.
 func WithService(ctx context.Context, name string) context.Context {

@@ -30,3 +30,18 @@ func TestContextIdentity(t *testing.T) {
 		t.Error("forged context has a user")
 	}
 }
+
+func TestContextKey(t *testing.T) {
+	t.Parallel()
+	k := &auth.Key{Name: "billing", Topics: []string{"a/*"}}
+	ctx := auth.WithKey(context.Background(), k)
+	if got, ok := auth.KeyFrom(ctx); !ok || got != k {
+		t.Errorf("KeyFrom = %v, %v", got, ok)
+	}
+	if name, ok := auth.ServiceFrom(ctx); !ok || name != "billing" {
+		t.Errorf("ServiceFrom = %q, %v; want the key's name", name, ok)
+	}
+	if _, ok := auth.KeyFrom(auth.WithService(context.Background(), auth.DevService)); ok {
+		t.Error("KeyFrom found a key in a context without one")
+	}
+}

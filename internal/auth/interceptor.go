@@ -29,22 +29,26 @@ func (s *contextStream) Context() context.Context { return s.ctx }
 // serviceAuth checks service API keys. The key is read from the metadata
 // "authorization: Bearer <key>" or "x-api-key: <key>". A missing or unknown
 // key is refused with codes.Unauthenticated, saying nothing about which keys
-// exist. In dev mode a request with no key at all passes as service
+// exist; a method outside the key's scope with codes.PermissionDenied. In
+// dev mode a request with no key at all passes as service
 // DevService, but a wrong key is still refused, so that a misconfigured
 // client notices.
 type serviceAuth struct {
-	keys     *APIKeys
+	keys     KeySet
 	dev      bool
 	log      *slog.Logger
 	prefixes []string
 }
 
-func newServiceAuth(keys *APIKeys, dev bool, log *slog.Logger, prefixes []string) *serviceAuth {
+func newServiceAuth(keys KeySet, dev bool, log *slog.Logger, prefixes []string) *serviceAuth {
 	if len(prefixes) == 0 {
 		prefixes = []string{NotifyServicePrefix}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if keys == nil {
+		keys = (*APIKeys)(nil) // finds nothing
 	}
 	return &serviceAuth{keys: keys, dev: dev, log: log, prefixes: append([]string(nil), prefixes...)}
 }
@@ -72,14 +76,18 @@ func (a *serviceAuth) authenticate(ctx context.Context, method string) (context.
 		a.log.DebugContext(ctx, "service request without credential", "method", method)
 		return nil, errNoKey
 	}
-	name, ok := a.keys.Lookup(key)
+	k, ok := a.keys.Find(key)
 	if !ok {
 		// Never log the key itself; its hash prefix is enough to match it
 		// against a configuration.
 		a.log.InfoContext(ctx, "service request with unknown credential", "method", method, "key_hash", HashAPIKey(key)[:len(hashPrefix)+8])
 		return nil, errBadKey
 	}
-	return WithService(ctx, name), nil
+	if name := MethodName(method); !k.AllowsMethod(name) {
+		a.log.InfoContext(ctx, "service request outside its key's methods", "service", k.Name, "method", method)
+		return nil, status.Errorf(codes.PermissionDenied, "API key of service %q may not call %s; its methods: %s", k.Name, name, strings.Join(k.Methods, ","))
+	}
+	return WithKey(ctx, k), nil
 }
 
 // keyFromMetadata returns the credential the caller presented. present is

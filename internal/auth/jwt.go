@@ -37,14 +37,13 @@ const MinHS256SecretLen = 32
 // checked; real tokens are a few hundred bytes.
 const maxTokenLen = 8 << 10
 
-// JWTVerifier verifies signed JWTs with one pinned algorithm and key. It is
-// safe for concurrent use. Consumers hold it through their own one-method
-// interface (Verify(ctx, token) (Claims, error)), so that a JWKS-backed
-// RS256/ES256 verifier can take its place later; the context is for that
-// verifier's key fetches.
+// JWTVerifier verifies HS256 JWTs with one shared secret. It is safe for
+// concurrent use. Consumers hold it through their own one-method interface
+// (Verify(ctx, token) (Claims, error)), as they hold a JWKSVerifier or a
+// UserVerifier.
 type JWTVerifier struct {
 	parser *jwt.Parser
-	key    any
+	key    []byte
 }
 
 // NewHS256 returns a verifier of HS256 tokens signed with secret. Every other
@@ -54,12 +53,17 @@ func NewHS256(secret []byte, opts JWTOptions) (*JWTVerifier, error) {
 	if len(secret) < MinHS256SecretLen {
 		return nil, fmt.Errorf("auth: HS256 secret is %d bytes, need at least %d", len(secret), MinHS256SecretLen)
 	}
-	return newJWTVerifier(jwt.SigningMethodHS256, append([]byte(nil), secret...), opts), nil
+	return &JWTVerifier{
+		parser: newParser([]string{jwt.SigningMethodHS256.Alg()}, opts),
+		key:    append([]byte(nil), secret...),
+	}, nil
 }
 
-func newJWTVerifier(method jwt.SigningMethod, key any, opts JWTOptions) *JWTVerifier {
+// newParser returns a parser that accepts only the given algorithms and
+// checks the claims the same way for every kind of key.
+func newParser(algs []string, opts JWTOptions) *jwt.Parser {
 	popts := []jwt.ParserOption{
-		jwt.WithValidMethods([]string{method.Alg()}),
+		jwt.WithValidMethods(algs),
 		jwt.WithExpirationRequired(),
 		jwt.WithStrictDecoding(),
 		jwt.WithLeeway(opts.Leeway),
@@ -73,13 +77,26 @@ func newJWTVerifier(method jwt.SigningMethod, key any, opts JWTOptions) *JWTVeri
 	if opts.Issuer != "" {
 		popts = append(popts, jwt.WithIssuer(opts.Issuer))
 	}
-	return &JWTVerifier{parser: jwt.NewParser(popts...), key: key}
+	return jwt.NewParser(popts...)
 }
 
 // Verify checks token's signature, `exp` (required), `nbf`, and `aud` and
 // `iss` when configured, and returns its subject as the user. Errors wrap
 // ErrInvalidToken.
 func (v *JWTVerifier) Verify(_ context.Context, token string) (Claims, error) {
+	// WithValidMethods already refuses other algorithms before the key
+	// function runs; the key function does not rely on it alone.
+	return verify(v.parser, token, func(t *jwt.Token) (any, error) {
+		if t.Method != jwt.SigningMethodHS256 {
+			return nil, fmt.Errorf("alg %v is not HS256", t.Header["alg"])
+		}
+		return v.key, nil
+	})
+}
+
+// verify parses token with p and keyFn and turns its claims into Claims.
+// Errors wrap ErrInvalidToken and say why, for logs.
+func verify(p *jwt.Parser, token string, keyFn jwt.Keyfunc) (Claims, error) {
 	if token == "" {
 		return Claims{}, fmt.Errorf("%w: empty", ErrInvalidToken)
 	}
@@ -87,10 +104,7 @@ func (v *JWTVerifier) Verify(_ context.Context, token string) (Claims, error) {
 		return Claims{}, fmt.Errorf("%w: longer than %d bytes", ErrInvalidToken, maxTokenLen)
 	}
 	var rc jwt.RegisteredClaims
-	// WithValidMethods already refuses other algorithms before the key
-	// function runs; the key function does not rely on it alone.
-	_, err := v.parser.ParseWithClaims(token, &rc, func(*jwt.Token) (any, error) { return v.key, nil })
-	if err != nil {
+	if _, err := p.ParseWithClaims(token, &rc, keyFn); err != nil {
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	user, err := notify.ParseUserID(rc.Subject)

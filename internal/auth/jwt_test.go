@@ -38,7 +38,7 @@ func newVerifier(t *testing.T) *auth.JWTVerifier {
 	return v
 }
 
-func sign(t *testing.T, m jwt.SigningMethod, key any, c jwt.MapClaims) string {
+func sign(t testing.TB, m jwt.SigningMethod, key any, c jwt.MapClaims) string {
 	t.Helper()
 	s, err := jwt.NewWithClaims(m, c).SignedString(key)
 	if err != nil {
@@ -64,7 +64,7 @@ func claims(mod func(jwt.MapClaims)) jwt.MapClaims {
 // rawToken builds a token with an arbitrary header and an HMAC-SHA256
 // signature under secret, as an attacker who knows a public key or wants to
 // switch algorithms would.
-func rawToken(t *testing.T, header map[string]any, c jwt.MapClaims, signed bool) string {
+func rawToken(t testing.TB, header map[string]any, c jwt.MapClaims, signed bool) string {
 	t.Helper()
 	enc := func(v any) string {
 		b, err := json.Marshal(v)

@@ -21,6 +21,12 @@ const (
 	heraldPrefix = "/herald."
 )
 
+// KeySet finds the service key a request presented; *APIKeys and *KeyRing
+// implement it.
+type KeySet interface {
+	Find(key string) (*Key, bool)
+}
+
 // Verifier checks a user token; *JWTVerifier implements it.
 type Verifier interface {
 	Verify(ctx context.Context, token string) (Claims, error)
@@ -30,7 +36,9 @@ type Verifier interface {
 // service API key or a user token. Methods
 // outside Herald's services (health, reflection) need none.
 type Policy struct {
-	Keys  *APIKeys
+	// Keys are the service keys; a *KeyRing lets them change while the
+	// server runs. Nil holds none.
+	Keys  KeySet
 	Users Verifier
 	// Dev lets requests without an API key through as DevService. It never
 	// lets a request through without a user token: users must present one

@@ -37,7 +37,7 @@ func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, e
 	fs.StringVar(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis of --store=redis: redis://[user:password@]host:port/db or rediss:// for TLS")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "herald:", "prefix of every Redis key and channel, so deployments can share a Redis")
 	fs.BoolVar(&c.Dev, "dev", false, "development mode: public dev JWT secret if none is set, Notify without API key, GET /v1/dev/token")
-	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 secret for user tokens, at least 32 bytes (required unless --dev)")
+	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 secret for user tokens, at least 32 bytes (required unless --jwt-jwks-url or --dev)")
 	fs.StringVar(&c.JWTAudience, "jwt-audience", "", "required aud claim of user tokens (empty: not checked)")
 	fs.StringVar(&c.JWTIssuer, "jwt-issuer", "", "required iss claim of user tokens (empty: not checked)")
 	fs.DurationVar(&c.JWTLeeway, "jwt-leeway", 30*time.Second, "clock skew tolerated on exp and nbf")

@@ -16,19 +16,33 @@ import (
 )
 
 // NotifyServer implements herald.v1.NotifyService. Callers must have passed
-// auth.Unary, which names the sending service.
+// auth.Unary, which names the sending service and its key's scope.
 type NotifyServer struct {
 	heraldv1.UnimplementedNotifyServiceServer
-	svc *ingest.Service
-	log *slog.Logger
+	svc   *ingest.Service
+	log   *slog.Logger
+	limit *RateLimiter
+}
+
+// NotifyOption configures a NotifyServer.
+type NotifyOption func(*NotifyServer)
+
+// WithRateLimiter bounds each service's notifications per second: every
+// notification counts, a batch of n counts n.
+func WithRateLimiter(l *RateLimiter) NotifyOption {
+	return func(s *NotifyServer) { s.limit = l }
 }
 
 // NewNotifyServer returns a NotifyServer that hands notifications to svc.
-func NewNotifyServer(svc *ingest.Service, log *slog.Logger) *NotifyServer {
+func NewNotifyServer(svc *ingest.Service, log *slog.Logger, opts ...NotifyOption) *NotifyServer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &NotifyServer{svc: svc, log: log}
+	s := &NotifyServer{svc: svc, log: log}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // Notify delivers one notification.
@@ -37,8 +51,16 @@ func (s *NotifyServer) Notify(ctx context.Context, req *heraldv1.NotifyRequest) 
 	if err != nil {
 		return nil, err
 	}
+	if err := checkAudienceTopics(ctx, "notification", false, req.GetNotification()); err != nil {
+		return nil, err
+	}
+	undo, err := s.limit.take(ctx, 1)
+	if err != nil {
+		return nil, err
+	}
 	r, err := s.svc.NotifyOne(ctx, sender, req.GetNotification())
 	if err != nil {
+		undo()
 		return nil, toStatus(ctx, s.log, "Notify", err)
 	}
 	return response(r), nil
@@ -50,8 +72,17 @@ func (s *NotifyServer) NotifyBatch(ctx context.Context, req *heraldv1.NotifyBatc
 	if err != nil {
 		return nil, err
 	}
-	rs, err := s.svc.Notify(ctx, sender, req.GetNotifications())
+	ns := req.GetNotifications()
+	if err := checkAudienceTopics(ctx, "notifications", true, ns...); err != nil {
+		return nil, err
+	}
+	undo, err := s.limit.take(ctx, len(ns))
 	if err != nil {
+		return nil, err
+	}
+	rs, err := s.svc.Notify(ctx, sender, ns)
+	if err != nil {
+		undo()
 		return nil, toStatus(ctx, s.log, "NotifyBatch", err)
 	}
 	out := &heraldv1.NotifyBatchResponse{Results: make([]*heraldv1.NotifyResponse, len(rs))}

@@ -30,6 +30,14 @@ type Subscriber interface {
 	Subscribe(user notify.UserID, queueSize int) *hub.Subscription
 }
 
+// StreamLimiter bounds a user's open streams, shared with SSE;
+// limit.Streams implements it.
+type StreamLimiter interface {
+	// Acquire counts a new stream of user, or reports false when the user
+	// has too many open; release is called when the stream ends.
+	Acquire(user notify.UserID) (release func(), ok bool)
+}
+
 // StreamConfig configures a StreamServer. Zero values mean defaults.
 type StreamConfig struct {
 	Store StreamStore
@@ -38,8 +46,9 @@ type StreamConfig struct {
 	// reach the hub (in cluster mode: the bus is subscribed to the user);
 	// a stream waits for it, at most liveWait, before it sends headers.
 	WaitLive    func(ctx context.Context, user notify.UserID) error
-	QueueSize   int // events queued per stream before it is dropped; default 256
-	ReplayBatch int // entries read from the store at a time; default 256
+	Streams     StreamLimiter // when set, one stream over a user's limit is refused
+	QueueSize   int           // events queued per stream before it is dropped; default 256
+	ReplayBatch int           // entries read from the store at a time; default 256
 	Logger      *slog.Logger
 }
 
@@ -96,6 +105,14 @@ func (s *StreamServer) Stream(req *heraldv1.StreamRequest, ss grpc.ServerStreami
 		after = c
 	}
 
+	if s.cfg.Streams != nil {
+		release, ok := s.cfg.Streams.Acquire(claims.User)
+		if !ok {
+			// Refused rather than closing an older stream: see package limit.
+			return status.Error(codes.ResourceExhausted, "too many open streams for this user; close one first")
+		}
+		defer release()
+	}
 	sub := s.cfg.Hub.Subscribe(claims.User, s.cfg.QueueSize)
 	defer sub.Close()
 	if s.cfg.WaitLive != nil {

@@ -3,8 +3,10 @@ package rpc
 import (
 	"context"
 	"log/slog"
+	"slices"
 
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
+	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/notify"
 	"github.com/heraldhq/herald/internal/store"
 )
@@ -71,6 +73,9 @@ func pairs(ctx context.Context, ts, us []string) ([]notify.Topic, []notify.UserI
 	if err := v.err(); err != nil {
 		return nil, nil, err
 	}
+	if err := checkTopics(ctx, "topics", ts); err != nil {
+		return nil, nil, err
+	}
 	return topics, users, nil
 }
 
@@ -93,6 +98,11 @@ func (s *SubscriptionServer) ListUserTopics(ctx context.Context, req *heraldv1.L
 	if err != nil {
 		return nil, toStatus(ctx, s.log, "ListUserTopics", err)
 	}
+	// A key scoped to some topics sees only those. The page may come out
+	// short; its token still follows the unfiltered listing.
+	if k, _ := auth.KeyFrom(ctx); k.TopicScoped() {
+		topics = slices.DeleteFunc(topics, func(t string) bool { return !k.AllowsTopic(t) })
+	}
 	return &heraldv1.ListUserTopicsResponse{Topics: topics, NextPageToken: next}, nil
 }
 
@@ -109,6 +119,9 @@ func (s *SubscriptionServer) ListTopicSubscribers(ctx context.Context, req *hera
 	size := v.pageSize(req.GetPageSize(), defaultSubsPage, maxSubsPage)
 	after := v.pageAfter(req.GetPageToken(), validUserID)
 	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if err := checkTopics(ctx, "topic", []string{string(topic)}); err != nil {
 		return nil, err
 	}
 	// One more than the page tells whether another page follows, so the

@@ -27,6 +27,13 @@ type Verifier interface {
 	Verify(ctx context.Context, token string) (auth.Claims, error)
 }
 
+// StreamLimiter bounds a user's open streams; limit.Streams implements it.
+type StreamLimiter interface {
+	// Acquire counts a new stream of user, or reports false when the user
+	// has too many open; release is called when the stream ends.
+	Acquire(user notify.UserID) (release func(), ok bool)
+}
+
 // Defaults for zero Config fields.
 const (
 	DefaultHeartbeat      = 15 * time.Second
@@ -48,6 +55,9 @@ type Config struct {
 	// user's channel); a stream waits at most 2 s.
 	WaitLive func(ctx context.Context, user notify.UserID) error
 	Verifier Verifier
+	// Streams, when set, bounds each user's open streams: one more is
+	// refused with 429 before it starts.
+	Streams StreamLimiter
 	// Logger is never given a token or a query string; nil discards.
 	Logger *slog.Logger
 

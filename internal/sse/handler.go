@@ -77,6 +77,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_cursor", "Last-Event-ID is not a cursor of this stream")
 		return
 	}
+	if h.cfg.Streams != nil {
+		release, ok := h.cfg.Streams.Acquire(claims.User)
+		if !ok {
+			// Refused rather than closing an older stream: see package limit.
+			writeError(w, http.StatusTooManyRequests, "resource_exhausted", "too many open streams for this user; close one first")
+			return
+		}
+		defer release()
+	}
 	if !h.enter() {
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "server is shutting down")

@@ -1,0 +1,10 @@
+// Package limit bounds what one client can hold open on a node: streams per
+// user (SSE and gRPC together) and connections per source address.
+//
+// Both refuse the newcomer rather than evict an incumbent. Refusing is
+// predictable: the client that went over the limit is the one told so, with
+// 429 or RESOURCE_EXHAUSTED. Closing the oldest stream instead would let
+// anyone holding a stolen token kick the owner off in a loop; and a client
+// whose old connection is merely half-open gets its slot back on its own,
+// when the next heartbeat write to that connection fails.
+package limit
