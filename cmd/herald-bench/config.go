@@ -69,7 +69,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&l.ConnectConcurrency, "connect-concurrency", 64, "streams being connected at once")
 	fs.DurationVar(&l.ConnectTimeout, "connect-timeout", 10*time.Second, "bound on one stream's connect")
 	fs.IntVar(&l.SourceIPs, "source-ips", 8, "spread streams over source addresses 127.0.0.2 … 127.0.0.(1+N), so that ephemeral ports do not run out (0: let the kernel choose)")
-	fs.StringVar(&l.Mode, "mode", modePerUser, "load: per-user (each notification to one random user), topic (one topic every user subscribes to), reconnect (per-user while streams drop and resume with Last-Event-ID)")
+	fs.StringVar(&l.Mode, "mode", modePerUser, "load: per-user (each notification to one random user), topic (one topic every user subscribes to), reconnect (per-user while streams drop and resume with Last-Event-ID), storm (notifications to every user in turn while, once, every stream drops within --storm-window and resumes with Last-Event-ID)")
 	fs.Float64Var(&l.Rate, "rate", 0, "notifications per second (0: as fast as acknowledged)")
 	fs.IntVar(&l.Callers, "callers", 16, "concurrent notify callers")
 	fs.IntVar(&l.Batch, "batch", 1, "notifications per call; more than 1 uses NotifyBatch (herald's --max-batch bounds it)")
@@ -77,6 +77,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&l.Settle, "settle", 2*time.Second, "idle time after connecting, before the server's memory is read")
 	fs.DurationVar(&l.Drain, "drain", 10*time.Second, "bound on waiting for acknowledged events after sending stops; what has not arrived by then is lost")
 	fs.DurationVar(&l.ReconnectEvery, "reconnect-every", 2*time.Second, "reconnect mode: mean time between a stream's drops")
+	fs.DurationVar(&l.StormAt, "storm-at", 0, "storm mode: when, after sending starts, every stream drops (default a third of --duration)")
+	fs.DurationVar(&l.StormWindow, "storm-window", time.Second, "storm mode: the drops are spread over this window")
 	fs.DurationVar(&l.ReconnectGap, "reconnect-gap", 100*time.Millisecond, "reconnect mode: time a dropped stream stays away")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -105,8 +107,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 func (c *config) validate() error {
 	l := &c.Load
 	switch {
-	case l.Mode != modePerUser && l.Mode != modeTopic && l.Mode != modeReconnect:
-		return fmt.Errorf("--mode must be per-user, topic or reconnect, not %q", l.Mode)
+	case l.Mode != modePerUser && l.Mode != modeTopic && l.Mode != modeReconnect && l.Mode != modeStorm:
+		return fmt.Errorf("--mode must be per-user, topic, reconnect or storm, not %q", l.Mode)
+	case l.Mode == modeStorm && (l.StormWindow <= 0 || l.StormAt < 0):
+		return fmt.Errorf("--storm-window must be positive and --storm-at not negative")
 	case c.Runs < 1:
 		return fmt.Errorf("--runs must be at least 1")
 	case l.Streams < 1 || l.ConnectConcurrency < 1 || l.Callers < 1 || l.Batch < 1:
@@ -117,9 +121,9 @@ func (c *config) validate() error {
 		return fmt.Errorf("--duration must be positive and --rate not negative")
 	case l.Mode == modeReconnect && l.ReconnectEvery <= 0:
 		return fmt.Errorf("--reconnect-every must be positive")
-	case c.Calibrate && l.Mode == modeReconnect:
+	case c.Calibrate && (l.Mode == modeReconnect || l.Mode == modeStorm):
 		// Resuming needs history, which the bare server has none of.
-		return fmt.Errorf("--calibrate does not support reconnect mode: the bare server keeps no history to resume from")
+		return fmt.Errorf("--calibrate does not support %s mode: the bare server keeps no history to resume from", l.Mode)
 	}
 	herald := c.HeraldBin != "" || c.HTTPAddr != "" || c.GRPCAddr != ""
 	if c.HeraldBin == "" && herald {

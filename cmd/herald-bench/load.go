@@ -18,6 +18,7 @@ const (
 	modePerUser   = "per-user"
 	modeTopic     = "topic"
 	modeReconnect = "reconnect"
+	modeStorm     = "storm"
 )
 
 // maxSubscribePairs is the most topic × user pairs herald takes in one
@@ -40,6 +41,8 @@ type loadConfig struct {
 	Drain              time.Duration
 	ReconnectEvery     time.Duration
 	ReconnectGap       time.Duration
+	StormAt            time.Duration
+	StormWindow        time.Duration
 }
 
 // server is where one load run goes.
@@ -90,6 +93,12 @@ type result struct {
 	ServerCPUConnectUs  float64 `json:"server_cpu_per_connect_us"`
 	ServerCPUPerMillion float64 `json:"server_cpu_s_per_million_deliveries"`
 	ToolCPUSend         float64 `json:"tool_cpu_seconds_send"`
+	// ServerRSSPeak is the most the server held while sending and
+	// draining, sampled every 100 ms.
+	ServerRSSPeak float64 `json:"server_rss_peak_bytes"`
+	// StormRecoverySeconds is, in storm mode, the time from the storm's
+	// start until the last dropped stream was connected again.
+	StormRecoverySeconds float64 `json:"storm_recovery_seconds,omitempty"`
 }
 
 // failed says why the run must not count, or "" if it may.
@@ -156,8 +165,11 @@ func runLoad(ctx context.Context, cfg loadConfig, srv server, log *slog.Logger) 
 		dial:       dialConfig{addr: srv.HTTPAddr, sourceIPs: cfg.SourceIPs, timeout: cfg.ConnectTimeout},
 		maxRetries: 20,
 	}
-	if cfg.Mode == modeReconnect {
+	switch cfg.Mode {
+	case modeReconnect:
 		opts.reconnectEvery, opts.reconnectGap = cfg.ReconnectEvery, cfg.ReconnectGap
+	case modeStorm:
+		opts.stormWindow = cfg.StormWindow
 	}
 	var (
 		readers   sync.WaitGroup
@@ -227,9 +239,17 @@ func runLoad(ctx context.Context, cfg loadConfig, srv server, log *slog.Logger) 
 	res.ServerRSSIdle = idle.RSS
 	res.ServerRSSPerStream = (idle.RSS - before.RSS) / float64(len(live))
 
-	// Send.
+	// Send, sampling the server's memory on the side.
 	sendStart := time.Now()
 	toolCPU := selfCPU()
+	if cfg.Mode == modeStorm {
+		at := cfg.StormAt
+		if at == 0 {
+			at = cfg.Duration / 3
+		}
+		st.stormAt.Store(sendStart.Add(at).UnixNano())
+	}
+	peak := sampleRSS(ctx, srv.HTTPAddr, idle.RSS)
 	sendRes := send(ctx, cfg, srv.Send, live, topic, topicTgt, &st)
 	res.Sent, res.Acked, res.SendErrors = sendRes.sent, sendRes.acked, sendRes.errors
 	res.SendSeconds = sendRes.elapsed.Seconds()
@@ -251,6 +271,12 @@ func runLoad(ctx context.Context, cfg loadConfig, srv server, log *slog.Logger) 
 	}
 	tick.Stop()
 	res.ToolCPUSend = selfCPU() - toolCPU
+	res.ServerRSSPeak = peak()
+	if at := st.stormAt.Load(); at > 0 {
+		if last := st.lastResume.Load(); last > at {
+			res.StormRecoverySeconds = time.Duration(last - at).Seconds()
+		}
+	}
 	after, err := scrape(ctx, srv.HTTPAddr)
 	if err != nil {
 		return nil, err
@@ -305,6 +331,7 @@ func send(ctx context.Context, cfg loadConfig, snd sender, live []*stream, topic
 	var (
 		sent, acked, errs atomic.Int64
 		issued            atomic.Int64 // notifications paced so far
+		turn              atomic.Int64 // storm mode: the next user in turn
 		callers           sync.WaitGroup
 	)
 	start := time.Now()
@@ -338,6 +365,11 @@ func send(ctx context.Context, cfg loadConfig, snd sender, live []*stream, topic
 						continue
 					}
 					s := live[rng.IntN(len(live))]
+					if cfg.Mode == modeStorm {
+						// Every user in turn, so that every stream has an
+						// event id to resume from when the storm comes.
+						s = live[int(turn.Add(1)-1)%len(live)]
+					}
 					tgts[i] = s.tgt
 					notes[i] = note{user: s.user, seq: s.tgt.next.Add(1) - 1, sent: sentAt.UnixNano()}
 				}
@@ -359,6 +391,37 @@ func send(ctx context.Context, cfg loadConfig, snd sender, live []*stream, topic
 	res.elapsed = time.Since(start)
 	res.sent, res.acked, res.errors = sent.Load(), acked.Load(), errs.Load()
 	return res
+}
+
+// sampleRSS reads the server's RSS every 100 ms until the returned function
+// is called, which stops sampling and returns the largest value seen.
+func sampleRSS(ctx context.Context, addr string, initial float64) func() float64 {
+	ctx, cancel := context.WithCancel(ctx)
+	var (
+		peak atomic.Uint64
+		done = make(chan struct{})
+	)
+	peak.Store(uint64(initial))
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if p, err := scrape(ctx, addr); err == nil && uint64(p.RSS) > peak.Load() {
+				peak.Store(uint64(p.RSS))
+			}
+		}
+	}()
+	return func() float64 {
+		cancel()
+		<-done
+		return float64(peak.Load())
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

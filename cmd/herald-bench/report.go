@@ -210,6 +210,8 @@ var figures = []figure{
 	{"latency p99.9 (ms)", "%.2f", true, func(r *result) float64 { return r.LatencyP999Ms }, false},
 	{"latency max (ms)", "%.2f", true, func(r *result) float64 { return r.LatencyMaxMs }, false},
 	{"server CPU s per million deliveries", "%.1f", true, func(r *result) float64 { return r.ServerCPUPerMillion }, false},
+	{"server RSS peak while sending (MB)", "%.1f", true, func(r *result) float64 { return r.ServerRSSPeak / (1 << 20) }, false},
+	{"storm: time to resume every stream (s)", "%.2f", false, func(r *result) float64 { return r.StormRecoverySeconds }, false},
 	{"load tool CPU s while sending", "%.2f", false, func(r *result) float64 { return r.ToolCPUSend }, false},
 	{"lost", "%.0f", false, func(r *result) float64 { return float64(r.Lost) }, true},
 	{"duplicated", "%.0f", false, func(r *result) float64 { return float64(r.Duplicated) }, true},

@@ -85,6 +85,26 @@ func TestSmoke(t *testing.T) {
 		t.Errorf("got %d connected, %d acked, %d delivered, %d lost, %d duplicated; want 1000 connected, every acked event delivered once",
 			r.Connected, r.Acked, r.Deliveries, r.Lost, r.Duplicated)
 	}
+
+	// A small reconnect storm: every stream drops within one second and
+	// resumes with Last-Event-ID while notifications keep flowing.
+	stdout.Reset()
+	stderr.Reset()
+	err = run(ctx, []string{"--mode", "storm", "--streams", "500", "--rate", "1000", "--duration", "3s",
+		"--settle", "100ms", "--drain", "5s", "--herald-bin", bin, "--json"}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("storm: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil || len(out.Results) != 1 {
+		t.Fatalf("JSON output (%v):\n%s", err, stdout.String())
+	}
+	r = out.Results[0]
+	t.Logf("herald storm: %d streams resumed within %.2f s, peak RSS %.1f MB, %d delivered",
+		r.Reconnects, r.StormRecoverySeconds, r.ServerRSSPeak/(1<<20), r.Deliveries)
+	if r.Reconnects != 500 || r.StormRecoverySeconds <= 0 || r.Lost != 0 || r.Duplicated != 0 || r.Deliveries != r.Acked || r.Acked == 0 {
+		t.Errorf("storm: got %d resumed, recovery %.2f s, %d acked, %d delivered, %d lost, %d duplicated; want all 500 resumed and every acked event delivered once",
+			r.Reconnects, r.StormRecoverySeconds, r.Acked, r.Deliveries, r.Lost, r.Duplicated)
+	}
 }
 
 // TestCalibration runs the same client path against the bare server, in

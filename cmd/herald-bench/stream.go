@@ -25,6 +25,8 @@ type streamStats struct {
 	drops        atomic.Int64 // streams that ended without being asked to
 	reconnects   atomic.Int64 // planned drops and resumes (reconnect mode)
 	lastDelivery atomic.Int64 // Unix nanoseconds of the latest delivery
+	stormAt      atomic.Int64 // storm mode: Unix nanoseconds when the drops begin
+	lastResume   atomic.Int64 // Unix nanoseconds of the latest successful resume
 	latency      histogram
 	firstErr     atomic.Pointer[string]
 }
@@ -50,6 +52,8 @@ type stream struct {
 	tgt    *target
 	recv   bitset // sequence numbers received
 	lastID []byte // the id of the last event received, for Last-Event-ID
+	// stormed is set once the stream's storm drop is planned.
+	stormed bool
 
 	mu      sync.Mutex
 	conn    net.Conn
@@ -134,6 +138,7 @@ type readOpts struct {
 	dial           dialConfig
 	reconnectEvery time.Duration // > 0: drop and resume about this often
 	reconnectGap   time.Duration // wait between a planned drop and the resume
+	stormWindow    time.Duration // > 0: drop once, within this window after stats.stormAt
 	maxRetries     int           // consecutive failed reconnects before giving up
 }
 
@@ -168,6 +173,19 @@ func (s *stream) read(ctx context.Context, r *sseReader, o readOpts, st *streamS
 		if r == nil {
 			return
 		}
+		if planned {
+			maxInt64(&st.lastResume, time.Now().UnixNano())
+		}
+	}
+}
+
+// maxInt64 raises a to v if v is larger.
+func maxInt64(a *atomic.Int64, v int64) {
+	for {
+		l := a.Load()
+		if v <= l || a.CompareAndSwap(l, v) {
+			return
+		}
 	}
 }
 
@@ -175,7 +193,8 @@ func (s *stream) read(ctx context.Context, r *sseReader, o readOpts, st *streamS
 // ended by a planned drop.
 func (s *stream) receive(r *sseReader, o readOpts, st *streamStats) (planned bool) {
 	var dropAt time.Time
-	if o.reconnectEvery > 0 {
+	switch {
+	case o.reconnectEvery > 0:
 		dropAt = time.Now().Add(o.reconnectEvery/2 + rand.N(o.reconnectEvery))
 	}
 	armed := false
@@ -214,15 +233,16 @@ func (s *stream) receive(r *sseReader, o readOpts, st *streamStats) (planned boo
 		now := time.Now().UnixNano()
 		st.deliveries.Add(1)
 		st.latency.Record(time.Duration(now - f.sent))
-		for {
-			l := st.lastDelivery.Load()
-			if now <= l || st.lastDelivery.CompareAndSwap(l, now) {
-				break
-			}
-		}
+		maxInt64(&st.lastDelivery, now)
 		// A planned drop needs a resume point, or the events sent while
 		// away could not be asked for again; so the deadline is set only
 		// once the stream has an id.
+		if !armed && dropAt.IsZero() && o.stormWindow > 0 && !s.stormed {
+			// Once per stream: the storm is one event. Events flow only
+			// once sending began, which set its time.
+			s.stormed = true
+			dropAt = time.Unix(0, st.stormAt.Load()).Add(rand.N(o.stormWindow))
+		}
 		if !armed && !dropAt.IsZero() && len(s.lastID) > 0 {
 			armed = true
 			s.mu.Lock()
