@@ -32,6 +32,7 @@
 //	x <expire time:8> <id>             body expiry index (purge of expired notifications)
 //	i <idempotency key>                idempotency record: notification ID, recipients, time, complete or not, last user
 //	k <time:8> <idempotency key>       idempotency age index (purge after the window)
+//	r                                  readiness probe: the time of the last probe
 //
 // The meta record sits just before the user's entries, so one iterator reads
 // a consistent view of both. A user's entries are always the contiguous
@@ -76,6 +77,28 @@
 // first part (or whole delivery) that finds an incomplete record stores
 // nothing and tells the caller where to resume. Whole deliveries write a
 // complete record, as before.
+//
+// # Disk faults
+//
+// A commit that fails (a full disk, an I/O error from the WAL) leaves
+// Pebble unable to commit again. The store then fails every write with
+// ErrUnavailable, reports so through Ready, and the writer goroutine
+// reopens the database in the background, with backoff (50 ms doubling to
+// 5 s): it closes the broken database and opens it again, which replays the
+// WAL. Acknowledged entries are never lost; a group whose commit failed
+// after its WAL write may be there after the reopen, once (its callers were
+// told it failed; a retry under the same idempotency key finds it). Reads
+// hold the database open, so the reopen waits for them, and fail with
+// ErrUnavailable while it is closed. Commits are serialized (commitBatch):
+// Pebble keeps a batch whose WAL write failed in its commit queue, and any
+// batch behind it would wait forever. While nothing failed, Ready commits a
+// small synced probe at most once a second, so that a disk that stopped
+// taking writes shows before a notification meets it. A failed sstable
+// write (a flush or compaction) is retried by Pebble itself while commits
+// go on in the WAL. Two failures remain fatal to Pebble and stop the
+// process, as they would without this store: a failed MANIFEST write in the
+// background, and a WAL that cannot be created when a full memtable
+// rotates; a restart replays the WAL as after kill -9.
 //
 // # Encoding
 //

@@ -22,6 +22,11 @@ func (s *Store) List(ctx context.Context, user notify.UserID, q store.ListQuery)
 	if err := ctx.Err(); err != nil {
 		return store.InboxPage{}, fmt.Errorf("store: list %s: %w", user, err)
 	}
+	release, err := s.hold()
+	if err != nil {
+		return store.InboxPage{}, fmt.Errorf("store: list %s: %w", user, err)
+	}
+	defer release()
 	limit := max(q.Limit, 1)
 	it, err := s.userIter(ctx, user)
 	if err != nil {
@@ -79,6 +84,11 @@ func (s *Store) Counts(ctx context.Context, user notify.UserID) (notify.Counts, 
 	if err := ctx.Err(); err != nil {
 		return notify.Counts{}, fmt.Errorf("store: counts %s: %w", user, err)
 	}
+	release, err := s.hold()
+	if err != nil {
+		return notify.Counts{}, fmt.Errorf("store: counts %s: %w", user, err)
+	}
+	defer release()
 	it, err := s.userIter(ctx, user)
 	if err != nil {
 		return notify.Counts{}, fmt.Errorf("store: counts %s: %w", user, err)
@@ -119,8 +129,8 @@ func (w *writer) markOne(r *request) {
 	if !r.state.CompareAndSwap(stateQueued, stateTaken) {
 		return // abandoned by its caller
 	}
-	if w.broken != nil {
-		r.reply <- reply{err: fmt.Errorf("store: mark: %w: %w", notify.ErrUnavailable, w.broken)}
+	if err := w.s.brokenErr(); err != nil {
+		r.reply <- reply{err: fmt.Errorf("store: mark: %w: %w", notify.ErrUnavailable, err)}
 		return
 	}
 	changed, counts, err := w.mark(r.mark.user, r.mark.mark)
@@ -195,8 +205,7 @@ func (w *writer) mark(user notify.UserID, m store.Mark) (int, notify.Counts, err
 		return 0, notify.Counts{}, err
 	}
 	if changed > 0 {
-		if err := commit(b, pebble.Sync); err != nil {
-			w.setBroken(err)
+		if err := s.commitBatch(b, pebble.Sync); err != nil {
 			return 0, notify.Counts{}, err
 		}
 	}

@@ -17,6 +17,11 @@ func (s *Store) Read(ctx context.Context, user notify.UserID, after notify.Curso
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("store: read %s: %w", user, err)
 	}
+	release, err := s.hold()
+	if err != nil {
+		return nil, fmt.Errorf("store: read %s: %w", user, err)
+	}
+	defer release()
 	if limit <= 0 {
 		limit = DefaultReadLimit
 	}
@@ -83,6 +88,11 @@ func (s *Store) Last(ctx context.Context, user notify.UserID) (notify.Cursor, er
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("store: last %s: %w", user, err)
 	}
+	release, err := s.hold()
+	if err != nil {
+		return 0, fmt.Errorf("store: last %s: %w", user, err)
+	}
+	defer release()
 	m, err := s.loadMeta(user)
 	if err != nil {
 		return 0, fmt.Errorf("store: last %s: %w", user, err)

@@ -16,10 +16,16 @@ import (
 
 // Store is the embedded backend of store.Store.
 type Store struct {
+	dir     string
 	opts    Options
-	db      *pebble.DB
 	cache   *bodyCache
 	metrics *storemetrics.Metrics
+
+	// db is the open database, nil while a reopen after a disk fault has
+	// not succeeded yet and after Close. The writer goroutine swaps it under
+	// dbMu's write lock; everyone else uses it under a read lock (hold).
+	dbMu sync.RWMutex
+	db   *pebble.DB
 
 	// mu guards closed and sending on reqs: Close takes it exclusively, so
 	// no Append is between its check and its send when reqs is closed.
@@ -30,8 +36,14 @@ type Store struct {
 	quit   chan struct{} // closed by Close
 	done   chan struct{} // closed when the writer has exited
 
-	// broken holds the error of a failed commit; see Ready.
+	// broken holds the error of a failed commit, until the writer has
+	// reopened the database; see Ready. wake tells the writer that a commit
+	// failed, so that it starts reopening.
 	broken atomic.Pointer[error]
+	wake   chan struct{}
+	probe  probeState
+	// commitMu serializes commits; see commitBatch.
+	commitMu sync.Mutex
 
 	// subMu serializes the read-check-writes of subscriptions and
 	// preferences (subscriptions.go), which bypass the writer.
@@ -79,18 +91,12 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	cache := pebble.NewCache(64 << 20)
-	defer cache.Unref()
-	db, err := pebble.Open(dir, &pebble.Options{
-		FS:                 opts.FS,
-		Cache:              cache,
-		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             pebbleLogger{log: opts.Logger},
-	})
+	db, err := openDB(dir, opts)
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+		return nil, err
 	}
 	s := &Store{
+		dir:     dir,
 		opts:    opts,
 		db:      db,
 		cache:   newBodyCache(opts.CacheSize),
@@ -99,11 +105,60 @@ func Open(dir string, opts Options) (*Store, error) {
 		sweeps:  make(chan chan error),
 		quit:    make(chan struct{}),
 		done:    make(chan struct{}),
+		wake:    make(chan struct{}, 1),
 	}
 	w := newWriter(s)
 	go w.run()
 	return s, nil
 }
+
+// openDB opens Pebble in dir. Opening replays the WAL, so it also serves
+// to reopen the database after a disk fault.
+func openDB(dir string, opts Options) (db *pebble.DB, err error) {
+	defer func() {
+		// Pebble reports some failed writes of its MANIFEST through Fatalf.
+		if p := recover(); p != nil {
+			f, ok := p.(pebbleFatal)
+			if !ok {
+				panic(p)
+			}
+			db, err = nil, fmt.Errorf("store: open %s: %w", dir, f)
+		}
+	}()
+	cache := pebble.NewCache(64 << 20)
+	defer cache.Unref()
+	db, err = pebble.Open(dir, &pebble.Options{
+		FS:                 opts.FS,
+		Cache:              cache,
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             pebbleLogger{log: opts.Logger},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	return db, nil
+}
+
+// hold keeps the database open for a read, or a write outside the writer,
+// until release: a reopen and Close wait for it. It fails with
+// ErrUnavailable while a reopen after a disk fault is pending. Calls must
+// not nest (a waiting reopen would deadlock them).
+func (s *Store) hold() (release func(), err error) {
+	s.dbMu.RLock()
+	if s.db != nil {
+		return s.dbMu.RUnlock, nil
+	}
+	s.dbMu.RUnlock()
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return nil, notify.ErrClosed
+	}
+	return nil, fmt.Errorf("%w: %w", notify.ErrUnavailable, errReopening)
+}
+
+var errReopening = errors.New("database is being reopened after a disk fault")
 
 // Append implements store.Store. It returns once the entries are durable.
 // If ctx ends while the request still waits for the writer, Append returns
@@ -180,8 +235,11 @@ func (s *Store) Sweep(ctx context.Context) error {
 }
 
 // Ready reports whether the store accepts appends. After a failed commit
-// (a disk error) Pebble cannot commit again, so every Append fails with
-// ErrUnavailable until the process reopens the store.
+// (a disk error) Pebble cannot commit again: every Append fails with
+// ErrUnavailable until the writer has reopened the database (see
+// writer.reopen). While nothing failed, Ready commits a small synced probe
+// (at most once per probeEvery), so that a full or failing disk shows
+// before a notification meets it.
 func (s *Store) Ready(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -195,7 +253,7 @@ func (s *Store) Ready(ctx context.Context) error {
 	if err := s.broken.Load(); err != nil {
 		return fmt.Errorf("store: %w: %w", notify.ErrUnavailable, *err)
 	}
-	return nil
+	return s.probeWrite()
 }
 
 // Close stops accepting appends, commits those already queued, stops the
@@ -209,21 +267,69 @@ func (s *Store) Close() error {
 		close(s.quit)
 		s.mu.Unlock()
 		<-s.done
-		s.closeErr = s.closeDB()
+		s.dbMu.Lock()
+		defer s.dbMu.Unlock()
+		if s.db != nil {
+			s.closeErr = closeDB(s.db)
+			s.db = nil
+		}
 	})
 	return s.closeErr
 }
 
 // closeDB closes Pebble, which may panic through Fatalf after a failed
 // commit left it unusable.
-func (s *Store) closeDB() (err error) {
+func closeDB(db *pebble.DB) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("store: close: %v", p)
 		}
 	}()
-	if err := s.db.Close(); err != nil {
+	if err := db.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
 	return nil
+}
+
+// commitBatch commits b. Commits are serialized, and none is tried once one
+// failed: Pebble leaves a batch whose WAL write failed in its commit queue,
+// and a batch committed after it would wait for it forever. The error of a
+// failed commit, or of the one that broke the database, is returned as it
+// is; callers wrap it with ErrUnavailable.
+func (s *Store) commitBatch(b *pebble.Batch, opts *pebble.WriteOptions) error {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	return s.commitLocked(b, opts)
+}
+
+// commitLocked is commitBatch with commitMu held.
+func (s *Store) commitLocked(b *pebble.Batch, opts *pebble.WriteOptions) error {
+	if err := s.broken.Load(); err != nil {
+		return *err
+	}
+	if err := commit(b, opts); err != nil {
+		s.markBroken(err)
+		return err
+	}
+	return nil
+}
+
+// brokenErr is the error of the failed commit that broke the database, or
+// nil.
+func (s *Store) brokenErr() error {
+	if err := s.broken.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+// markBroken records the failed commit err and wakes the writer, which
+// reopens the database.
+func (s *Store) markBroken(err error) {
+	if s.broken.CompareAndSwap(nil, &err) {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
 }

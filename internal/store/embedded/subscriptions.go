@@ -175,15 +175,16 @@ func setKeys(b *pebble.Batch, set bool, keys ...[]byte) error {
 }
 
 // writeLocked runs fill under subMu and commits what it wrote with fsync.
-// It holds the store's read lock throughout, so Close waits for it.
+// It holds the database throughout (see hold), so Close and a reopen wait
+// for it.
 func (s *Store) writeLocked(fill func(*pebble.Batch) error) error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return notify.ErrClosed
+	release, err := s.hold()
+	if err != nil {
+		return err
 	}
-	if err := s.broken.Load(); err != nil {
-		return fmt.Errorf("%w: %w", notify.ErrUnavailable, *err)
+	defer release()
+	if err := s.brokenErr(); err != nil {
+		return fmt.Errorf("%w: %w", notify.ErrUnavailable, err)
 	}
 	s.subMu.Lock()
 	defer s.subMu.Unlock()
@@ -195,22 +196,19 @@ func (s *Store) writeLocked(fill func(*pebble.Batch) error) error {
 	if b.Empty() {
 		return nil
 	}
-	if err := commit(b, pebble.Sync); err != nil {
-		// Pebble cannot commit after a failed WAL write: Appends must fail
-		// fast too.
-		s.broken.CompareAndSwap(nil, &err)
+	if err := s.commitBatch(b, pebble.Sync); err != nil {
 		return fmt.Errorf("%w: %w", notify.ErrUnavailable, err)
 	}
 	return nil
 }
 
-// readOpen runs fn while the database is open: Close waits for it.
+// readOpen runs fn while it holds the database (see hold).
 func (s *Store) readOpen(fn func() error) error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return notify.ErrClosed
+	release, err := s.hold()
+	if err != nil {
+		return err
 	}
+	defer release()
 	return fn()
 }
 

@@ -63,8 +63,8 @@ func (w *writer) finishSweep(err error) {
 
 // sweepStep runs one chunk of the sweep and commits it.
 func (w *writer) sweepStep() {
-	if w.broken != nil {
-		w.finishSweep(fmt.Errorf("store: sweep: %w: %w", notify.ErrUnavailable, w.broken))
+	if err := w.s.brokenErr(); err != nil {
+		w.finishSweep(fmt.Errorf("store: sweep: %w: %w", notify.ErrUnavailable, err))
 		return
 	}
 	sw := w.sweep
@@ -88,10 +88,7 @@ func (w *writer) sweepStep() {
 	if err == nil && !b.Empty() {
 		// No fsync: a lost chunk is redone by the next pass, and the next
 		// group commit's fsync covers it anyway.
-		err = commit(b, pebble.NoSync)
-		if err != nil {
-			w.setBroken(err)
-		}
+		err = w.s.commitBatch(b, pebble.NoSync)
 	}
 	if err != nil {
 		w.s.opts.Logger.Error("store: retention sweep failed", "err", err)

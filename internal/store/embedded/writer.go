@@ -20,10 +20,12 @@ const maxMetaCache = 1 << 18
 type writer struct {
 	s     *Store
 	metas map[notify.UserID]meta // committed state of recently seen users
-	// broken is set once a commit failed: Pebble's commit pipeline is not
-	// usable afterwards, so every later group fails fast.
-	broken error
-	sweep  *sweep // the retention pass in progress, if any
+	sweep *sweep                 // the retention pass in progress, if any
+	// retry fires the next reopen while the database is broken (a commit
+	// failed: Pebble's commit pipeline is not usable afterwards, so every
+	// group fails fast until then); backoff is its last delay.
+	retry   *time.Timer
+	backoff time.Duration
 
 	taken   []*request     // reused between groups
 	held    *request       // a mark that ended the group being drained
@@ -38,9 +40,11 @@ func newWriter(s *Store) *writer {
 
 func (w *writer) run() {
 	defer close(w.s.done)
+	defer w.stopRetry()
 	tick := time.NewTicker(w.s.opts.SweepInterval)
 	defer tick.Stop()
 	for {
+		retry := w.retryC()
 		if w.sweep != nil {
 			// Appends first; a chunk of the sweep only when none waits.
 			select {
@@ -67,8 +71,71 @@ func (w *writer) run() {
 			w.startSweep(done)
 		case <-tick.C:
 			w.startSweep(nil)
+		case <-w.s.wake:
+			// A commit failed: the next turn arms the retry.
+		case <-retry:
+			w.retry = nil
+			w.reopen()
 		}
 	}
+}
+
+// Backoff of the reopen attempts after a disk fault.
+const (
+	reopenFirst = 50 * time.Millisecond
+	reopenMax   = 5 * time.Second
+)
+
+// retryC arms the reopen timer while the database is broken and returns
+// its channel; nil (never ready) while it is healthy.
+func (w *writer) retryC() <-chan time.Time {
+	if w.s.broken.Load() == nil {
+		return nil
+	}
+	if w.retry == nil {
+		w.backoff = min(max(2*w.backoff, reopenFirst), reopenMax)
+		w.retry = time.NewTimer(w.backoff)
+	}
+	return w.retry.C
+}
+
+func (w *writer) stopRetry() {
+	if w.retry != nil {
+		w.retry.Stop()
+	}
+}
+
+// reopen closes the broken database and opens it again: Pebble replays its
+// WAL, so every acknowledged entry is back, and so may be the entries of a
+// group that failed after its WAL write (its callers were told it failed;
+// they may be there once, never twice, as the meta records are reloaded
+// too). Requests fail fast with ErrUnavailable until it succeeds; readers
+// and writes outside the writer hold the database (see hold), so the swap
+// waits for them.
+func (w *writer) reopen() {
+	s := w.s
+	cause := s.brokenErr()
+	s.dbMu.Lock()
+	defer s.dbMu.Unlock()
+	if s.db != nil {
+		if err := closeDB(s.db); err != nil {
+			s.opts.Logger.Warn("store: closing the broken database", "err", err)
+		}
+		s.db = nil
+	}
+	db, err := openDB(s.dir, s.opts)
+	if err != nil {
+		s.opts.Logger.Warn("store: reopen failed", "err", err, "cause", cause, "retry_in", min(2*w.backoff, reopenMax))
+		return
+	}
+	s.db = db
+	// The failed group may have reached the WAL: what the writer knows of
+	// users is reloaded from the database.
+	clear(w.metas)
+	// The backoff goes on until a group commits: a full disk may let Pebble
+	// open and fail the next commit again.
+	s.broken.Store(nil)
+	s.opts.Logger.Info("store: reopened after a disk fault", "cause", cause)
 }
 
 // handle serves one request from the queue: a mark alone, appends as a
@@ -118,7 +185,7 @@ drain:
 	if len(w.taken) == 0 {
 		return
 	}
-	err := w.broken
+	err := w.s.brokenErr()
 	if err == nil {
 		err = w.commitGroup(n)
 		if err != nil {
@@ -128,6 +195,8 @@ drain:
 	if err != nil {
 		w.s.metrics.Failures.Inc()
 		w.fail(fmt.Errorf("store: append: %w: %w", notify.ErrUnavailable, err))
+	} else {
+		w.backoff = 0 // the disk works again: see reopen
 	}
 	clear(w.taken)
 	w.entries = nil
@@ -181,8 +250,7 @@ func (w *writer) commitGroup(n int) error {
 			return err
 		}
 	}
-	if err := commit(b, pebble.Sync); err != nil {
-		w.setBroken(err)
+	if err := s.commitBatch(b, pebble.Sync); err != nil {
 		return err
 	}
 	s.metrics.Commit.Observe(time.Since(start).Seconds())
@@ -386,12 +454,6 @@ func deleteEntries(b *pebble.Batch, user notify.UserID, from, to notify.Cursor) 
 		}
 	}
 	return nil
-}
-
-// setBroken makes every later group, sweep and Ready fail with err.
-func (w *writer) setBroken(err error) {
-	w.broken = err
-	w.s.broken.Store(&err)
 }
 
 // commit commits b, turning Pebble's fatal commit error (a panic from
