@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync/atomic"
 
@@ -185,6 +186,10 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 		return nil, err
 	}
 	a.grpcSrv = grpc.NewServer(append(grpcOpts,
+		// A few long-lived workers serve the calls: their stacks are grown
+		// already, where a goroutine per call grows a fresh one through
+		// the interceptors, ingest and the store each time.
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 		grpc.ChainUnaryInterceptor(auth.Unary(policy)),
 		grpc.ChainStreamInterceptor(auth.Stream(policy)),
 	)...)

@@ -83,3 +83,13 @@ func IdemState(b []byte) (id string, recipients int, incomplete bool, lastUser n
 func EncodeIdem(id string, recipients int, unixNano int64, incomplete bool, lastUser notify.UserID) []byte {
 	return encodeIdem(nil, idemRecord{id: id, recipients: recipients, time: unixNano, incomplete: incomplete, lastUser: lastUser})
 }
+
+// HoldWriter makes the writer goroutine wait, once it has taken what was
+// queued before, until release is called; requests queued meanwhile stay
+// queued.
+func HoldWriter(s *Store) (release func()) {
+	r := &request{hold: make(chan struct{}), reply: make(chan reply, 1)}
+	s.reqs <- r
+	<-r.reply
+	return func() { close(r.hold) }
+}

@@ -37,12 +37,16 @@ func (s *Store) List(ctx context.Context, user notify.UserID, q store.ListQuery)
 	if err != nil {
 		return store.InboxPage{}, fmt.Errorf("store: list %s: %w", user, err)
 	}
-	page := store.InboxPage{Last: m.last, Entries: make([]store.InboxEntry, 0, min(limit, 64))}
+	visible := s.visibleLast(user, m.last)
+	page := store.InboxPage{Last: visible, Entries: make([]store.InboxEntry, 0, min(limit, 64))}
 	now := s.opts.Now()
 	more := false
 	// One pass over every entry: the counts need them all anyway, and it
 	// tells whether a further page exists.
 	err = s.scanDesc(it, user, func(c notify.Cursor, e entryView) error {
+		if c > visible {
+			return nil // its WAL sync is under way
+		}
 		live, _, err := s.liveEntry(e, now)
 		if err != nil || !live {
 			return err
@@ -96,7 +100,11 @@ func (s *Store) Counts(ctx context.Context, user notify.UserID) (notify.Counts, 
 	defer it.Close()
 	var counts notify.Counts
 	now := s.opts.Now()
-	err = s.scanAsc(it, user, func(_ notify.Cursor, e entryView) error {
+	visible, pending := s.bounds.bound(user)
+	err = s.scanAsc(it, user, func(c notify.Cursor, e entryView) error {
+		if pending && c > visible {
+			return nil // its WAL sync is under way
+		}
 		live, _, err := s.liveEntry(e, now)
 		if live {
 			countEntry(&counts, e.flags)
@@ -129,6 +137,8 @@ func (w *writer) markOne(r *request) {
 	if !r.state.CompareAndSwap(stateQueued, stateTaken) {
 		return // abandoned by its caller
 	}
+	// A mark sees, and its answer follows, every append before it.
+	w.sync.drain()
 	if err := w.s.brokenErr(); err != nil {
 		r.reply <- reply{err: fmt.Errorf("store: mark: %w: %w", notify.ErrUnavailable, err)}
 		return

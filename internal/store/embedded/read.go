@@ -40,6 +40,7 @@ func (s *Store) Read(ctx context.Context, user notify.UserID, after notify.Curso
 	if err != nil {
 		return nil, fmt.Errorf("store: read %s: %w", user, err)
 	}
+	m.last = s.visibleLast(user, m.last)
 	if after < m.floor || after > m.last {
 		return nil, fmt.Errorf("store: read %s after %d (retained %d..%d): %w", user, after, m.floor, m.last, notify.ErrCursorExpired)
 	}
@@ -54,6 +55,9 @@ func (s *Store) Read(ctx context.Context, user notify.UserID, after notify.Curso
 			return nil, fmt.Errorf("store: read %s: key %q: %w", user, k, errCorrupt)
 		}
 		rest := k[keyLen-8:]
+		if cursorOf(rest) > m.last {
+			break // its WAL sync is under way
+		}
 		v, err := it.ValueAndErr()
 		if err != nil {
 			return nil, fmt.Errorf("store: read %s: %w", user, err)
@@ -97,7 +101,16 @@ func (s *Store) Last(ctx context.Context, user notify.UserID) (notify.Cursor, er
 	if err != nil {
 		return 0, fmt.Errorf("store: last %s: %w", user, err)
 	}
-	return m.last, nil
+	return s.visibleLast(user, m.last), nil
+}
+
+// visibleLast is last, or less while the user's newest entries wait for
+// their WAL sync (see durableBounds).
+func (s *Store) visibleLast(user notify.UserID, last notify.Cursor) notify.Cursor {
+	if b, ok := s.bounds.bound(user); ok && b < last {
+		return b
+	}
+	return last
 }
 
 // metaAt reads the meta record through an iterator bounded to user's keys.

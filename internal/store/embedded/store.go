@@ -20,6 +20,8 @@ type Store struct {
 	opts    Options
 	cache   *bodyCache
 	metrics *storemetrics.Metrics
+	// bounds hides entries from readers until their WAL sync ends.
+	bounds *durableBounds
 
 	// db is the open database, nil while a reopen after a disk fault has
 	// not succeeded yet and after Close. The writer goroutine swaps it under
@@ -58,7 +60,8 @@ var _ store.Store = (*Store)(nil)
 // request is one Append or Mark waiting for the writer.
 type request struct {
 	ds    []store.Delivery
-	mark  *markRequest // set for a Mark
+	mark  *markRequest  // set for a Mark
+	hold  chan struct{} // tests: the writer waits for it to close
 	state atomic.Int32
 	reply chan reply // buffered: the writer never blocks on it
 }
@@ -100,6 +103,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		opts:    opts,
 		db:      db,
 		cache:   newBodyCache(opts.CacheSize),
+		bounds:  newDurableBounds(),
 		metrics: m,
 		reqs:    make(chan *request, 1024),
 		sweeps:  make(chan chan error),

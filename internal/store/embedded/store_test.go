@@ -240,17 +240,9 @@ func TestSweepPurgesExpiredAndIdempotency(t *testing.T) {
 
 func TestCancelWhileQueued(t *testing.T) {
 	t.Parallel()
-	entered, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	s := openT(t, t.TempDir(), embedded.Options{OnCommit: func([]notify.Entry) {
-		once.Do(func() { close(entered); <-release })
-	}})
-	first := make(chan error, 1)
-	go func() {
-		_, err := s.Append(context.Background(), []store.Delivery{to(note("first"), "pat")})
-		first <- err
-	}()
-	<-entered // the writer is now busy inside the hook
+	s := openT(t, t.TempDir(), embedded.Options{})
+	appendOK(t, s, to(note("first"), "pat"))
+	release := embedded.HoldWriter(s) // the writer is now busy
 	ctx, cancel := context.WithCancel(t.Context())
 	second := make(chan error, 1)
 	go func() {
@@ -261,10 +253,7 @@ func TestCancelWhileQueued(t *testing.T) {
 	if err := <-second; !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled Append: %v, want context.Canceled", err)
 	}
-	close(release)
-	if err := <-first; err != nil {
-		t.Fatalf("first Append: %v", err)
-	}
+	release()
 	appendOK(t, s, to(note("third"), "pat"))
 	if got := fmt.Sprint(readIDs(t, s, "pat", 0)); got != "[first third]" {
 		t.Errorf("entries = %s, want [first third]", got)

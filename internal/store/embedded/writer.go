@@ -3,6 +3,7 @@ package embedded
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -27,6 +28,12 @@ type writer struct {
 	retry   *time.Timer
 	backoff time.Duration
 
+	// sync answers each applied group once its WAL sync ends; gen counts
+	// the database's reopens, so that a failed sync fails only the groups
+	// applied in the same database after it.
+	sync *syncer
+	gen  uint64
+
 	taken   []*request     // reused between groups
 	held    *request       // a mark that ended the group being drained
 	entries []notify.Entry // the current group's, handed to the hook
@@ -40,6 +47,8 @@ func newWriter(s *Store) *writer {
 
 func (w *writer) run() {
 	defer close(w.s.done)
+	w.sync = newSyncer(w.s)
+	defer w.sync.stop() // answers what is in flight before done closes
 	defer w.stopRetry()
 	tick := time.NewTicker(w.s.opts.SweepInterval)
 	defer tick.Stop()
@@ -115,6 +124,8 @@ func (w *writer) stopRetry() {
 func (w *writer) reopen() {
 	s := w.s
 	cause := s.brokenErr()
+	// Groups in flight are answered (failed) before their database goes.
+	w.sync.drain()
 	s.dbMu.Lock()
 	defer s.dbMu.Unlock()
 	if s.db != nil {
@@ -132,6 +143,8 @@ func (w *writer) reopen() {
 	// The failed group may have reached the WAL: what the writer knows of
 	// users is reloaded from the database.
 	clear(w.metas)
+	w.gen++
+	s.bounds.reset()
 	// The backoff goes on until a group commits: a full disk may let Pebble
 	// open and fail the next commit again.
 	s.broken.Store(nil)
@@ -142,6 +155,11 @@ func (w *writer) reopen() {
 // group. A mark met while draining a group waits for that group's commit,
 // so every request takes effect in queue order.
 func (w *writer) handle(r *request) {
+	if r.hold != nil {
+		r.reply <- reply{}
+		<-r.hold
+		return
+	}
 	if r.mark != nil {
 		w.markOne(r)
 		return
@@ -187,6 +205,7 @@ drain:
 	}
 	err := w.s.brokenErr()
 	if err == nil {
+		// On success the syncer answers the group once its WAL sync ends.
 		err = w.commitGroup(n)
 		if err != nil {
 			w.s.opts.Logger.Error("store: group commit failed", "requests", len(w.taken), "err", err)
@@ -195,7 +214,7 @@ drain:
 	if err != nil {
 		w.s.metrics.Failures.Inc()
 		w.fail(fmt.Errorf("store: append: %w: %w", notify.ErrUnavailable, err))
-	} else {
+	} else if w.sync.synced.Swap(false) {
 		w.backoff = 0 // the disk works again: see reopen
 	}
 	clear(w.taken)
@@ -215,12 +234,17 @@ type pending struct {
 	idem  map[string]idemRecord
 }
 
-func (w *writer) commitGroup(n int) error {
+func (w *writer) commitGroup(n int) (err error) {
 	s := w.s
 	start := time.Now()
 	now := s.opts.Now()
 	b := s.db.NewBatch()
-	defer b.Close()
+	handed := false
+	defer func() {
+		if !handed {
+			_ = b.Close()
+		}
+	}()
 	p := pending{metas: make(map[notify.UserID]meta), idem: make(map[string]idemRecord)}
 	results := make([][]store.Result, len(w.taken))
 	// A fresh slice per group: the hook may keep it.
@@ -250,34 +274,32 @@ func (w *writer) commitGroup(n int) error {
 			return err
 		}
 	}
-	if err := s.commitBatch(b, pebble.Sync); err != nil {
+	// Readers must not see the group's entries before its WAL sync ends.
+	sp := spans(w.entries)
+	s.bounds.begin(sp)
+	if err := s.applyBatch(b); err != nil {
+		// The bounds stay until the reopen resets them.
 		return err
 	}
-	s.metrics.Commit.Observe(time.Since(start).Seconds())
-	s.metrics.GroupSize.Observe(float64(len(w.entries)))
-	s.metrics.Entries.Add(float64(len(w.entries)))
-	s.metrics.Appends.Add(float64(len(w.taken)))
-	s.metrics.Duplicates.Add(float64(dups))
-
+	// The next group builds on this one's cursors at once; if its sync
+	// fails, the reopen reloads them.
 	if len(w.metas)+len(p.metas) > maxMetaCache {
 		clear(w.metas)
 	}
 	for user, m := range p.metas {
 		w.metas[user] = m
 	}
-	for _, r := range w.taken {
-		for _, d := range r.ds {
-			if len(d.Recipients) > 0 {
-				s.cache.add(d.Notification)
-			}
-		}
-	}
-	if len(w.entries) > 0 {
-		s.opts.OnCommit(w.entries)
-	}
-	for i, r := range w.taken {
-		r.reply <- reply{results: results[i]}
-	}
+	handed = true
+	w.sync.hand(&inflight{
+		b:       b,
+		taken:   slices.Clone(w.taken),
+		results: results,
+		entries: w.entries,
+		spans:   sp,
+		gen:     w.gen,
+		start:   start,
+		dups:    dups,
+	})
 	return nil
 }
 
