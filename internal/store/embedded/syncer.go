@@ -125,15 +125,7 @@ func (y *syncer) finish(g *inflight) {
 // turning Pebble's fatal error (a panic from pebbleLogger.Fatalf) into an
 // error.
 func syncWait(b *pebble.Batch) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			f, ok := p.(pebbleFatal)
-			if !ok {
-				panic(p)
-			}
-			err = f
-		}
-	}()
+	defer recoverFatal(&err)
 	return b.SyncWait()
 }
 
@@ -155,14 +147,6 @@ func (s *Store) applyBatch(b *pebble.Batch) error {
 }
 
 func applyNoSyncWait(db *pebble.DB, b *pebble.Batch) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			f, ok := p.(pebbleFatal)
-			if !ok {
-				panic(p)
-			}
-			err = f
-		}
-	}()
+	defer recoverFatal(&err)
 	return db.ApplyNoSyncWait(b, pebble.Sync)
 }

@@ -481,14 +481,18 @@ func deleteEntries(b *pebble.Batch, user notify.UserID, from, to notify.Cursor) 
 // commit commits b, turning Pebble's fatal commit error (a panic from
 // pebbleLogger.Fatalf) into an error.
 func commit(b *pebble.Batch, opts *pebble.WriteOptions) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			f, ok := p.(pebbleFatal)
-			if !ok {
-				panic(p)
-			}
-			err = f
-		}
-	}()
+	defer recoverFatal(&err)
 	return b.Commit(opts)
+}
+
+// recoverFatal, deferred, turns a panic from pebbleLogger.Fatalf into *err;
+// any other panic goes on.
+func recoverFatal(err *error) {
+	if p := recover(); p != nil {
+		f, ok := p.(pebbleFatal)
+		if !ok {
+			panic(p)
+		}
+		*err = f
+	}
 }
