@@ -73,12 +73,29 @@ func NewUserVerifier(cfg UserConfig) (*UserVerifier, error) {
 // Verify routes token by the alg of its header and logs a refusal. Errors
 // wrap ErrInvalidToken.
 func (u *UserVerifier) Verify(ctx context.Context, token string) (Claims, error) {
-	alg, kid := peekHeader(token)
+	// With one kind of key the header needs no reading first: that
+	// verifier refuses every other alg itself. The header is decoded only
+	// to route between two, or to log a refusal.
+	var alg, kid string
+	peeked := false
+	if u.hs != nil && u.jwks != nil {
+		alg, kid = peekHeader(token)
+		peeked = true
+	}
 	var (
 		c   Claims
 		err error
 	)
 	switch {
+	case u.jwks == nil && u.hs != nil:
+		c, err = u.hs.Verify(ctx, token)
+	case u.hs == nil && u.jwks != nil:
+		if alg, kid = peekHeader(token); alg == "HS256" {
+			err = fmt.Errorf("%w: HS256 is refused: no shared secret is configured", ErrInvalidToken)
+		} else {
+			c, err = u.jwks.Verify(ctx, token)
+		}
+		peeked = true
 	case alg == "HS256" && u.hs != nil:
 		c, err = u.hs.Verify(ctx, token)
 	case alg == "HS256":
@@ -89,6 +106,9 @@ func (u *UserVerifier) Verify(ctx context.Context, token string) (Claims, error)
 		c, err = u.hs.Verify(ctx, token) // refuses every alg but HS256
 	}
 	if err != nil {
+		if !peeked {
+			alg, kid = peekHeader(token)
+		}
 		u.log.LogAttrs(ctx, slog.LevelInfo, "user token refused",
 			slog.String("reason", err.Error()), slog.String("alg", clip(alg)), slog.String("kid", clip(kid)))
 	}

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -9,7 +8,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -175,23 +173,16 @@ func validateData(d *structpb.Struct, max int, path string, v *Violations) json.
 		v.Add(path, "at most %d bytes as JSON, got about %d", max, size)
 		return nil
 	}
-	b, err := protojson.Marshal(d)
+	b, err := appendStruct(make([]byte, 0, 256), d)
 	if err != nil {
 		v.Add(path, "not representable as JSON: %v", err)
 		return nil
 	}
-	// protojson's whitespace is deliberately unstable; compacting gives one
-	// canonical line and the size that counts.
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, b); err != nil {
-		v.Add(path, "not representable as JSON: %v", err)
+	if len(b) > max {
+		v.Add(path, "at most %d bytes as JSON, got %d", max, len(b))
 		return nil
 	}
-	if buf.Len() > max {
-		v.Add(path, "at most %d bytes as JSON, got %d", max, buf.Len())
-		return nil
-	}
-	return buf.Bytes()
+	return b
 }
 
 // validName reports whether s is 1 to max bytes of ASCII letters, digits and
