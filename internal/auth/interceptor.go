@@ -94,12 +94,13 @@ func (a *serviceAuth) authenticate(ctx context.Context, method string) (context.
 // true as soon as any credential header is there, even a malformed one, so
 // that dev mode never lets a broken credential through as "no credential".
 func keyFromMetadata(ctx context.Context) (key string, present bool) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	if vs := md.Get("authorization"); len(vs) > 0 {
+	// ValueFromIncomingContext copies one header's values, where
+	// FromIncomingContext would copy all of them on every call.
+	if vs := metadata.ValueFromIncomingContext(ctx, "authorization"); len(vs) > 0 {
 		k, _ := bearer(vs[0])
 		return k, true
 	}
-	if vs := md.Get("x-api-key"); len(vs) > 0 {
+	if vs := metadata.ValueFromIncomingContext(ctx, "x-api-key"); len(vs) > 0 {
 		return strings.TrimSpace(vs[0]), true
 	}
 	return "", false

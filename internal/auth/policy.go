@@ -122,8 +122,7 @@ func (pa *policyAuth) authenticate(ctx context.Context, method string) (context.
 // user verifies the bearer token of the metadata. Neither the reply nor the
 // log carries the token, only why it was refused.
 func (pa *policyAuth) user(ctx context.Context, method string) (context.Context, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	vs := md.Get("authorization")
+	vs := metadata.ValueFromIncomingContext(ctx, "authorization")
 	if len(vs) == 0 {
 		return nil, errNoToken
 	}
