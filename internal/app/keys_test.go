@@ -1,38 +1,19 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/config"
+	"github.com/heraldhq/herald/internal/logbuf"
 )
-
-// syncBuffer is a log sink safe for the loader's goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func keyLine(name, key string) string {
 	return "name=" + name + " hash=" + auth.HashAPIKey(key) + "\n"
@@ -78,7 +59,7 @@ func TestKeyLoaderReloadsOnChange(t *testing.T) {
 	if err := os.Symlink(filepath.Join(v1, "keys"), file); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	cfg := config.Config{APIKeys: []string{"inline=" + auth.HashAPIKey("hk_inline")}, APIKeysFile: file}
 	l, err := newKeyLoader(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/logbuf"
 )
 
 // testKeys are generated once: RSA generation is slow.
@@ -358,7 +359,7 @@ func TestJWKSStartFailure(t *testing.T) {
 			t.Parallel()
 			srv := newKeyServer(t)
 			srv.setBody(tt.status, tt.body)
-			var logs syncBuffer
+			var logs logbuf.Buffer
 			v := newJWKS(t, srv.URL, auth.JWKSOptions{
 				MinRefresh: time.Hour,
 				Logger:     slog.New(slog.NewJSONHandler(&logs, nil)),
@@ -436,22 +437,4 @@ func TestJWKSCloseStopsRefresh(t *testing.T) {
 	if got := srv.fetches.Load(); got != n {
 		t.Errorf("fetches went from %d to %d after Close", n, got)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -14,11 +14,12 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/logbuf"
 )
 
 // newUsers returns a UserVerifier with the secret and/or a JWKS holding
 // "rsa" (RS256), "ec" (ES256) and "ed" (EdDSA), and the buffer it logs to.
-func newUsers(t testing.TB, withSecret, withJWKS bool) (*auth.UserVerifier, *syncBuffer) {
+func newUsers(t testing.TB, withSecret, withJWKS bool) (*auth.UserVerifier, *logbuf.Buffer) {
 	t.Helper()
 	k := keys()
 	cfg := auth.UserConfig{
@@ -36,7 +37,7 @@ func newUsers(t testing.TB, withSecret, withJWKS bool) (*auth.UserVerifier, *syn
 		)
 		cfg.JWKSURL = srv.URL
 	}
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	cfg.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 	u, err := auth.NewUserVerifier(cfg)
 	if err != nil {
@@ -139,7 +140,7 @@ func TestUserVerifierLogsRefusals(t *testing.T) {
 }
 
 // refusals returns the log lines about refused tokens.
-func refusals(logs *syncBuffer) []string {
+func refusals(logs *logbuf.Buffer) []string {
 	var out []string
 	for _, l := range strings.Split(logs.String(), "\n") {
 		if strings.Contains(l, `"msg":"user token refused"`) {

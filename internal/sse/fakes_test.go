@@ -1,7 +1,6 @@
 package sse_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/hub"
+	"github.com/heraldhq/herald/internal/logbuf"
 	"github.com/heraldhq/herald/internal/notify"
 	"github.com/heraldhq/herald/internal/sse"
 )
@@ -98,24 +98,6 @@ func (m *memStore) Last(_ context.Context, user notify.UserID) (notify.Cursor, e
 	return notify.Cursor(len(m.entries[user])), nil
 }
 
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // env is a handler on a test server with its hub, store and metrics.
 type env struct {
 	t        *testing.T
@@ -125,7 +107,7 @@ type env struct {
 	srv      *httptest.Server
 	hubReg   *prometheus.Registry
 	sseReg   *prometheus.Registry
-	logs     *syncBuffer
+	logs     *logbuf.Buffer
 	verifier fakeVerifier
 }
 
@@ -138,7 +120,7 @@ const (
 // cleanup shuts the streams down and then the server.
 func newEnv(t *testing.T, configure func(*sse.Config)) *env {
 	t.Helper()
-	e := &env{t: t, hubReg: prometheus.NewPedanticRegistry(), sseReg: prometheus.NewPedanticRegistry(), logs: &syncBuffer{}}
+	e := &env{t: t, hubReg: prometheus.NewPedanticRegistry(), sseReg: prometheus.NewPedanticRegistry(), logs: &logbuf.Buffer{}}
 	e.hub = hub.New(hub.Options{Registerer: e.hubReg})
 	e.store = newMemStore(e.hub)
 	e.verifier = fakeVerifier{

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/heraldhq/herald/internal/logbuf"
 	"github.com/heraldhq/herald/internal/notify"
 	"github.com/heraldhq/herald/internal/store"
 	"github.com/heraldhq/herald/internal/store/embedded"
@@ -306,29 +307,12 @@ func TestCloseWithAppendsInFlight(t *testing.T) {
 
 func TestPebbleLogsGoToLogger(t *testing.T) {
 	t.Parallel()
-	var buf syncBuffer
+	var buf logbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	openT(t, t.TempDir(), embedded.Options{Logger: log})
 	if out := buf.String(); !strings.Contains(out, "level=DEBUG") || !strings.Contains(out, "WALs") {
 		t.Errorf("Pebble's startup log did not reach the logger at debug level:\n%s", out)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestMetrics(t *testing.T) {
