@@ -47,7 +47,7 @@ func (d *durableBounds) shard(user notify.UserID) *boundShard {
 
 // spans groups a group's entries, in cursor order per user, into spans.
 func spans(entries []notify.Entry) map[notify.UserID]span {
-	out := make(map[notify.UserID]span)
+	out := make(map[notify.UserID]span, len(entries)) // one user each, mostly
 	for i := range entries {
 		e := &entries[i]
 		if sp, ok := out[e.User]; ok {

@@ -245,7 +245,9 @@ func (w *writer) commitGroup(n int) (err error) {
 			_ = b.Close()
 		}
 	}()
-	p := pending{metas: make(map[notify.UserID]meta), idem: make(map[string]idemRecord)}
+	// Sized for the group: a fan-out part of a thousand users grew and
+	// rehashed its way there each time.
+	p := pending{metas: make(map[notify.UserID]meta, n), idem: make(map[string]idemRecord)}
 	results := make([][]store.Result, len(w.taken))
 	// A fresh slice per group: the hook may keep it.
 	w.entries = make([]notify.Entry, 0, n)
