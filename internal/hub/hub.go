@@ -84,7 +84,7 @@ func New(opts Options) *Hub {
 		onLast:  opts.OnLast,
 	}
 	for i := range h.shards {
-		h.shards[i].users = make(map[notify.UserID]map[*Subscription]struct{})
+		h.shards[i].users = make(map[notify.UserID][]*Subscription)
 	}
 	return h
 }

@@ -90,6 +90,37 @@ func TestFanOutToAllConnectionsOfUser(t *testing.T) {
 	}
 }
 
+// Closing any one of a user's subscriptions, first, middle or last, leaves
+// the others receiving.
+func TestCloseOneOfSeveral(t *testing.T) {
+	t.Parallel()
+	for closed := range 3 {
+		t.Run(fmt.Sprint("closed=", closed), func(t *testing.T) {
+			reg := prometheus.NewPedanticRegistry()
+			h := hub.New(hub.Options{Registerer: reg})
+			subs := make([]*hub.Subscription, 3)
+			for i := range subs {
+				subs[i] = h.Subscribe("alice", 8)
+				defer subs[i].Close()
+			}
+			subs[closed].Close()
+			h.Publish([]notify.Entry{entry("alice", 1)})
+			for i, s := range subs {
+				if i == closed {
+					assertEmpty(t, s)
+					continue
+				}
+				if got := recv(t, s).Cursor; got != 1 {
+					t.Errorf("sub %d: cursor %d, want 1", i, got)
+				}
+			}
+			if got := metric(t, reg, "herald_hub_connections"); got != 2 {
+				t.Errorf("connections = %v, want 2", got)
+			}
+		})
+	}
+}
+
 func TestUsersAreIsolated(t *testing.T) {
 	t.Parallel()
 	h := hub.New(hub.Options{Shards: 1}) // one shard: isolation must not come from sharding

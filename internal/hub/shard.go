@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/heraldhq/herald/internal/notify"
@@ -10,8 +11,11 @@ import (
 // takes the read lock, so publishers to different users of one shard do not
 // wait on each other; only connection churn takes the write lock.
 type shard struct {
-	mu     sync.RWMutex
-	users  map[notify.UserID]map[*Subscription]struct{}
+	mu sync.RWMutex
+	// users holds each user's subscriptions in a slice: most users have
+	// one, and starting a map iteration per delivered entry cost a third
+	// of Publish.
+	users  map[notify.UserID][]*Subscription
 	closed bool
 	_      [24]byte // pad to 64 bytes: neighbouring shards' locks on separate cache lines
 }
@@ -25,12 +29,8 @@ func (sh *shard) add(s *Subscription) (first, ok bool) {
 		return false, false
 	}
 	set := sh.users[s.user]
-	if set == nil {
-		set = make(map[*Subscription]struct{}, 1)
-		sh.users[s.user] = set
-		first = true
-	}
-	set[s] = struct{}{}
+	first = len(set) == 0
+	sh.users[s.user] = append(set, s)
 	return first, true
 }
 
@@ -40,15 +40,16 @@ func (sh *shard) remove(s *Subscription) (removed, last bool) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	set := sh.users[s.user]
-	if _, ok := set[s]; !ok {
+	i := slices.Index(set, s)
+	if i < 0 {
 		return false, false
 	}
-	delete(set, s)
-	if len(set) == 0 {
+	if len(set) == 1 {
 		delete(sh.users, s.user)
-		last = true
+		return true, true
 	}
-	return true, last
+	sh.users[s.user] = slices.Delete(set, i, i+1)
+	return true, false
 }
 
 // deliver offers each entry to every active subscription of its user without
@@ -58,7 +59,7 @@ func (sh *shard) deliver(entries []notify.Entry) (delivered, evicted int) {
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
 	for i := range entries {
-		for s := range sh.users[entries[i].User] {
+		for _, s := range sh.users[entries[i].User] {
 			if !s.active() {
 				continue
 			}
@@ -82,16 +83,17 @@ func (sh *shard) sweep(entries []notify.Entry) (removed int, gone []notify.UserI
 	defer sh.mu.Unlock()
 	for i := range entries {
 		user := entries[i].User
-		set := sh.users[user]
-		for s := range set {
-			if !s.active() {
-				delete(set, s)
-				removed++
-			}
+		set, ok := sh.users[user]
+		if !ok {
+			continue // an earlier entry of the user emptied it
 		}
-		if set != nil && len(set) == 0 {
+		kept := slices.DeleteFunc(set, func(s *Subscription) bool { return !s.active() })
+		removed += len(set) - len(kept)
+		if len(kept) == 0 {
 			delete(sh.users, user)
 			gone = append(gone, user)
+		} else {
+			sh.users[user] = kept
 		}
 	}
 	return removed, gone
@@ -114,7 +116,7 @@ func (sh *shard) close() (n int, gone []notify.UserID) {
 	defer sh.mu.Unlock()
 	sh.closed = true
 	for user, set := range sh.users {
-		for s := range set {
+		for _, s := range set {
 			s.finish(notify.ErrClosed)
 			n++
 		}

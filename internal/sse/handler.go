@@ -34,21 +34,24 @@ type Handler struct {
 	// bufs holds the streams' write buffers between flushes.
 	bufs sync.Pool
 
-	mu       sync.Mutex
-	closing  bool
-	shutdown chan struct{} // closed by Shutdown
-	streams  sync.WaitGroup
+	mu      sync.Mutex
+	closing bool
+	// shutdown is cancelled by Shutdown; each stream ends its subscription
+	// then (context.AfterFunc), so that its loop waits on fewer channels.
+	shutdown   context.Context
+	endStreams context.CancelFunc
+	streams    sync.WaitGroup
 }
 
 // NewHandler returns a handler for cfg. Store, Hub and Verifier must be set.
 func NewHandler(cfg Config) *Handler {
 	cfg.setDefaults()
 	h := &Handler{
-		cfg:      cfg,
-		metrics:  newMetrics(cfg.Registerer, cfg.Logger),
-		cors:     newCORS(cfg.AllowedOrigins),
-		shutdown: make(chan struct{}),
+		cfg:     cfg,
+		metrics: newMetrics(cfg.Registerer, cfg.Logger),
+		cors:    newCORS(cfg.AllowedOrigins),
 	}
+	h.shutdown, h.endStreams = context.WithCancel(context.Background())
 	h.bufs.New = func() any { return bufio.NewWriterSize(nil, 4<<10) }
 	return h
 }
@@ -156,7 +159,7 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	if !h.closing {
 		h.closing = true
-		close(h.shutdown)
+		h.endStreams()
 	}
 	h.mu.Unlock()
 

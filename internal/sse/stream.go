@@ -45,6 +45,12 @@ type stream struct {
 	noDeadline bool
 	deadline   time.Time // the write deadline set last
 	wrote      time.Time // when the stream last began writing
+	// wake receives when timer fires: a heartbeat or the token's expiry
+	// may be due. A plain channel, where a timer's channel in the loop's
+	// select would be added to and removed from the timer heap at every
+	// event.
+	wake  chan struct{}
+	timer *time.Timer
 }
 
 // serveStream writes the stream's headers and runs it until it ends.
@@ -77,6 +83,10 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, claims aut
 		known: resume,
 	}
 	defer s.release()
+	// Shutdown and a departed client end the subscription, so that the
+	// stream waits on its Done alone; ended tells the reasons apart.
+	defer context.AfterFunc(h.shutdown, sub.Close)()
+	defer context.AfterFunc(s.ctx, sub.Close)()
 
 	h.metrics.active.Inc()
 	defer h.metrics.active.Dec()
@@ -146,12 +156,8 @@ func (s *stream) replay() (string, error) {
 			return s.writeFailed(err)
 		}
 		select {
-		case <-s.h.shutdown:
-			return s.shutdown()
 		case <-s.sub.Done():
-			return s.evicted()
-		case <-s.ctx.Done():
-			return reasonClientGone, nil
+			return s.ended()
 		default:
 		}
 	}
@@ -184,16 +190,15 @@ func (s *stream) reset() (string, error) {
 // takes what else is queued, up to a queue's worth, so that a burst costs
 // one write and one flush.
 func (s *stream) live(expiry time.Time) (string, error) {
-	cfg := &s.h.cfg
-	heartbeat := time.NewTimer(cfg.Heartbeat)
-	defer heartbeat.Stop()
-	var expired <-chan time.Time
-	if !expiry.IsZero() {
-		t := time.NewTimer(time.Until(expiry))
-		defer t.Stop()
-		expired = t.C
-	}
-	events := s.sub.Events()
+	s.wake = make(chan struct{}, 1)
+	s.timer = time.AfterFunc(s.untilDue(time.Now(), expiry), func() {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	})
+	defer s.timer.Stop()
+	events, done := s.sub.Events(), s.sub.Done()
 	for {
 		select {
 		case e := <-events:
@@ -202,7 +207,7 @@ func (s *stream) live(expiry time.Time) (string, error) {
 				return reason, err
 			}
 		drain:
-			for range cfg.QueueSize {
+			for range s.h.cfg.QueueSize {
 				select {
 				case e := <-events:
 					if reason, err := s.deliver(e); reason != "" {
@@ -215,34 +220,40 @@ func (s *stream) live(expiry time.Time) (string, error) {
 			if err := s.flush(); err != nil {
 				return s.writeFailed(err)
 			}
-		case now := <-heartbeat.C:
-			// Writes do not reset the timer, which would cost a timer
-			// update per event: an early tick re-arms for the rest.
-			if idle := now.Sub(s.wrote); idle < cfg.Heartbeat {
-				heartbeat.Reset(cfg.Heartbeat - idle)
-				continue
+		case <-s.wake:
+			// Writes do not move the timer, which would cost a timer
+			// update per event: an early wake re-arms for the rest.
+			now := time.Now()
+			if !expiry.IsZero() && !now.Before(expiry) {
+				s.begin()
+				s.enc.Event(false, 0, notify.EventTokenExpired, tokenExpiredData)
+				if err := s.flush(); err != nil {
+					return s.writeFailed(err)
+				}
+				return reasonTokenExpired, nil
 			}
-			s.begin()
-			s.enc.Comment("keep-alive")
-			if err := s.flush(); err != nil {
-				return s.writeFailed(err)
+			if now.Sub(s.wrote) >= s.h.cfg.Heartbeat {
+				s.begin()
+				s.enc.Comment("keep-alive")
+				if err := s.flush(); err != nil {
+					return s.writeFailed(err)
+				}
 			}
-			heartbeat.Reset(cfg.Heartbeat)
-		case <-expired:
-			s.begin()
-			s.enc.Event(false, 0, notify.EventTokenExpired, tokenExpiredData)
-			if err := s.flush(); err != nil {
-				return s.writeFailed(err)
-			}
-			return reasonTokenExpired, nil
-		case <-s.h.shutdown:
-			return s.shutdown()
-		case <-s.sub.Done():
-			return s.evicted()
-		case <-s.ctx.Done():
-			return reasonClientGone, nil
+			s.timer.Reset(s.untilDue(now, expiry))
+		case <-done:
+			return s.ended()
 		}
 	}
+}
+
+// untilDue is the time from now to the next heartbeat, counted from the
+// last write, or to the token's expiry if that comes first.
+func (s *stream) untilDue(now, expiry time.Time) time.Duration {
+	d := s.wrote.Add(s.h.cfg.Heartbeat).Sub(now)
+	if !expiry.IsZero() {
+		d = min(d, expiry.Sub(now))
+	}
+	return max(d, 0)
 }
 
 // deliver writes a live entry. In a cluster, live entries reach a node over
@@ -335,6 +346,18 @@ func (s *stream) shutdown() (string, error) {
 
 // evicted ends a stream the hub dropped. It writes nothing: the client
 // reconnects and resumes from its cursor.
+// ended says why the subscription ended: shutdown and a departed client
+// end it too (see serveStream).
+func (s *stream) ended() (string, error) {
+	switch {
+	case s.h.shutdown.Err() != nil:
+		return s.shutdown()
+	case s.ctx.Err() != nil:
+		return reasonClientGone, nil
+	}
+	return s.evicted()
+}
+
 func (s *stream) evicted() (string, error) {
 	if errors.Is(s.sub.Err(), hub.ErrSlowConsumer) {
 		return reasonSlowConsumer, nil
