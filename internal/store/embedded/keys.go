@@ -1,9 +1,11 @@
 package embedded
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/internal/notify"
@@ -29,6 +31,16 @@ func appendUserPrefix(dst []byte, user notify.UserID) []byte {
 	dst = append(dst, kindUser)
 	dst = binary.AppendUvarint(dst, uint64(len(user)))
 	return append(dst, user...)
+}
+
+// compareKeyOrder orders users as their keys are, by length and then bytes,
+// for IDs shorter than 128 bytes (the length is a varint). It only orders
+// writes for the memtable's sake, so longer ones need not be exact.
+func compareKeyOrder(a, b notify.UserID) int {
+	if len(a) != len(b) {
+		return cmp.Compare(len(a), len(b))
+	}
+	return strings.Compare(string(a), string(b))
 }
 
 func metaKey(dst []byte, user notify.UserID) []byte {

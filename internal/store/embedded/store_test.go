@@ -370,3 +370,42 @@ func TestBackgroundSweep(t *testing.T) {
 		t.Errorf("vera still has %v", ids)
 	}
 }
+
+// TestGroupBeyondRetention: one append that brings a user more entries
+// than RetentionCount keeps only the newest, for every user of the group
+// whatever their order in it, and so does the store reopened.
+func TestGroupBeyondRetention(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	opts := embedded.Options{RetentionCount: 3}
+	s, err := embedded.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ds []store.Delivery
+	for i := range 5 {
+		// Users out of key order, and one with a longer ID.
+		ds = append(ds, to(note(fmt.Sprint("g", i)), "zed", "ann", "bob-the-second"))
+	}
+	appendOK(t, s, ds...)
+	check := func(when string) {
+		t.Helper()
+		for _, u := range []notify.UserID{"zed", "ann", "bob-the-second"} {
+			if got := last(t, s, u); got != 5 {
+				t.Errorf("%s: %s Last = %d, want 5", when, u, got)
+			}
+			if got := fmt.Sprint(readIDs(t, s, u, 2)); got != "[g2 g3 g4]" {
+				t.Errorf("%s: %s entries = %s, want [g2 g3 g4]", when, u, got)
+			}
+			if c := counts(t, s, u); c != (notify.Counts{Unread: 3, Unseen: 3}) {
+				t.Errorf("%s: %s counts = %+v, want {3 3}", when, u, c)
+			}
+		}
+	}
+	check("after the append")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openT(t, dir, opts)
+	check("after reopen")
+}
