@@ -31,7 +31,10 @@ type pendingUser struct {
 }
 
 // span is the cursors one group appends for a user.
-type span struct{ first, last notify.Cursor }
+type span struct {
+	user        notify.UserID
+	first, last notify.Cursor
+}
 
 func newDurableBounds() *durableBounds {
 	d := &durableBounds{seed: maphash.MakeSeed()}
@@ -45,25 +48,11 @@ func (d *durableBounds) shard(user notify.UserID) *boundShard {
 	return &d.shards[maphash.String(d.seed, string(user))%uint64(len(d.shards))]
 }
 
-// spans groups a group's entries, in cursor order per user, into spans.
-func spans(entries []notify.Entry) map[notify.UserID]span {
-	out := make(map[notify.UserID]span, len(entries)) // one user each, mostly
-	for i := range entries {
-		e := &entries[i]
-		if sp, ok := out[e.User]; ok {
-			sp.last = e.Cursor
-			out[e.User] = sp
-			continue
-		}
-		out[e.User] = span{first: e.Cursor, last: e.Cursor}
-	}
-	return out
-}
-
 // begin is called before a group is applied: its entries stay hidden until
 // done.
-func (d *durableBounds) begin(sp map[notify.UserID]span) {
-	for user, s := range sp {
+func (d *durableBounds) begin(sp []span) {
+	for _, s := range sp {
+		user := s.user
 		sh := d.shard(user)
 		sh.mu.Lock()
 		p, ok := sh.m[user]
@@ -77,8 +66,9 @@ func (d *durableBounds) begin(sp map[notify.UserID]span) {
 }
 
 // done is called once the group's WAL sync succeeded, in group order.
-func (d *durableBounds) done(sp map[notify.UserID]span) {
-	for user, s := range sp {
+func (d *durableBounds) done(sp []span) {
+	for _, s := range sp {
+		user := s.user
 		sh := d.shard(user)
 		sh.mu.Lock()
 		p := sh.m[user]

@@ -156,8 +156,12 @@ func (s *Store) PreferencesOf(ctx context.Context, users []notify.UserID) ([]sto
 		return out, nil
 	}
 	// All keys in one buffer; order holds the users' indexes in key order.
+	size := 0
+	for _, u := range users {
+		size += len(u) + 1 + binary.MaxVarintLen16
+	}
 	var (
-		buf   []byte
+		buf   = make([]byte, 0, size) // a fan-out part's thousand keys grew it a dozen times
 		ends  = make([]int, len(users))
 		order = make([]int, len(users))
 	)

@@ -23,7 +23,7 @@ type inflight struct {
 	taken   []*request
 	results [][]store.Result
 	entries []notify.Entry
-	spans   map[notify.UserID]span
+	spans   []span // one per user, for the durable bounds
 	gen     uint64 // the writer's database generation it was applied in
 	start   time.Time
 	dups    int

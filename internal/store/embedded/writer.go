@@ -267,11 +267,11 @@ func (w *writer) commitGroup(n int) (err error) {
 			results[i][j] = res
 		}
 	}
-	if err := w.putEntries(b, &p, now); err != nil {
+	sp, err := w.putEntries(b, &p, now)
+	if err != nil {
 		return err
 	}
 	// Readers must not see the group's entries before its WAL sync ends.
-	sp := spans(w.entries)
 	s.bounds.begin(sp)
 	if err := s.applyBatch(b); err != nil {
 		// The bounds stay until the reopen resets them.
@@ -445,7 +445,9 @@ func (w *writer) meta(p *pending, user notify.UserID) (meta, error) {
 // ones are written, so that a group bringing more than that many trims its
 // own too. Entries are the contiguous range (floor, last], so their keys are
 // known without a read.
-func (w *writer) putEntries(b *pebble.Batch, p *pending, now time.Time) error {
+//
+// It returns the group's span of cursors for each user.
+func (w *writer) putEntries(b *pebble.Batch, p *pending, now time.Time) ([]span, error) {
 	order := w.order[:0]
 	for i := range w.entries {
 		order = append(order, int32(i))
@@ -458,6 +460,8 @@ func (w *writer) putEntries(b *pebble.Batch, p *pending, now time.Time) error {
 		return cmp.Compare(a.Cursor, b.Cursor)
 	})
 	w.order = order
+	// A fresh slice: the syncer keeps it until the group's sync ends.
+	sp := make([]span, 0, min(len(order), len(p.metas)))
 	keep := notify.Cursor(w.s.opts.RetentionCount)
 	nanos := now.UnixNano()
 	for k := 0; k < len(order); {
@@ -471,8 +475,9 @@ func (w *writer) putEntries(b *pebble.Batch, p *pending, now time.Time) error {
 		w.key = metaKey(w.key[:0], user)
 		w.buf = encodeMeta(w.buf[:0], m)
 		if err := b.Set(w.key, w.buf, nil); err != nil {
-			return err
+			return nil, err
 		}
+		first := w.entries[order[k]].Cursor
 		for ; k < len(order) && w.entries[order[k]].User == user; k++ {
 			e := &w.entries[order[k]]
 			ev := entryValue{time: nanos, id: e.Notification.ID, topic: e.Topic}
@@ -482,16 +487,17 @@ func (w *writer) putEntries(b *pebble.Batch, p *pending, now time.Time) error {
 			w.buf = encodeEntry(w.buf[:0], ev)
 			w.key = entryKey(w.key[:0], user, e.Cursor)
 			if err := b.Set(w.key, w.buf, nil); err != nil {
-				return err
+				return nil, err
 			}
 		}
+		sp = append(sp, span{user: user, first: first, last: w.entries[order[k-1]].Cursor})
 		if m.floor > floor {
 			if err := deleteEntries(b, user, floor, m.floor); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
-	return nil
+	return sp, nil
 }
 
 // deleteEntries deletes the entries (from, to] of user: point deletes for a
