@@ -61,15 +61,22 @@ func assertEmpty(t *testing.T, s *hub.Subscription) {
 	}
 }
 
+// subscribeN opens n subscriptions of user, closed when the test ends.
+func subscribeN(t *testing.T, h *hub.Hub, user notify.UserID, n int) []*hub.Subscription {
+	t.Helper()
+	subs := make([]*hub.Subscription, n)
+	for i := range subs {
+		subs[i] = h.Subscribe(user, 8)
+		t.Cleanup(subs[i].Close)
+	}
+	return subs
+}
+
 func TestFanOutToAllConnectionsOfUser(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewPedanticRegistry()
 	h := hub.New(hub.Options{Registerer: reg})
-	subs := make([]*hub.Subscription, 3)
-	for i := range subs {
-		subs[i] = h.Subscribe("alice", 8)
-		defer subs[i].Close()
-	}
+	subs := subscribeN(t, h, "alice", 3)
 	h.Publish([]notify.Entry{entry("alice", 1), entry("alice", 2)})
 	for i, s := range subs {
 		for want := notify.Cursor(1); want <= 2; want++ {
@@ -98,11 +105,7 @@ func TestCloseOneOfSeveral(t *testing.T) {
 		t.Run(fmt.Sprint("closed=", closed), func(t *testing.T) {
 			reg := prometheus.NewPedanticRegistry()
 			h := hub.New(hub.Options{Registerer: reg})
-			subs := make([]*hub.Subscription, 3)
-			for i := range subs {
-				subs[i] = h.Subscribe("alice", 8)
-				defer subs[i].Close()
-			}
+			subs := subscribeN(t, h, "alice", 3)
 			subs[closed].Close()
 			h.Publish([]notify.Entry{entry("alice", 1)})
 			for i, s := range subs {
