@@ -45,12 +45,6 @@ type stream struct {
 	noDeadline bool
 	deadline   time.Time // the write deadline set last
 	wrote      time.Time // when the stream last began writing
-	// wake receives when timer fires: a heartbeat or the token's expiry
-	// may be due. A plain channel, where a timer's channel in the loop's
-	// select would be added to and removed from the timer heap at every
-	// event.
-	wake  chan struct{}
-	timer *time.Timer
 }
 
 // serveStream writes the stream's headers and runs it until it ends.
@@ -190,14 +184,18 @@ func (s *stream) reset() (string, error) {
 // takes what else is queued, up to a queue's worth, so that a burst costs
 // one write and one flush.
 func (s *stream) live(expiry time.Time) (string, error) {
-	s.wake = make(chan struct{}, 1)
-	s.timer = time.AfterFunc(s.untilDue(time.Now(), expiry), func() {
+	// One timer for the heartbeat and the token's expiry, waking the loop
+	// through a plain channel: a timer's own channel in the select costs
+	// timer-heap work each time the stream parks and wakes, that is at
+	// every event.
+	wake := make(chan struct{}, 1)
+	timer := time.AfterFunc(s.untilDue(time.Now(), expiry), func() {
 		select {
-		case s.wake <- struct{}{}:
+		case wake <- struct{}{}:
 		default:
 		}
 	})
-	defer s.timer.Stop()
+	defer timer.Stop()
 	events, done := s.sub.Events(), s.sub.Done()
 	for {
 		select {
@@ -220,7 +218,7 @@ func (s *stream) live(expiry time.Time) (string, error) {
 			if err := s.flush(); err != nil {
 				return s.writeFailed(err)
 			}
-		case <-s.wake:
+		case <-wake:
 			// Writes do not move the timer, which would cost a timer
 			// update per event: an early wake re-arms for the rest.
 			now := time.Now()
@@ -239,7 +237,7 @@ func (s *stream) live(expiry time.Time) (string, error) {
 					return s.writeFailed(err)
 				}
 			}
-			s.timer.Reset(s.untilDue(now, expiry))
+			timer.Reset(s.untilDue(now, expiry))
 		case <-done:
 			return s.ended()
 		}
@@ -344,8 +342,6 @@ func (s *stream) shutdown() (string, error) {
 	return reasonShutdown, nil
 }
 
-// evicted ends a stream the hub dropped. It writes nothing: the client
-// reconnects and resumes from its cursor.
 // ended says why the subscription ended: shutdown and a departed client
 // end it too (see serveStream).
 func (s *stream) ended() (string, error) {
@@ -358,6 +354,8 @@ func (s *stream) ended() (string, error) {
 	return s.evicted()
 }
 
+// evicted ends a stream the hub dropped. It writes nothing: the client
+// reconnects and resumes from its cursor.
 func (s *stream) evicted() (string, error) {
 	if errors.Is(s.sub.Err(), hub.ErrSlowConsumer) {
 		return reasonSlowConsumer, nil
