@@ -80,6 +80,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&l.StormAt, "storm-at", 0, "storm mode: when, after sending starts, every stream drops (default a third of --duration)")
 	fs.DurationVar(&l.StormWindow, "storm-window", time.Second, "storm mode: the drops are spread over this window")
 	fs.DurationVar(&l.ReconnectGap, "reconnect-gap", 100*time.Millisecond, "reconnect mode: time a dropped stream stays away")
+	fs.BoolVar(&l.ToolGC, "tool-gc", false, "let the tool's own garbage collector run while it sends and drains (by default it is paused then, with a 4 GiB backstop, so that its collections do not add to the latency it measures)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +45,9 @@ type loadConfig struct {
 	ReconnectGap       time.Duration
 	StormAt            time.Duration
 	StormWindow        time.Duration
+	// ToolGC lets the tool's own garbage collector run while it sends and
+	// drains; by default it is paused then (see pauseGC).
+	ToolGC bool
 }
 
 // server is where one load run goes.
@@ -240,6 +245,7 @@ func runLoad(ctx context.Context, cfg loadConfig, srv server, log *slog.Logger) 
 	res.ServerRSSPerStream = (idle.RSS - before.RSS) / float64(len(live))
 
 	// Send, sampling the server's memory on the side.
+	resumeGC := pauseGC(!cfg.ToolGC)
 	sendStart := time.Now()
 	toolCPU := selfCPU()
 	if cfg.Mode == modeStorm {
@@ -271,6 +277,7 @@ func runLoad(ctx context.Context, cfg loadConfig, srv server, log *slog.Logger) 
 	}
 	tick.Stop()
 	res.ToolCPUSend = selfCPU() - toolCPU
+	resumeGC()
 	res.ServerRSSPeak = peak()
 	if at := st.stormAt.Load(); at > 0 {
 		if last := st.lastResume.Load(); last > at {
@@ -314,6 +321,34 @@ func runLoad(ctx context.Context, cfg loadConfig, srv server, log *slog.Logger) 
 	}
 	res.FirstError = deref(st.firstErr.Load())
 	return res, nil
+}
+
+// gcBackstop is how much the tool's memory may grow while its garbage
+// collector is paused before the collector runs anyway.
+const gcBackstop = 4 << 30
+
+// pauseGC pauses the tool's own garbage collector, when pause is set, until
+// the returned function is called. The tool shares the machine with the
+// server, and its collections, in bursts, took CPU from both and held up
+// its stream readers: at 10,000 streams and 5,000 notifications/s they
+// added about 4 ms to the p99 it measured. A memory limit of what the
+// process holds now plus gcBackstop brings the collector back if a run
+// allocates that much.
+func pauseGC(pause bool) (resume func()) {
+	if !pause {
+		return func() {}
+	}
+	// No collection first: it would shrink the idle readers' stacks, and
+	// each would grow its own back at its first event, in the window.
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	limit := debug.SetMemoryLimit(int64(m.Sys) + gcBackstop)
+	percent := debug.SetGCPercent(-1)
+	return func() {
+		debug.SetGCPercent(percent)
+		debug.SetMemoryLimit(limit)
+		runtime.GC()
+	}
 }
 
 // sendResult sums up the send phase.
