@@ -454,17 +454,22 @@ func TestClusterRedisRestart(t *testing.T) {
 	r := startOwnRedis(t)
 	url := "redis://" + r.addr + "/0"
 	const prefix = "herald-test-restart:"
-	nodes := startCluster(t, 2, url, prefix)
+	// Every acknowledged notification must still be there at the end: the
+	// producers are unpaced, and a slow run passed the default of 1,000
+	// per user.
+	nodes := startCluster(t, 2, url, prefix, "--retention-count=1000000")
 	users := []string{"rr-0", "rr-1", "rr-2", "rr-3"}
 
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
+	began := time.Now()
+	phase := func(what string) { t.Logf("%s at %v", what, time.Since(began).Round(time.Millisecond)) }
 	// A streaming client of rr-0 on node 2 reconnects through it all.
 	watcher := &clusterClient{user: users[0]}
-	readCtx, stopReading := context.WithCancel(ctx)
-	defer stopReading()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading() // before wg.Wait: the watcher reads until then
 	first := nodes[1].streamFor(t, users[0], "")
 	wg.Go(func() { watcher.run(readCtx, first, func() []string { return []string{nodes[1].HTTPAddr} }) })
 
@@ -522,16 +527,19 @@ func TestClusterRedisRestart(t *testing.T) {
 	defer func() { close(stop); producers.Wait() }()
 
 	waitFor(t, 20*time.Second, func() bool { return ackedNow() >= 200 }, func() string { return "fewer than 200 acknowledged before the restart" })
+	phase("200 acknowledged")
 	r.kill()
 	waitFor(t, 20*time.Second, func() bool { return failed() >= 8 }, func() string { return "Notify did not fail while Redis was down" })
 	if code := httpStatus(t, nodes[0].URL("/readyz")); code != http.StatusServiceUnavailable {
 		t.Errorf("readyz with Redis down = %d, want 503", code)
 	}
 	ackedDown := ackedNow()
+	phase("Redis down, Notify failing")
 	r.start()
 	waitFor(t, 30*time.Second, func() bool { return ackedNow() >= ackedDown+200 }, func() string {
 		return fmt.Sprintf("acknowledged %d, want %d: the nodes did not recover\n%s", ackedNow(), ackedDown+200, nodes[0].Logs())
 	})
+	phase("200 more acknowledged after the restart")
 	// Each failed probe takes a dead connection out of the pool, so
 	// readiness comes back within a few probes.
 	probes := 0
@@ -551,11 +559,13 @@ func TestClusterRedisRestart(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: r.addr})
 	defer rdb.Close()
 	waitSubscribed(t, rdb, prefix, 1, users[0])
+	phase("watcher's node subscribed again")
 	n := ackedNow()
 	waitFor(t, 20*time.Second, func() bool { return ackedNow() >= n+40 }, func() string { return "no progress after resubscribe" })
 	close(stop)
 	producers.Wait()
 	stop = make(chan struct{}) // for the deferred close
+	phase("producers stopped")
 
 	mu.Lock()
 	defer mu.Unlock()
