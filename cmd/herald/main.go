@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/heraldhq/herald/internal/app"
@@ -32,6 +33,7 @@ func run() error {
 		return err
 	}
 	log := newLogger(cfg)
+	setGCPercent(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -40,6 +42,20 @@ func run() error {
 		return err
 	}
 	return a.Run(ctx)
+}
+
+// defaultGCPercent is the collector's pace unless GOGC says otherwise. With
+// Go's 100, a node holding 10,000 streams and taking 5,000 notifications/s
+// collected every second or so, and each cycle's marking showed in the
+// latency tail: 150 cuts the cycles by a third and the p99 from 5.0 to
+// 4.2 ms, for about 80 MB more peak heap (BENCHMARKS.md).
+const defaultGCPercent = 150
+
+// setGCPercent applies defaultGCPercent unless the operator set GOGC.
+func setGCPercent(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 }
 
 func newLogger(cfg config.Config) *slog.Logger {
