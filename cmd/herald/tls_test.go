@@ -241,18 +241,25 @@ func TestTLSAndMutualTLS(t *testing.T) {
 	}
 
 	// REST has no client certificate to pass on: its service calls are refused.
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+s.HTTPAddr+"/v1/notify",
-		strings.NewReader(`{"audience":{"user_ids":["u"]},"title":"rest"}`))
+	if code, body := restNotifyTLS(ctx, t, s.HTTPAddr, ca.pool, "u", "rest"); code != http.StatusUnauthorized {
+		t.Fatalf("REST notify under mTLS: got %d %s, want 401", code, body)
+	}
+}
+
+// restNotifyTLS sends a notification to user over REST on HTTPS with the
+// test API key and returns the status and body.
+func restNotifyTLS(ctx context.Context, t testing.TB, addr string, pool *x509.CertPool, user, title string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+addr+"/v1/notify",
+		strings.NewReader(`{"audience":{"user_ids":["`+user+`"]},"title":"`+title+`"}`))
 	req.Header.Set("Authorization", "Bearer "+testAPIKey)
-	resp, err := httpsClient(ca.pool, false).Do(req)
+	resp, err := httpsClient(pool, false).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("REST notify under mTLS: got %d %s, want 401", resp.StatusCode, body)
-	}
+	return resp.StatusCode, body
 }
 
 // servedSerial is the serial of the certificate a new TLS connection to addr
@@ -281,17 +288,8 @@ func TestTLSCertificateRotation(t *testing.T) {
 
 	restNotify := func(title string) {
 		t.Helper()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+s.HTTPAddr+"/v1/notify",
-			strings.NewReader(`{"audience":{"user_ids":["rot"]},"title":"`+title+`"}`))
-		req.Header.Set("Authorization", "Bearer "+testAPIKey)
-		resp, err := httpsClient(ca.pool, false).Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("REST notify over TLS: got %d %s, want 200", resp.StatusCode, body)
+		if code, body := restNotifyTLS(ctx, t, s.HTTPAddr, ca.pool, "rot", title); code != http.StatusOK {
+			t.Fatalf("REST notify over TLS: got %d %s, want 200", code, body)
 		}
 	}
 	restNotify("before")
