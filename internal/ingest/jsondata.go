@@ -15,8 +15,10 @@ import (
 // bytes protojson.Marshal and json.Compact make of it, written straight
 // into one buffer. A notification's data is encoded on every Notify, and
 // the reflective encoder and its compaction cost several times as much
-// (FuzzAppendStructMatchesProtojson checks the two agree).
-func appendStruct(b []byte, s *structpb.Struct) ([]byte, error) {
+// (FuzzAppendStructMatchesProtojson checks the two agree). It gives up with
+// errTooLarge once b is longer than max, so an oversized value costs no
+// more than max bytes of encoding before it is refused.
+func appendStruct(b []byte, s *structpb.Struct, max int) ([]byte, error) {
 	fields := s.GetFields()
 	keys := make([]string, 0, len(fields))
 	for k := range fields {
@@ -33,8 +35,11 @@ func appendStruct(b []byte, s *structpb.Struct) ([]byte, error) {
 			return b, err
 		}
 		b = append(b, ':')
-		if b, err = appendValue(b, fields[k]); err != nil {
+		if b, err = appendValue(b, fields[k], max); err != nil {
 			return b, err
+		}
+		if len(b) > max {
+			return b, errTooLarge
 		}
 	}
 	return append(b, '}'), nil
@@ -44,9 +49,10 @@ var (
 	errNoKind      = errors.New("a value has no kind set")
 	errBadNumber   = errors.New("a number is NaN or infinite")
 	errInvalidUTF8 = errors.New("a string is not valid UTF-8")
+	errTooLarge    = errors.New("longer than allowed")
 )
 
-func appendValue(b []byte, v *structpb.Value) ([]byte, error) {
+func appendValue(b []byte, v *structpb.Value, max int) ([]byte, error) {
 	switch k := v.GetKind().(type) {
 	case *structpb.Value_NullValue:
 		return append(b, "null"...), nil
@@ -57,7 +63,7 @@ func appendValue(b []byte, v *structpb.Value) ([]byte, error) {
 	case *structpb.Value_StringValue:
 		return appendJSONString(b, k.StringValue)
 	case *structpb.Value_StructValue:
-		return appendStruct(b, k.StructValue)
+		return appendStruct(b, k.StructValue, max)
 	case *structpb.Value_ListValue:
 		b = append(b, '[')
 		for i, e := range k.ListValue.GetValues() {
@@ -65,8 +71,11 @@ func appendValue(b []byte, v *structpb.Value) ([]byte, error) {
 				b = append(b, ',')
 			}
 			var err error
-			if b, err = appendValue(b, e); err != nil {
+			if b, err = appendValue(b, e, max); err != nil {
 				return b, err
+			}
+			if len(b) > max {
+				return b, errTooLarge
 			}
 		}
 		return append(b, ']'), nil

@@ -43,7 +43,7 @@ func TestAppendStructMatchesProtojson(t *testing.T) {
 		}},
 	}
 	for name, s := range cases {
-		got, err := appendStruct(nil, s)
+		got, err := appendStruct(nil, s, math.MaxInt)
 		want, werr := reference(s)
 		if err != nil || werr != nil || !bytes.Equal(got, want) {
 			t.Errorf("%s:\n got %s (%v)\nwant %s (%v)", name, got, err, want, werr)
@@ -56,7 +56,7 @@ func TestAppendStructMatchesProtojson(t *testing.T) {
 		"bad UTF-8":     {Fields: map[string]*structpb.Value{"x": structpb.NewStringValue("\xff")}},
 		"bad UTF-8 key": {Fields: map[string]*structpb.Value{"\xc3": structpb.NewNullValue()}},
 	} {
-		if _, err := appendStruct(nil, s); err == nil {
+		if _, err := appendStruct(nil, s, math.MaxInt); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 		if _, err := reference(s); err == nil {
@@ -85,7 +85,7 @@ func FuzzAppendStructMatchesProtojson(f *testing.F) {
 		if proto.Unmarshal(in, &s) != nil {
 			return
 		}
-		got, err := appendStruct(nil, &s)
+		got, err := appendStruct(nil, &s, math.MaxInt)
 		want, werr := reference(&s)
 		if (err == nil) != (werr == nil) {
 			t.Fatalf("appendStruct error %v, protojson error %v", err, werr)
@@ -109,7 +109,7 @@ func BenchmarkEncodeData(b *testing.B) {
 	b.Run("direct", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := appendStruct(make([]byte, 0, 256), s); err != nil {
+			if _, err := appendStruct(make([]byte, 0, 256), s, math.MaxInt); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -2,13 +2,13 @@ package ingest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
@@ -167,18 +167,15 @@ func validateData(d *structpb.Struct, max int, path string, v *Violations) json.
 	if len(d.GetFields()) == 0 {
 		return nil
 	}
-	// Refuse huge values before spending a JSON encoding on them. The binary
-	// form of a Struct is rarely more than about twice its JSON.
-	if size := proto.Size(d); size > 4*max {
-		v.Add(path, "at most %d bytes as JSON, got about %d", max, size)
+	b, err := appendStruct(make([]byte, 0, 256), d, max)
+	switch {
+	case errors.Is(err, errTooLarge):
+		v.Add(path, "at most %d bytes as JSON, got more", max)
 		return nil
-	}
-	b, err := appendStruct(make([]byte, 0, 256), d)
-	if err != nil {
+	case err != nil:
 		v.Add(path, "not representable as JSON: %v", err)
 		return nil
-	}
-	if len(b) > max {
+	case len(b) > max:
 		v.Add(path, "at most %d bytes as JSON, got %d", max, len(b))
 		return nil
 	}

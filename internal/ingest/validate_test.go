@@ -99,6 +99,9 @@ func TestValidateRefuses(t *testing.T) {
 	lim := ingest.Limits{MaxTitleBytes: 10, MaxBodyBytes: 20, MaxDataBytes: 30, MaxRecipients: 3, MaxTopics: 2, MaxKeyBytes: 8}
 	big, _ := structpb.NewStruct(map[string]any{"k": strings.Repeat("v", 40)})
 	huge, _ := structpb.NewStruct(map[string]any{"k": strings.Repeat("v", 1000)})
+	// {"k":"…"} is 8 bytes around the string: 31 bytes, one over the limit.
+	justOver, _ := structpb.NewStruct(map[string]any{"k": strings.Repeat("v", 23)})
+	manyOver, _ := structpb.NewStruct(map[string]any{"a": 1, "b": []any{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, "c": map[string]any{"d": "e"}})
 	tests := []struct {
 		name string
 		mod  func(*heraldv1.Notification)
@@ -125,6 +128,8 @@ func TestValidateRefuses(t *testing.T) {
 		{"long body", func(n *heraldv1.Notification) { n.Body = strings.Repeat("x", 21) }, []string{"notification.body"}},
 		{"large data", func(n *heraldv1.Notification) { n.Data = big }, []string{"notification.data"}},
 		{"huge data", func(n *heraldv1.Notification) { n.Data = huge }, []string{"notification.data"}},
+		{"data one byte long", func(n *heraldv1.Notification) { n.Data = justOver }, []string{"notification.data"}},
+		{"data long in a list", func(n *heraldv1.Notification) { n.Data = manyOver }, []string{"notification.data"}},
 		{"NaN in data", func(n *heraldv1.Notification) {
 			n.Data = &structpb.Struct{Fields: map[string]*structpb.Value{"x": structpb.NewNumberValue(math.NaN())}}
 		}, []string{"notification.data"}},
@@ -180,6 +185,31 @@ func TestValidateRefuses(t *testing.T) {
 				t.Errorf("violated fields = %q, want %q", fields, tt.want)
 			}
 		})
+	}
+}
+
+// TestValidateDataAtLimit: data whose JSON is exactly MaxDataBytes long is
+// taken; the refusals above include one byte more.
+func TestValidateDataAtLimit(t *testing.T) {
+	t.Parallel()
+	lim := ingest.Limits{MaxTitleBytes: 10, MaxBodyBytes: 20, MaxDataBytes: 30, MaxRecipients: 3, MaxTopics: 2, MaxKeyBytes: 8}
+	for _, d := range []map[string]any{
+		{"k": strings.Repeat("v", 22)},
+		{"a": []any{10, 2, 3, 4, 5, 6, 7, 8}, "b": 1},
+	} {
+		data, err := structpb.NewStruct(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ingest.Validate(valid(func(n *heraldv1.Notification) {
+			n.Title, n.Body, n.IdempotencyKey, n.Data = "ok", "", "k", data
+		}), lim, testNow)
+		if err != nil {
+			t.Fatalf("Validate(%v): %v", d, err)
+		}
+		if len(got.Data) != lim.MaxDataBytes {
+			t.Fatalf("data = %s (%d bytes), want %d bytes", got.Data, len(got.Data), lim.MaxDataBytes)
+		}
 	}
 }
 

@@ -146,44 +146,6 @@ func (n *Notification) PayloadFor(topic Topic) []byte {
 	}
 }
 
-type payloadJSON struct {
-	ID        string          `json:"id"`
-	Type      string          `json:"type"`
-	Title     string          `json:"title"`
-	Body      string          `json:"body,omitempty"`
-	Data      json.RawMessage `json:"data,omitempty"`
-	Topic     Topic           `json:"topic,omitempty"`
-	Category  string          `json:"category,omitempty"`
-	Priority  string          `json:"priority"`
-	CreatedAt string          `json:"created_at"`
-	ExpiresAt string          `json:"expires_at,omitempty"`
-}
-
-func (n *Notification) encodePayload(topic Topic) []byte {
-	p := payloadJSON{
-		ID:        n.ID,
-		Type:      n.EventType(),
-		Title:     n.Title,
-		Body:      n.Body,
-		Data:      n.Data,
-		Topic:     topic,
-		Category:  n.Category,
-		Priority:  n.Priority.String(),
-		CreatedAt: n.CreateTime.UTC().Format(time.RFC3339Nano),
-	}
-	if !n.ExpireTime.IsZero() {
-		p.ExpiresAt = n.ExpireTime.UTC().Format(time.RFC3339Nano)
-	}
-	// encoding/json escapes control characters (\n, \r, U+2028…), so the
-	// result is always one line; Data is compact JSON from ingest.
-	b, err := json.Marshal(p)
-	if err != nil {
-		// Only an invalid Data could fail, and ingest rejects that.
-		b, _ = json.Marshal(payloadJSON{ID: n.ID, Type: n.EventType(), Title: n.Title, Priority: p.Priority, CreatedAt: p.CreatedAt})
-	}
-	return b
-}
-
 // Entry is one user's inbox entry: a notification at a position of that
 // user's stream.
 type Entry struct {
