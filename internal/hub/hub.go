@@ -102,9 +102,10 @@ func (h *Hub) Subscribe(user notify.UserID, queueSize int) *Subscription {
 		queueSize = DefaultQueueSize
 	}
 	s := &Subscription{
-		user: user,
-		ch:   make(chan *notify.Entry, queueSize),
-		done: make(chan struct{}),
+		user:  user,
+		done:  make(chan struct{}),
+		ready: make(chan struct{}, 1),
+		limit: queueSize,
 	}
 	s.shard = h.shardOf(user)
 	s.hub = h
@@ -124,9 +125,9 @@ func (h *Hub) Subscribe(user notify.UserID, queueSize int) *Subscription {
 // users' subscriptions. It never blocks: a subscription whose queue is full
 // is evicted. It has the signature of store.CommitHook.
 //
-// Queues hold pointers into entries, not copies, so that an idle
-// subscription's queue costs 8 bytes a slot: the caller must not modify
-// entries afterwards (the store hands every group a fresh slice).
+// Queues hold pointers into entries, not copies, so that a queued entry
+// costs 8 bytes: the caller must not modify entries afterwards (the store
+// hands every group a fresh slice).
 func (h *Hub) Publish(entries []notify.Entry) {
 	var delivered, evicted int
 	for i := 0; i < len(entries); {

@@ -3,6 +3,7 @@ package hub_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -40,25 +41,42 @@ func entry(user notify.UserID, c notify.Cursor) notify.Entry {
 	return notify.Entry{User: user, Cursor: c, Notification: testNotification}
 }
 
-// recv returns the next queued entry, failing the test if there is none.
-func recv(t *testing.T, s *hub.Subscription) notify.Entry {
+// take returns the entries queued for s, oldest first, and checks that
+// Ready announced them.
+func take(t *testing.T, s *hub.Subscription) []notify.Entry {
 	t.Helper()
 	select {
-	case e := <-s.Events():
-		return *e
+	case <-s.Ready():
 	default:
-		t.Fatalf("no entry queued for %s", s.User())
-		return notify.Entry{}
+		if got := s.Take(nil); len(got) > 0 {
+			t.Fatalf("%d entries queued for %s without a Ready token", len(got), s.User())
+		}
+		return nil
 	}
+	var out []notify.Entry
+	for _, e := range s.Take(nil) {
+		out = append(out, *e)
+	}
+	return out
 }
 
-func assertEmpty(t *testing.T, s *hub.Subscription) {
+// cursors returns the cursors of the entries queued for s.
+func cursors(t *testing.T, s *hub.Subscription) []notify.Cursor {
 	t.Helper()
-	select {
-	case e := <-s.Events():
-		t.Fatalf("unexpected entry %d for %s", e.Cursor, s.User())
-	default:
+	var out []notify.Cursor
+	for _, e := range take(t, s) {
+		out = append(out, e.Cursor)
 	}
+	return out
+}
+
+// upTo returns the cursors from..to.
+func upTo(from, to notify.Cursor) []notify.Cursor {
+	var out []notify.Cursor
+	for c := from; c <= to; c++ {
+		out = append(out, c)
+	}
+	return out
 }
 
 // subscribeN opens n subscriptions of user, closed when the test ends.
@@ -79,12 +97,12 @@ func TestFanOutToAllConnectionsOfUser(t *testing.T) {
 	subs := subscribeN(t, h, "alice", 3)
 	h.Publish([]notify.Entry{entry("alice", 1), entry("alice", 2)})
 	for i, s := range subs {
-		for want := notify.Cursor(1); want <= 2; want++ {
-			if got := recv(t, s).Cursor; got != want {
-				t.Errorf("sub %d: got cursor %d, want %d", i, got, want)
-			}
+		if got := cursors(t, s); !slices.Equal(got, upTo(1, 2)) {
+			t.Errorf("sub %d: got cursors %v, want [1 2]", i, got)
 		}
-		assertEmpty(t, s)
+		if got := cursors(t, s); len(got) != 0 {
+			t.Errorf("sub %d: cursors %v queued again", i, got)
+		}
 	}
 	if got := metric(t, reg, "herald_hub_delivered_entries_total"); got != 6 {
 		t.Errorf("delivered = %v, want 6", got)
@@ -109,12 +127,12 @@ func TestCloseOneOfSeveral(t *testing.T) {
 			subs[closed].Close()
 			h.Publish([]notify.Entry{entry("alice", 1)})
 			for i, s := range subs {
+				want := []notify.Cursor{1}
 				if i == closed {
-					assertEmpty(t, s)
-					continue
+					want = nil
 				}
-				if got := recv(t, s).Cursor; got != 1 {
-					t.Errorf("sub %d: cursor %d, want 1", i, got)
+				if got := cursors(t, s); !slices.Equal(got, want) {
+					t.Errorf("sub %d: cursors %v, want %v", i, got, want)
 				}
 			}
 			if got := metric(t, reg, "herald_hub_connections"); got != 2 {
@@ -132,16 +150,22 @@ func TestUsersAreIsolated(t *testing.T) {
 	b := h.Subscribe("bob", 8)
 	defer b.Close()
 	h.Publish([]notify.Entry{entry("alice", 1), entry("bob", 7), entry("carol", 3), entry("alice", 2)})
-	for _, want := range []notify.Cursor{1, 2} {
-		if e := recv(t, a); e.User != "alice" || e.Cursor != want {
-			t.Errorf("alice got %s/%d, want alice/%d", e.User, e.Cursor, want)
+	for _, tt := range []struct {
+		s    *hub.Subscription
+		want []notify.Cursor
+	}{{a, []notify.Cursor{1, 2}}, {b, []notify.Cursor{7}}} {
+		got := take(t, tt.s)
+		var cs []notify.Cursor
+		for _, e := range got {
+			if e.User != tt.s.User() {
+				t.Errorf("%s got an entry of %s", tt.s.User(), e.User)
+			}
+			cs = append(cs, e.Cursor)
+		}
+		if !slices.Equal(cs, tt.want) {
+			t.Errorf("%s got cursors %v, want %v", tt.s.User(), cs, tt.want)
 		}
 	}
-	assertEmpty(t, a)
-	if e := recv(t, b); e.User != "bob" || e.Cursor != 7 {
-		t.Errorf("bob got %s/%d, want bob/7", e.User, e.Cursor)
-	}
-	assertEmpty(t, b)
 }
 
 func TestOverflowEvictsWithoutBlocking(t *testing.T) {
@@ -177,18 +201,13 @@ func TestOverflowEvictsWithoutBlocking(t *testing.T) {
 	if fast.Err() != nil {
 		t.Errorf("fast.Err() = %v, want nil", fast.Err())
 	}
-	for want := notify.Cursor(1); want <= 10; want++ {
-		if got := recv(t, fast).Cursor; got != want {
-			t.Fatalf("fast got %d, want %d", got, want)
-		}
+	if got := cursors(t, fast); !slices.Equal(got, upTo(1, 10)) {
+		t.Fatalf("fast got %v, want 1 to 10", got)
 	}
 	// The evicted queue keeps what it had, and nothing after the overflow.
-	for want := notify.Cursor(1); want <= 2; want++ {
-		if got := recv(t, slow).Cursor; got != want {
-			t.Errorf("slow got %d, want %d", got, want)
-		}
+	if got := cursors(t, slow); !slices.Equal(got, upTo(1, 2)) {
+		t.Errorf("slow got %v, want [1 2]", got)
 	}
-	assertEmpty(t, slow)
 	if got := metric(t, reg, "herald_hub_evictions_total"); got != 1 {
 		t.Errorf("evictions = %v, want 1", got)
 	}
@@ -219,7 +238,9 @@ func TestCloseIsIdempotent(t *testing.T) {
 		t.Errorf("connections gauge = %v, want 0", got)
 	}
 	h.Publish([]notify.Entry{entry("alice", 1)})
-	assertEmpty(t, s)
+	if got := cursors(t, s); len(got) != 0 {
+		t.Errorf("closed subscription got %v", got)
+	}
 
 	// Closing after an eviction does not count the connection twice.
 	e := h.Subscribe("bob", 1)
@@ -273,8 +294,8 @@ func TestShardOptions(t *testing.T) {
 			}
 			h.Publish(es)
 			for i, s := range subs {
-				if got := recv(t, s).Cursor; got != notify.Cursor(i+1) {
-					t.Errorf("u%d got %d", i, got)
+				if got := cursors(t, s); !slices.Equal(got, []notify.Cursor{notify.Cursor(i + 1)}) {
+					t.Errorf("u%d got %v", i, got)
 				}
 				s.Close()
 			}
@@ -305,7 +326,8 @@ func TestConcurrency(t *testing.T) {
 				s := h.Subscribe(users[(i+c)%len(users)], 1+i%4)
 				for range 2 {
 					select {
-					case <-s.Events():
+					case <-s.Ready():
+						_ = s.Take(nil)
 					case <-s.Done():
 					default:
 					}
@@ -326,5 +348,31 @@ func TestConcurrency(t *testing.T) {
 	}
 	if got := metric(t, reg, "herald_hub_connections"); got != 0 {
 		t.Errorf("connections gauge = %v, want 0", got)
+	}
+}
+
+// TestReadyAfterTake: an entry published after the owner took the queue is
+// announced again, and a burst is taken at once, in order.
+func TestReadyAfterTake(t *testing.T) {
+	t.Parallel()
+	h := hub.New(hub.Options{})
+	s := h.Subscribe("alice", 256)
+	defer s.Close()
+	var burst []notify.Entry
+	for c := notify.Cursor(1); c <= 100; c++ {
+		burst = append(burst, entry("alice", c))
+	}
+	h.Publish(burst)
+	if got := cursors(t, s); !slices.Equal(got, upTo(1, 100)) {
+		t.Fatalf("burst: got %d cursors, want 1 to 100", len(got))
+	}
+	for c := notify.Cursor(101); c <= 103; c++ {
+		h.Publish([]notify.Entry{entry("alice", c)})
+		if got := cursors(t, s); !slices.Equal(got, []notify.Cursor{c}) {
+			t.Fatalf("after a take: got %v, want [%d]", got, c)
+		}
+	}
+	if s.Err() != nil {
+		t.Fatalf("Err() = %v after %d entries within the limit", s.Err(), 103)
 	}
 }

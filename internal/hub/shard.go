@@ -63,13 +63,10 @@ func (sh *shard) deliver(entries []notify.Entry) (delivered, evicted int) {
 			if !s.active() {
 				continue
 			}
-			select {
-			case s.ch <- &entries[i]:
+			if s.offer(&entries[i]) {
 				delivered++
-			default:
-				if s.finish(ErrSlowConsumer) {
-					evicted++
-				}
+			} else if s.finish(ErrSlowConsumer) {
+				evicted++
 			}
 		}
 	}

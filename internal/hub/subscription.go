@@ -1,19 +1,30 @@
 package hub
 
 import (
+	"sync"
 	"sync/atomic"
 
 	"github.com/heraldhq/herald/internal/notify"
 )
 
-// Subscription is one live connection of a user. Its owner reads Events and
-// watches Done.
+// Subscription is one live connection of a user. Its owner waits on Ready,
+// takes the queued entries with Take, and watches Done.
+//
+// The queue is a slice that grows as entries arrive, up to its limit, rather
+// than a channel of the limit's size: most connections are idle, and a
+// channel of 256 pointers cost every one of them 2 KB.
 type Subscription struct {
 	hub   *Hub
 	shard *shard
 	user  notify.UserID
-	ch    chan *notify.Entry
 	done  chan struct{}
+	// ready holds a token while the queue has entries the owner has not
+	// been told of: offer sends one when the queue goes from empty to not.
+	ready chan struct{}
+
+	mu     sync.Mutex
+	queued []*notify.Entry
+	limit  int
 
 	// err is written once, by whoever wins the finished flag, before done
 	// closes; Err reads it only after done is closed.
@@ -24,10 +35,48 @@ type Subscription struct {
 // User returns the subscribed user.
 func (s *Subscription) User() notify.UserID { return s.user }
 
-// Events returns the queue of entries for this connection, in cursor order.
-// It is never closed: publishers may still hold it while the subscription
-// ends, so a reader selects on Done as well.
-func (s *Subscription) Events() <-chan *notify.Entry { return s.ch }
+// Ready receives when entries may be queued; the owner then calls Take. It
+// is never closed, so a reader selects on Done as well.
+func (s *Subscription) Ready() <-chan struct{} { return s.ready }
+
+// Take returns the queued entries, oldest first, and empties the queue. It
+// keeps spare, cleared, as the next queue, so that a reader handing back
+// the previous batch allocates nothing: the caller must not use spare
+// afterwards. Entries point into slices the publisher no longer changes.
+func (s *Subscription) Take(spare []*notify.Entry) []*notify.Entry {
+	clear(spare)
+	if cap(spare) > maxSpare {
+		spare = nil // let a burst's buffer go
+	}
+	s.mu.Lock()
+	out := s.queued
+	s.queued = spare[:0]
+	s.mu.Unlock()
+	return out
+}
+
+// maxSpare bounds the buffer a subscription keeps between bursts.
+const maxSpare = 64
+
+// offer queues e, and reports false, queuing nothing, when the queue holds
+// limit entries already.
+func (s *Subscription) offer(e *notify.Entry) bool {
+	s.mu.Lock()
+	n := len(s.queued)
+	if n >= s.limit {
+		s.mu.Unlock()
+		return false
+	}
+	s.queued = append(s.queued, e)
+	s.mu.Unlock()
+	if n == 0 {
+		select {
+		case s.ready <- struct{}{}:
+		default: // a token is already waiting
+		}
+	}
+	return true
+}
 
 // Done is closed when the subscription ends: the hub evicted it because its
 // queue overflowed, the hub closed, or Close was called.

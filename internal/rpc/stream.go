@@ -204,17 +204,20 @@ func (st *grpcStream) live(expiry time.Time) error {
 		defer t.Stop()
 		expired = t.C
 	}
-	events := st.sub.Events()
+	var batch []*notify.Entry
 	for {
 		select {
-		case e := <-events:
-			if e.Counts == nil && st.known && e.Cursor > st.last+1 {
-				if err := st.fill(e.Cursor); err != nil {
+		case <-st.sub.Ready():
+			batch = st.sub.Take(batch)
+			for _, e := range batch {
+				if e.Counts == nil && st.known && e.Cursor > st.last+1 {
+					if err := st.fill(e.Cursor); err != nil {
+						return err
+					}
+				}
+				if err := st.send(e); err != nil {
 					return err
 				}
-			}
-			if err := st.send(e); err != nil {
-				return err
 			}
 		case <-expired:
 			return status.Error(codes.Unauthenticated, "token expired; reconnect with a new token and your last cursor")

@@ -180,9 +180,9 @@ func (s *stream) reset() (string, error) {
 	return "", nil
 }
 
-// live forwards queued entries until the stream ends. After each entry it
-// takes what else is queued, up to a queue's worth, so that a burst costs
-// one write and one flush.
+// live forwards queued entries until the stream ends. It takes everything
+// queued at once, at most a queue's worth, so that a burst costs one write
+// and one flush.
 func (s *stream) live(expiry time.Time) (string, error) {
 	// One timer for the heartbeat and the token's expiry, waking the loop
 	// through a plain channel: a timer's own channel in the select costs
@@ -196,23 +196,20 @@ func (s *stream) live(expiry time.Time) (string, error) {
 		}
 	})
 	defer timer.Stop()
-	events, done := s.sub.Events(), s.sub.Done()
+	ready, done := s.sub.Ready(), s.sub.Done()
+	var batch []*notify.Entry
 	for {
 		select {
-		case e := <-events:
-			s.begin()
-			if reason, err := s.deliver(e); reason != "" {
-				return reason, err
+		case <-ready:
+			// Everything queued goes out in one write and one flush.
+			batch = s.sub.Take(batch)
+			if len(batch) == 0 {
+				continue
 			}
-		drain:
-			for range s.h.cfg.QueueSize {
-				select {
-				case e := <-events:
-					if reason, err := s.deliver(e); reason != "" {
-						return reason, err
-					}
-				default:
-					break drain
+			s.begin()
+			for _, e := range batch {
+				if reason, err := s.deliver(e); reason != "" {
+					return reason, err
 				}
 			}
 			if err := s.flush(); err != nil {
