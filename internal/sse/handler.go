@@ -31,8 +31,10 @@ type Handler struct {
 	metrics *metrics
 	cors    cors
 
-	// bufs holds the streams' write buffers between flushes.
-	bufs sync.Pool
+	// bufs holds the streams' write buffers between flushes, and frames
+	// the buffers a stream that serves its own connection frames a write
+	// in (see ownConn).
+	bufs, frames sync.Pool
 
 	mu      sync.Mutex
 	closing bool
@@ -53,6 +55,7 @@ func NewHandler(cfg Config) *Handler {
 	}
 	h.shutdown, h.endStreams = context.WithCancel(context.Background())
 	h.bufs.New = func() any { return bufio.NewWriterSize(nil, 4<<10) }
+	h.frames.New = func() any { b := make([]byte, 0, 4<<10+64); return &b }
 	return h
 }
 
@@ -80,22 +83,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_cursor", "Last-Event-ID is not a cursor of this stream")
 		return
 	}
+	release := func() {}
 	if h.cfg.Streams != nil {
-		release, ok := h.cfg.Streams.Acquire(claims.User)
-		if !ok {
+		var ok bool
+		if release, ok = h.cfg.Streams.Acquire(claims.User); !ok {
 			// Refused rather than closing an older stream: see package limit.
 			writeError(w, http.StatusTooManyRequests, "resource_exhausted", "too many open streams for this user; close one first")
 			return
 		}
-		defer release()
 	}
 	if !h.enter() {
+		release()
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "server is shutting down")
 		return
 	}
-	defer h.streams.Done()
-	h.serveStream(w, r, claims, after, resume)
+	h.serveStream(w, r, claims, after, resume, func() {
+		h.streams.Done()
+		release()
+	})
 }
 
 // authenticate verifies the request's token, or answers 401. Neither the

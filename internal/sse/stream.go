@@ -28,12 +28,16 @@ type stream struct {
 	h  *Handler
 	w  http.ResponseWriter
 	rc *http.ResponseController
+	// own is set when the stream serves its connection itself; w and rc
+	// are then unused.
+	own *ownConn
 	// bw is borrowed from the handler's pool by begin and given back by
 	// flush, so that an idle stream holds no write buffer.
 	bw    *bufio.Writer
 	enc   Encoder
 	sub   *hub.Subscription
 	user  notify.UserID
+	path  string // the request's, for logs
 	ctx   context.Context
 	last  notify.Cursor // the newest cursor the client has, sent or reset to
 	count int           // entries written since the last flush
@@ -47,13 +51,15 @@ type stream struct {
 	wrote      time.Time // when the stream last began writing
 }
 
-// serveStream writes the stream's headers and runs it until it ends.
-func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, claims auth.Claims, after notify.Cursor, resume bool) {
+// serveStream writes the stream's headers and runs it until it ends, then
+// calls done. An HTTP/1 stream takes its connection over from net/http (see
+// ownConn) and runs on a goroutine of its own, so serveStream returns at
+// once; an HTTP/2 stream runs on the request's goroutine.
+func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, claims auth.Claims, after notify.Cursor, resume bool, done func()) {
 	// Subscribe before reading the store: whatever commits from now on is
 	// queued, and whatever committed before is in the store. Entries in both
 	// are skipped by cursor.
 	sub := h.cfg.Hub.Subscribe(claims.User, h.cfg.QueueSize)
-	defer sub.Close()
 	waitLive(r.Context(), h.cfg.WaitLive, claims.User, h.cfg.Logger)
 
 	hdr := w.Header()
@@ -64,7 +70,6 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, claims aut
 	if r.ProtoMajor == 1 {
 		hdr.Set("Connection", "keep-alive") // a connection-specific header, forbidden in HTTP/2
 	}
-	w.WriteHeader(http.StatusOK)
 
 	s := &stream{
 		h:     h,
@@ -72,10 +77,46 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, claims aut
 		rc:    http.NewResponseController(w),
 		sub:   sub,
 		user:  claims.User,
+		path:  r.URL.Path,
 		ctx:   r.Context(),
 		last:  after,
 		known: resume,
 	}
+	own, ok, err := takeOver(s.rc, r, hdr, &h.frames)
+	if err != nil {
+		// The connection is net/http's no more, and in no state to answer.
+		h.cfg.Logger.WarnContext(r.Context(), "sse: taking over the connection failed", "user_id", string(claims.User), "error", err)
+		sub.Close()
+		done()
+		return
+	}
+	if !ok {
+		w.WriteHeader(http.StatusOK)
+		s.serve(resume, claims.Expiry)
+		// Give the server's final write (the end of the chunked body) a
+		// fresh deadline; a past one would cut off a clean end.
+		s.arm()
+		done()
+		return
+	}
+	// The request's context ends when this handler returns; the stream's
+	// ends when the client leaves.
+	ctx, gone := context.WithCancel(context.WithoutCancel(r.Context()))
+	s.own, s.ctx = own, ctx
+	go own.watch(gone)
+	go func() {
+		defer done()
+		defer gone()
+		s.serve(resume, claims.Expiry)
+		s.arm()
+		own.end()
+	}()
+}
+
+// serve runs the stream and records why it ended.
+func (s *stream) serve(resume bool, expiry time.Time) {
+	h, sub := s.h, s.sub
+	defer sub.Close()
 	defer s.release()
 	// Shutdown and a departed client end the subscription, so that the
 	// stream waits on its Done alone; ended tells the reasons apart.
@@ -84,17 +125,14 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, claims aut
 
 	h.metrics.active.Inc()
 	defer h.metrics.active.Dec()
-	reason, err := s.run(resume, claims.Expiry)
-	// Give the server's final write (the end of the chunked body) a fresh
-	// deadline; a past one would cut off a clean end.
-	s.arm()
+	reason, err := s.run(resume, expiry)
 	h.metrics.disconnects.WithLabelValues(reason).Inc()
 
 	log := h.cfg.Logger
 	if err != nil && reason != reasonClientGone {
-		log.WarnContext(r.Context(), "sse: stream ended", "user_id", string(claims.User), "reason", reason, "cursor", s.last.String(), "path", r.URL.Path, "error", err)
-	} else if log.Enabled(r.Context(), slog.LevelDebug) {
-		log.DebugContext(r.Context(), "sse: stream ended", "user_id", string(claims.User), "reason", reason, "cursor", s.last.String(), "path", r.URL.Path)
+		log.WarnContext(s.ctx, "sse: stream ended", "user_id", string(s.user), "reason", reason, "cursor", s.last.String(), "path", s.path, "error", err)
+	} else if log.Enabled(s.ctx, slog.LevelDebug) {
+		log.DebugContext(s.ctx, "sse: stream ended", "user_id", string(s.user), "reason", reason, "cursor", s.last.String(), "path", s.path)
 	}
 }
 
@@ -372,7 +410,11 @@ func (s *stream) writeFailed(err error) (string, error) {
 func (s *stream) begin() {
 	if s.bw == nil {
 		s.bw = s.h.bufs.Get().(*bufio.Writer)
-		s.bw.Reset(s.w)
+		if s.own != nil {
+			s.bw.Reset(s.own)
+		} else {
+			s.bw.Reset(s.w)
+		}
 		s.enc.w = s.bw
 	}
 	s.arm()
@@ -399,6 +441,10 @@ func (s *stream) arm() {
 		return
 	}
 	s.deadline = now.Add(s.h.cfg.WriteTimeout)
+	if s.own != nil {
+		_ = s.own.conn.SetWriteDeadline(s.deadline) // fails only once closed
+		return
+	}
 	// Not every ResponseWriter supports deadlines; those streams rely on the
 	// server's own timeouts.
 	if err := s.rc.SetWriteDeadline(s.deadline); errors.Is(err, http.ErrNotSupported) {
@@ -415,8 +461,10 @@ func (s *stream) flush() error {
 			return err
 		}
 	}
-	if err := s.rc.Flush(); err != nil {
-		return err
+	if s.own == nil {
+		if err := s.rc.Flush(); err != nil {
+			return err
+		}
 	}
 	if s.count > 0 {
 		s.h.metrics.sent.Add(float64(s.count))

@@ -1,0 +1,122 @@
+package sse
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// ownConn is an HTTP/1 stream's connection, taken over from net/http once
+// the stream is accepted. While a handler runs, net/http keeps its
+// goroutine (8 KB of stack under the server's frames), a 4 KB read buffer,
+// 6 KB of write buffers and a copy of the response headers for the
+// connection; a stream is mostly idle, so it serves itself instead: its
+// own goroutine with a shallow stack, a write buffer borrowed only while
+// writing, and one goroutine reading to notice the client leave, as
+// net/http's own does. HTTP/2 streams stay with net/http.
+type ownConn struct {
+	conn net.Conn
+	// chunked frames writes as HTTP/1.1 chunks; an HTTP/1.0 response has
+	// no framing and ends when the connection closes.
+	chunked bool
+	// head is the response's status line and headers, sent with the first
+	// write so that they and the retry frame leave in one packet.
+	head []byte
+	// scratch is the handler's pool of buffers to frame a write in.
+	scratch *sync.Pool
+}
+
+// takeOver hijacks w's connection and prepares the response head from
+// hdr. ok is false when w cannot be hijacked (HTTP/2), and the caller
+// answers through w.
+func takeOver(rc *http.ResponseController, r *http.Request, hdr http.Header, scratch *sync.Pool) (c *ownConn, ok bool, err error) {
+	if r.ProtoMajor != 1 {
+		return nil, false, nil
+	}
+	conn, _, err := rc.Hijack()
+	if errors.Is(err, http.ErrNotSupported) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	c = &ownConn{conn: conn, chunked: r.ProtoAtLeast(1, 1), scratch: scratch}
+	var b bytes.Buffer
+	if c.chunked {
+		b.WriteString("HTTP/1.1 200 OK\r\n")
+		hdr.Set("Transfer-Encoding", "chunked")
+	} else {
+		b.WriteString("HTTP/1.0 200 OK\r\n")
+		hdr.Del("Connection") // the body ends when the connection closes
+	}
+	hdr.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	_ = hdr.Write(&b) // a bytes.Buffer does not fail
+	b.WriteString("\r\n")
+	c.head = b.Bytes()
+	return c, true, nil
+}
+
+// Write sends p, the stream's buffered frames, as one chunk (with the
+// response head before the first), in one write: the pieces are copied
+// into a pooled buffer, since a writev reaches only a bare TCP connection
+// and not one wrapped by the per-address limit or by TLS.
+func (c *ownConn) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil // an empty chunk would end the body
+	}
+	bp := c.scratch.Get().(*[]byte)
+	b := append((*bp)[:0], c.head...)
+	if c.chunked {
+		b = strconv.AppendUint(b, uint64(len(p)), 16)
+		b = append(b, '\r', '\n')
+		b = append(b, p...)
+		b = append(b, '\r', '\n')
+	} else {
+		b = append(b, p...)
+	}
+	_, err := c.conn.Write(b)
+	if cap(b) <= maxScratch {
+		*bp = b
+		c.scratch.Put(bp)
+	}
+	if err != nil {
+		return 0, err
+	}
+	c.head = nil
+	return len(p), nil
+}
+
+// maxScratch bounds the buffers kept for writing: a stream's write buffer
+// and a chunk's framing, and the head of the first.
+const maxScratch = 8 << 10
+
+// end finishes the body (the last chunk) and closes the connection. A
+// stream that never wrote sends its head first.
+func (c *ownConn) end() {
+	b := c.head
+	if c.chunked {
+		b = append(b, "0\r\n\r\n"...)
+	}
+	if len(b) > 0 {
+		_, _ = c.conn.Write(b) // the client may be gone already
+	}
+	_ = c.conn.Close()
+}
+
+// watch reads the connection until it fails, which is how a departed
+// client shows, and then calls gone. It returns when the connection is
+// closed. What a client sends after its request is discarded.
+func (c *ownConn) watch(gone context.CancelFunc) {
+	defer gone()
+	var b [64]byte
+	for {
+		if _, err := c.conn.Read(b[:]); err != nil {
+			return
+		}
+	}
+}
