@@ -103,6 +103,9 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, claims aut
 	// ends when the client leaves.
 	ctx, gone := context.WithCancel(context.WithoutCancel(r.Context()))
 	s.own, s.ctx = own, ctx
+	// The response writer holds net/http's connection state, buffers
+	// included; nothing of it is needed any more.
+	s.w, s.rc = nil, nil
 	go own.watch(gone)
 	go func() {
 		defer done()
