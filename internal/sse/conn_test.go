@@ -122,16 +122,7 @@ func TestOwnConnHTTP10(t *testing.T) {
 			t.Errorf("header %s = %q over HTTP/1.0, want none", k, got)
 		}
 	}
-	fr := newFrameReader(br)
-	if f, err := fr.next(); err != nil || f.raw != "retry: 3000\n\n" {
-		t.Fatalf("first frame %q, %v", f.raw, err)
-	}
-	en := e.store.append("alice", 1)[0]
-	f, err := fr.next()
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantEntry(t, f, en)
+	fr := readRetryThenLive(t, e, br)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -139,13 +130,13 @@ func TestOwnConnHTTP10(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Shutdown sends a jittered retry, then its event.
-	if f, err = fr.next(); err != nil || !strings.HasPrefix(f.raw, "retry:") {
+	if f, err := fr.next(); err != nil || !strings.HasPrefix(f.raw, "retry:") {
 		t.Fatalf("at shutdown: frame %q, %v; want a retry", f.raw, err)
 	}
-	if f, err = fr.next(); err != nil || f.event() != notify.EventShutdown {
+	if f, err := fr.next(); err != nil || f.event() != notify.EventShutdown {
 		t.Fatalf("after the retry: frame %q, %v; want the shutdown event", f.raw, err)
 	}
-	if f, err = fr.next(); !errors.Is(err, io.EOF) {
+	if f, err := fr.next(); !errors.Is(err, io.EOF) {
 		t.Fatalf("after shutdown: frame %q, %v; want EOF", f.raw, err)
 	}
 }
@@ -174,14 +165,5 @@ func TestOwnConnTLS(t *testing.T) {
 	if resp.ProtoMajor != 1 || resp.TLS == nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("response %s, TLS %v, status %d; want 200 over HTTP/1.1 in TLS", resp.Proto, resp.TLS != nil, resp.StatusCode)
 	}
-	fr := newFrameReader(resp.Body)
-	if f, err := fr.next(); err != nil || f.raw != "retry: 3000\n\n" {
-		t.Fatalf("first frame %q, %v", f.raw, err)
-	}
-	en := e.store.append("alice", 1)[0]
-	f, err := fr.next()
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantEntry(t, f, en)
+	readRetryThenLive(t, e, resp.Body)
 }

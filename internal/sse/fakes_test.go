@@ -250,3 +250,21 @@ func wantEntry(t *testing.T, f frame, en notify.Entry) {
 		t.Fatalf("frame\n got %q\nwant %q", f.raw, want)
 	}
 }
+
+// readRetryThenLive reads a new stream's retry frame from body, commits one
+// entry for alice and checks that it arrives next; it returns the reader
+// for what follows.
+func readRetryThenLive(t *testing.T, e *env, body io.Reader) *frameReader {
+	t.Helper()
+	fr := newFrameReader(body)
+	if f, err := fr.next(); err != nil || f.raw != "retry: 3000\n\n" {
+		t.Fatalf("first frame %q, %v", f.raw, err)
+	}
+	en := e.store.append("alice", 1)[0]
+	f, err := fr.next()
+	if err != nil {
+		t.Fatalf("next: %v", err)
+	}
+	wantEntry(t, f, en)
+	return fr
+}

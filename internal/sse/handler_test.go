@@ -67,16 +67,7 @@ func TestH2C(t *testing.T) {
 	if got := resp.Header.Get("Connection"); got != "" {
 		t.Errorf("Connection = %q over HTTP/2, want none", got)
 	}
-	fr := newFrameReader(resp.Body)
-	if f, err := fr.next(); err != nil || f.raw != "retry: 3000\n\n" {
-		t.Fatalf("first frame %q, %v", f.raw, err)
-	}
-	en := e.store.append("alice", 1)[0]
-	f, err := fr.next()
-	if err != nil {
-		t.Fatalf("next: %v", err)
-	}
-	wantEntry(t, f, en)
+	readRetryThenLive(t, e, resp.Body)
 }
 
 // TestReplayThenLive resumes a stream while entries keep committing during
