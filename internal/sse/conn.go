@@ -108,15 +108,12 @@ func (c *ownConn) end() {
 	_ = c.conn.Close()
 }
 
-// watch reads the connection until it fails, which is how a departed
-// client shows, and then calls gone. It returns when the connection is
-// closed. What a client sends after its request is discarded.
+// watch waits for the client to leave, which a read shows, and then calls
+// gone. A stream's client sends nothing after its request, so a read that
+// returns data ends the stream too: reading and discarding whatever a
+// client chose to send would spend the server's CPU at the client's pace.
 func (c *ownConn) watch(gone context.CancelFunc) {
 	defer gone()
-	var b [64]byte
-	for {
-		if _, err := c.conn.Read(b[:]); err != nil {
-			return
-		}
-	}
+	var b [1]byte
+	_, _ = c.conn.Read(b[:])
 }

@@ -108,6 +108,38 @@ func TestOwnConnHTTP11(t *testing.T) {
 	}
 }
 
+// TestOwnConnClientSends: a client that sends anything after its request
+// has its stream ended, as one that left.
+func TestOwnConnClientSends(t *testing.T) {
+	t.Parallel()
+	gone := make(released)
+	e := newEnv(t, func(c *sse.Config) { c.Streams = gone })
+	conn, br, status, _ := rawGet(t, e, "HTTP/1.1")
+	if status != "HTTP/1.1 200 OK" {
+		t.Fatalf("status %q", status)
+	}
+	if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: herald\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-gone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream went on after its client sent more")
+	}
+	// What the stream wrote before it ended is followed by the body's end.
+	fr := newFrameReader(httputil.NewChunkedReader(br))
+	for range 2 {
+		f, err := fr.next()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil || f.raw != "retry: 3000\n\n" {
+			t.Fatalf("frame %q, %v; want the retry or the end", f.raw, err)
+		}
+	}
+	t.Fatal("no end of the body")
+}
+
 // TestOwnConnHTTP10: an HTTP/1.0 client gets an unframed body that ends
 // when the server closes the connection, here at shutdown.
 func TestOwnConnHTTP10(t *testing.T) {
