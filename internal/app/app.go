@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync/atomic"
 
@@ -74,7 +75,15 @@ const grpcWorkers = 64
 // opened so far is closed again.
 func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 	a := &App{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
-	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.reg.MustRegister(
+		// The scheduler's latency histogram as well: a node whose streams
+		// lag while its own figures look idle is usually waiting for CPU
+		// on a busy host, and this shows it (BENCHMARKS.md).
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/sched/latencies:seconds$`)},
+		)),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
 
 	var closers []func() error
 	defer func() {
