@@ -24,6 +24,29 @@ type released chan struct{}
 
 func (r released) Acquire(notify.UserID) (func(), bool) { return func() { close(r) }, true }
 
+// wait fails the test with msg unless the stream ends within 10 s.
+func (r released) wait(t *testing.T, msg string) {
+	t.Helper()
+	select {
+	case <-r:
+	case <-time.After(10 * time.Second):
+		t.Fatal(msg)
+	}
+}
+
+// openHTTP11 starts an env whose stream reports its end, and opens an
+// HTTP/1.1 stream on the wire, checking its status line.
+func openHTTP11(t *testing.T) (*env, released, net.Conn, *bufio.Reader, textproto.MIMEHeader) {
+	t.Helper()
+	gone := make(released)
+	e := newEnv(t, func(c *sse.Config) { c.Streams = gone })
+	conn, br, status, hdr := rawGet(t, e, "HTTP/1.1")
+	if status != "HTTP/1.1 200 OK" {
+		t.Fatalf("status %q", status)
+	}
+	return e, gone, conn, br, hdr
+}
+
 // rawGet dials the env's server, sends a stream request as proto
 // ("HTTP/1.1" or "HTTP/1.0") and returns the connection and the response
 // head it read.
@@ -59,12 +82,7 @@ func rawGet(t *testing.T, e *env, proto string) (net.Conn, *bufio.Reader, string
 // client goes.
 func TestOwnConnHTTP11(t *testing.T) {
 	t.Parallel()
-	gone := make(released)
-	e := newEnv(t, func(c *sse.Config) { c.Streams = gone })
-	conn, br, status, hdr := rawGet(t, e, "HTTP/1.1")
-	if status != "HTTP/1.1 200 OK" {
-		t.Fatalf("status %q", status)
-	}
+	e, gone, conn, br, hdr := openHTTP11(t)
 	for k, want := range map[string]string{
 		"Content-Type":      "text/event-stream",
 		"Transfer-Encoding": "chunked",
@@ -92,11 +110,7 @@ func TestOwnConnHTTP11(t *testing.T) {
 	}
 
 	conn.Close()
-	select {
-	case <-gone:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the stream did not end after its client left")
-	}
+	gone.wait(t, "the stream did not end after its client left")
 	if got := metric(t, e.sseReg, "herald_sse_disconnects_total", "reason", "client_gone"); got != 1 {
 		t.Errorf("client_gone disconnects = %v, want 1", got)
 	}
@@ -112,20 +126,11 @@ func TestOwnConnHTTP11(t *testing.T) {
 // has its stream ended, as one that left.
 func TestOwnConnClientSends(t *testing.T) {
 	t.Parallel()
-	gone := make(released)
-	e := newEnv(t, func(c *sse.Config) { c.Streams = gone })
-	conn, br, status, _ := rawGet(t, e, "HTTP/1.1")
-	if status != "HTTP/1.1 200 OK" {
-		t.Fatalf("status %q", status)
-	}
+	_, gone, conn, br, _ := openHTTP11(t)
 	if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: herald\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-gone:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the stream went on after its client sent more")
-	}
+	gone.wait(t, "the stream went on after its client sent more")
 	// What the stream wrote before it ended is followed by the body's end.
 	fr := newFrameReader(httputil.NewChunkedReader(br))
 	for range 2 {
