@@ -4,12 +4,32 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
 )
+
+// sink is where a stream's frames go: net/http's response, or the
+// connection the stream took over.
+type sink interface {
+	io.Writer
+	SetWriteDeadline(time.Time) error
+	// Flush pushes what was written to the client.
+	Flush() error
+}
+
+// response is a stream's sink while net/http serves its connection.
+type response struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func (r response) Write(p []byte) (int, error)        { return r.w.Write(p) }
+func (r response) SetWriteDeadline(t time.Time) error { return r.rc.SetWriteDeadline(t) }
+func (r response) Flush() error                       { return r.rc.Flush() }
 
 // ownConn is an HTTP/1 stream's connection, taken over from net/http once
 // the stream is accepted. While a handler runs, net/http keeps its
@@ -94,6 +114,13 @@ func (c *ownConn) Write(p []byte) (int, error) {
 // maxScratch bounds the buffers kept for writing: a stream's write buffer
 // and a chunk's framing, and the head of the first.
 const maxScratch = 8 << 10
+
+// SetWriteDeadline bounds the writes that follow; it fails only once the
+// connection is closed, which the next write reports.
+func (c *ownConn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
+
+// Flush does nothing: Write leaves nothing buffered.
+func (c *ownConn) Flush() error { return nil }
 
 // end finishes the body (the last chunk) and closes the connection. A
 // stream that never wrote sends its head first.

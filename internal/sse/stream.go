@@ -25,12 +25,8 @@ var (
 // stream is one open response. Its fields are used by the request's
 // goroutine only.
 type stream struct {
-	h  *Handler
-	w  http.ResponseWriter
-	rc *http.ResponseController
-	// own is set when the stream serves its connection itself; w and rc
-	// are then unused.
-	own *ownConn
+	h   *Handler
+	out sink
 	// bw is borrowed from the handler's pool by begin and given back by
 	// flush, so that an idle stream holds no write buffer.
 	bw    *bufio.Writer
@@ -71,10 +67,10 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, claims aut
 		hdr.Set("Connection", "keep-alive") // a connection-specific header, forbidden in HTTP/2
 	}
 
+	rc := http.NewResponseController(w)
 	s := &stream{
 		h:     h,
-		w:     w,
-		rc:    http.NewResponseController(w),
+		out:   response{w, rc},
 		sub:   sub,
 		user:  claims.User,
 		path:  r.URL.Path,
@@ -82,7 +78,7 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, claims aut
 		last:  after,
 		known: resume,
 	}
-	own, ok, err := takeOver(s.rc, r, hdr, &h.frames)
+	own, ok, err := takeOver(rc, r, hdr, &h.frames)
 	if err != nil {
 		// The connection is net/http's no more, and in no state to answer.
 		h.cfg.Logger.WarnContext(r.Context(), "sse: taking over the connection failed", "user_id", string(claims.User), "error", err)
@@ -102,10 +98,9 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, claims aut
 	// The request's context ends when this handler returns; the stream's
 	// ends when the client leaves.
 	ctx, gone := context.WithCancel(context.WithoutCancel(r.Context()))
-	s.own, s.ctx = own, ctx
 	// The response writer holds net/http's connection state, buffers
 	// included; nothing of it is needed any more.
-	s.w, s.rc = nil, nil
+	s.out, s.ctx = own, ctx
 	go own.watch(gone)
 	go func() {
 		defer done()
@@ -413,11 +408,7 @@ func (s *stream) writeFailed(err error) (string, error) {
 func (s *stream) begin() {
 	if s.bw == nil {
 		s.bw = s.h.bufs.Get().(*bufio.Writer)
-		if s.own != nil {
-			s.bw.Reset(s.own)
-		} else {
-			s.bw.Reset(s.w)
-		}
+		s.bw.Reset(s.out)
 		s.enc.w = s.bw
 	}
 	s.arm()
@@ -444,13 +435,9 @@ func (s *stream) arm() {
 		return
 	}
 	s.deadline = now.Add(s.h.cfg.WriteTimeout)
-	if s.own != nil {
-		_ = s.own.conn.SetWriteDeadline(s.deadline) // fails only once closed
-		return
-	}
 	// Not every ResponseWriter supports deadlines; those streams rely on the
 	// server's own timeouts.
-	if err := s.rc.SetWriteDeadline(s.deadline); errors.Is(err, http.ErrNotSupported) {
+	if err := s.out.SetWriteDeadline(s.deadline); errors.Is(err, http.ErrNotSupported) {
 		s.noDeadline = true
 	}
 }
@@ -464,10 +451,8 @@ func (s *stream) flush() error {
 			return err
 		}
 	}
-	if s.own == nil {
-		if err := s.rc.Flush(); err != nil {
-			return err
-		}
+	if err := s.out.Flush(); err != nil {
+		return err
 	}
 	if s.count > 0 {
 		s.h.metrics.sent.Add(float64(s.count))
