@@ -18,6 +18,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
 )
 
 // bareServer is the calibration baseline: a plain net/http SSE server with a
@@ -25,6 +30,8 @@ import (
 // same stream format as herald (retry frame, then id/event/data frames with
 // the same payload shape), so the load tool reads both with one code path.
 // A user is named by the X-Bench-User header, which herald ignores.
+// Notifications come as JSON to POST /notify, or as herald's gRPC calls
+// (bareGRPC).
 type bareServer struct {
 	queue     int
 	heartbeat time.Duration
@@ -137,12 +144,16 @@ func (s *bareServer) notify(w http.ResponseWriter, r *http.Request) {
 	}, len(req.Notifications))
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	for i, n := range req.Notifications {
-		id := strconv.FormatUint(s.seq.Add(1), 10)
-		resp.Results[i].ID = id
-		resp.Results[i].Recipients = s.fanOut(bareFrame(id, now, n.Data), n)
+		resp.Results[i].ID, resp.Results[i].Recipients = s.deliver(n, now)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(resp)
+}
+
+// deliver gives n an ID and queues its frame for its recipients.
+func (s *bareServer) deliver(n bareNote, now string) (id string, recipients int) {
+	id = strconv.FormatUint(s.seq.Add(1), 10)
+	return id, s.fanOut(bareFrame(id, now, n.Data), n)
 }
 
 // bareFrame encodes a notification once, in herald's frame and payload
@@ -194,36 +205,102 @@ func (s *bareServer) subscribe(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	s.addSubscriptions(req.Topics, req.UserIDs)
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = io.WriteString(w, "{}\n")
+}
+
+func (s *bareServer) addSubscriptions(topics, users []string) {
 	s.mu.Lock()
-	for _, t := range req.Topics {
+	defer s.mu.Unlock()
+	for _, t := range topics {
 		set := s.topics[t]
 		if set == nil {
-			set = make(map[string]struct{}, len(req.UserIDs))
+			set = make(map[string]struct{}, len(users))
 			s.topics[t] = set
 		}
-		for _, u := range req.UserIDs {
+		for _, u := range users {
 			set[u] = struct{}{}
 		}
 	}
-	s.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = io.WriteString(w, "{}\n")
+}
+
+// bareGRPC takes herald's NotifyService and Subscribe calls, so that with
+// --bare-notify=grpc the bare server gets the very calls herald gets. It
+// checks no credential, validates nothing and stores nothing: what it
+// costs is grpc-go's and the streams'.
+type bareGRPC struct {
+	heraldv1.UnimplementedNotifyServiceServer
+	heraldv1.UnimplementedSubscriptionServiceServer
+	s *bareServer
+}
+
+func (g bareGRPC) Notify(_ context.Context, req *heraldv1.NotifyRequest) (*heraldv1.NotifyResponse, error) {
+	return g.deliver(req.GetNotification(), time.Now().UTC().Format(time.RFC3339Nano))
+}
+
+func (g bareGRPC) NotifyBatch(_ context.Context, req *heraldv1.NotifyBatchRequest) (*heraldv1.NotifyBatchResponse, error) {
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	resp := &heraldv1.NotifyBatchResponse{Results: make([]*heraldv1.NotifyResponse, len(req.GetNotifications()))}
+	for i, n := range req.GetNotifications() {
+		r, err := g.deliver(n, now)
+		if err != nil {
+			return nil, err
+		}
+		resp.Results[i] = r
+	}
+	return resp, nil
+}
+
+func (g bareGRPC) deliver(n *heraldv1.Notification, now string) (*heraldv1.NotifyResponse, error) {
+	if n == nil {
+		return nil, status.Error(codes.InvalidArgument, "notification is required")
+	}
+	data, err := json.Marshal(n.GetData().AsMap())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	id, recipients := g.s.deliver(bareNote{UserIDs: n.GetAudience().GetUserIds(), Topics: n.GetAudience().GetTopics(), Data: data}, now)
+	return &heraldv1.NotifyResponse{Id: id, Recipients: int32(recipients)}, nil
+}
+
+func (g bareGRPC) Subscribe(_ context.Context, req *heraldv1.SubscribeRequest) (*heraldv1.SubscribeResponse, error) {
+	g.s.addSubscriptions(req.GetTopics(), req.GetUserIds())
+	return &heraldv1.SubscribeResponse{}, nil
 }
 
 // bareStartedMsg is the message of the JSON line the bare server prints on
 // stdout once it listens, as herald logs "herald started".
 const bareStartedMsg = "bare started"
 
-// serveBare runs the bare server on addr until ctx ends.
-func serveBare(ctx context.Context, addr string, stdout io.Writer, log *slog.Logger) error {
+// serveBare runs the bare server on addr until ctx ends, and takes gRPC
+// calls on grpcAddr too unless it is empty.
+func serveBare(ctx context.Context, addr, grpcAddr string, stdout io.Writer, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("bare: listen: %w", err)
 	}
-	srv := &http.Server{Handler: newBareServer().handler(), ReadHeaderTimeout: 10 * time.Second}
-	line, _ := json.Marshal(map[string]string{"msg": bareStartedMsg, "http_addr": ln.Addr().String()})
+	bare := newBareServer()
+	srv := &http.Server{Handler: bare.handler(), ReadHeaderTimeout: 10 * time.Second}
+	started := map[string]string{"msg": bareStartedMsg, "http_addr": ln.Addr().String()}
+	errc := make(chan error, 2)
+	if grpcAddr != "" {
+		gln, err := net.Listen("tcp", grpcAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("bare: listen: %w", err)
+		}
+		// herald's worker count (internal/app), so that both serve calls
+		// the same way.
+		gs := grpc.NewServer(grpc.NumStreamWorkers(64))
+		heraldv1.RegisterNotifyServiceServer(gs, bareGRPC{s: bare})
+		heraldv1.RegisterSubscriptionServiceServer(gs, bareGRPC{s: bare})
+		defer gs.Stop()
+		started["grpc_addr"] = gln.Addr().String()
+		go func() { errc <- gs.Serve(gln) }()
+	}
+	line, _ := json.Marshal(started)
 	fmt.Fprintf(stdout, "%s\n", line)
-	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
@@ -234,7 +311,7 @@ func serveBare(ctx context.Context, addr string, stdout io.Writer, log *slog.Log
 	if err := srv.Close(); err != nil {
 		log.Warn("bare: close", "error", err)
 	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil

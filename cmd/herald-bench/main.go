@@ -43,10 +43,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs := flag.NewFlagSet("serve-bare", flag.ContinueOnError)
 		fs.SetOutput(stderr)
 		addr := fs.String("addr", "127.0.0.1:0", "listen address")
+		grpcAddr := fs.String("grpc-addr", "", "also take herald's NotifyService and Subscribe calls on this address (empty: off)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
-		return serveBare(ctx, *addr, stdout, log)
+		return serveBare(ctx, *addr, *grpcAddr, stdout, log)
 	}
 	cfg, err := parseFlags(args, stderr)
 	if err != nil {

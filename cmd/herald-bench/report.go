@@ -37,17 +37,21 @@ func runAll(ctx context.Context, cfg config, log *slog.Logger) ([]*result, error
 }
 
 func runBare(ctx context.Context, cfg config, log *slog.Logger) (*result, error) {
+	args := []string{"serve-bare", "--addr=127.0.0.1:0"}
+	if cfg.BareNotify == bareGRPCNotify {
+		args = append(args, "--grpc-addr=127.0.0.1:0")
+	}
 	mk := cfg.bareCmd
 	if mk == nil {
-		mk = func() (*exec.Cmd, error) {
+		mk = func(args []string) (*exec.Cmd, error) {
 			self, err := os.Executable()
 			if err != nil {
 				return nil, err
 			}
-			return exec.Command(self, "serve-bare", "--addr=127.0.0.1:0"), nil
+			return exec.Command(self, args...), nil
 		}
 	}
-	cmd, err := mk()
+	cmd, err := mk(args)
 	if err != nil {
 		return nil, fmt.Errorf("bare server: %w", err)
 	}
@@ -56,11 +60,22 @@ func runBare(ctx context.Context, cfg config, log *slog.Logger) (*result, error)
 		return nil, fmt.Errorf("bare server: %w", err)
 	}
 	defer c.Stop()
-	snd := newHTTPSender(c.HTTPAddr, cfg.GRPCConns)
+	name := "bare"
+	var snd sender = newHTTPSender(c.HTTPAddr, cfg.GRPCConns)
+	if cfg.BareNotify == bareGRPCNotify {
+		if c.GRPCAddr == "" {
+			return nil, fmt.Errorf("bare server: no gRPC address in %q", bareStartedMsg)
+		}
+		// The bare server checks no key either.
+		if snd, err = newGRPCSender(c.GRPCAddr, "bare-server-checks-no-key", cfg.GRPCConns); err != nil {
+			return nil, err
+		}
+		name = "bare-grpc"
+	}
 	defer snd.Close()
 	// The bare server checks no token, but the streams send one all the
 	// same, so that both servers get byte-for-byte the same requests.
-	return runLoad(ctx, cfg.Load, server{Name: "bare", HTTPAddr: c.HTTPAddr, Secret: "bare-server-checks-no-token-0123456789", Send: snd}, log)
+	return runLoad(ctx, cfg.Load, server{Name: name, HTTPAddr: c.HTTPAddr, Secret: "bare-server-checks-no-token-0123456789", Send: snd}, log)
 }
 
 func runHerald(ctx context.Context, cfg config, log *slog.Logger) (*result, error) {

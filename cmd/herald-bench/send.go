@@ -36,6 +36,12 @@ type sender interface {
 	Close() error
 }
 
+// How notifications reach the bare server (--bare-notify).
+const (
+	bareHTTP       = "http"
+	bareGRPCNotify = "grpc"
+)
+
 // grpcSender sends to herald's NotifyService and SubscriptionService.
 type grpcSender struct {
 	conns  []*grpc.ClientConn

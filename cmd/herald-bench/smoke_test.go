@@ -15,14 +15,14 @@ import (
 	"time"
 )
 
-// childEnv makes the test binary run the bare server instead of the tests,
-// as the herald-bench binary does for `serve-bare`.
+// childEnv makes the test binary run the command line it is given instead
+// of the tests, as the herald-bench binary does for `serve-bare`.
 const childEnv = "HERALD_BENCH_TEST_CHILD"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "serve-bare" {
+	if os.Getenv(childEnv) != "" {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-		err := serveBare(ctx, "127.0.0.1:0", os.Stdout, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+		err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 		stop()
 		if err != nil {
 			os.Exit(1)
@@ -108,26 +108,33 @@ func TestSmoke(t *testing.T) {
 }
 
 // TestCalibration runs the same client path against the bare server, in
-// per-user and topic mode, through a child process as --calibrate does.
+// per-user and topic mode, with notifications over HTTP and over gRPC,
+// through a child process as --calibrate does.
 func TestCalibration(t *testing.T) {
 	needFiles(t, 2*200+200)
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mode := range []string{modePerUser, modeTopic} {
-		t.Run(mode, func(t *testing.T) {
+	for _, tc := range []struct{ mode, notify, server string }{
+		{modePerUser, bareHTTP, "bare"},
+		{modeTopic, bareHTTP, "bare"},
+		{modePerUser, bareGRPCNotify, "bare-grpc"},
+		{modeTopic, bareGRPCNotify, "bare-grpc"},
+	} {
+		t.Run(tc.mode+"/"+tc.notify, func(t *testing.T) {
+			mode := tc.mode
 			// Topic mode delivers each notification 200 times; a lower
 			// rate keeps the race-instrumented readers up with it.
 			rate := map[string]string{modePerUser: "500", modeTopic: "50"}[mode]
-			cfg, err := parseFlags([]string{"--calibrate", "--mode", mode, "--streams", "200", "--rate", rate,
+			cfg, err := parseFlags([]string{"--calibrate", "--bare-notify", tc.notify, "--mode", mode, "--streams", "200", "--rate", rate,
 				"--duration", "1s", "--settle", "100ms", "--drain", "5s"}, io.Discard)
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg.bareCmd = func() (*exec.Cmd, error) {
-				cmd := exec.Command(self)
-				cmd.Env = append(os.Environ(), childEnv+"=serve-bare")
+			cfg.bareCmd = func(args []string) (*exec.Cmd, error) {
+				cmd := exec.Command(self, args...)
+				cmd.Env = append(os.Environ(), childEnv+"=1")
 				return cmd, nil
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -143,6 +150,9 @@ func TestCalibration(t *testing.T) {
 			r := results[0]
 			if msg := r.failed(); msg != "" {
 				t.Fatalf("%s (first error %q)", msg, r.FirstError)
+			}
+			if r.Server != tc.server {
+				t.Errorf("server %q, want %q", r.Server, tc.server)
 			}
 			want := r.Acked
 			if mode == modeTopic {
