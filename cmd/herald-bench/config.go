@@ -63,7 +63,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.HeraldBin, "herald-bin", "", "start this herald binary on free 127.0.0.1 ports with a temporary data directory and fresh credentials, instead of using --http-addr/--grpc-addr")
 	fs.Var((*stringList)(&c.HeraldArgs), "herald-arg", "extra flag for the herald that --herald-bin starts (repeatable)")
 	fs.BoolVar(&c.Calibrate, "calibrate", false, "also run the same load against a bare net/http SSE server started by the tool, and report ratios")
-	fs.StringVar(&c.BareNotify, "bare-notify", bareHTTP, "with --calibrate, how the bare server gets notifications: http (JSON over HTTP/1.1) or grpc (the same NotifyService calls herald gets, served by grpc-go)")
+	fs.StringVar(&c.BareNotify, "bare-notify", bareNotifyHTTP, "with --calibrate, how the bare server gets notifications: http (JSON over HTTP/1.1) or grpc (the same NotifyService calls herald gets, served by grpc-go)")
 	fs.BoolVar(&c.Smoke, "smoke", false, "smoke test: 1,000 streams, 3 s of per-user load; fails on any lost or duplicated event")
 	fs.BoolVar(&c.JSON, "json", false, "print the results as JSON instead of a table")
 	fs.IntVar(&c.Runs, "runs", 1, "repeat the measurement (bare, then herald, each on a fresh server) this many times and report each figure's median")
@@ -116,8 +116,10 @@ func (c *config) validate() error {
 		return fmt.Errorf("--mode must be per-user, topic, reconnect or storm, not %q", l.Mode)
 	case l.Mode == modeStorm && (l.StormWindow <= 0 || l.StormAt < 0):
 		return fmt.Errorf("--storm-window must be positive and --storm-at not negative")
-	case c.BareNotify != bareHTTP && c.BareNotify != bareGRPCNotify:
+	case c.BareNotify != bareNotifyHTTP && c.BareNotify != bareNotifyGRPC:
 		return fmt.Errorf("--bare-notify must be http or grpc, not %q", c.BareNotify)
+	case c.BareNotify == bareNotifyGRPC && !c.Calibrate:
+		return fmt.Errorf("--bare-notify grpc needs --calibrate")
 	case c.Runs < 1:
 		return fmt.Errorf("--runs must be at least 1")
 	case l.Streams < 1 || l.ConnectConcurrency < 1 || l.Callers < 1 || l.Batch < 1:

@@ -38,7 +38,7 @@ func runAll(ctx context.Context, cfg config, log *slog.Logger) ([]*result, error
 
 func runBare(ctx context.Context, cfg config, log *slog.Logger) (*result, error) {
 	args := []string{"serve-bare", "--addr=127.0.0.1:0"}
-	if cfg.BareNotify == bareGRPCNotify {
+	if cfg.BareNotify == bareNotifyGRPC {
 		args = append(args, "--grpc-addr=127.0.0.1:0")
 	}
 	mk := cfg.bareCmd
@@ -60,22 +60,28 @@ func runBare(ctx context.Context, cfg config, log *slog.Logger) (*result, error)
 		return nil, fmt.Errorf("bare server: %w", err)
 	}
 	defer c.Stop()
-	name := "bare"
-	var snd sender = newHTTPSender(c.HTTPAddr, cfg.GRPCConns)
-	if cfg.BareNotify == bareGRPCNotify {
-		if c.GRPCAddr == "" {
-			return nil, fmt.Errorf("bare server: no gRPC address in %q", bareStartedMsg)
-		}
-		// The bare server checks no key either.
-		if snd, err = newGRPCSender(c.GRPCAddr, "bare-server-checks-no-key", cfg.GRPCConns); err != nil {
-			return nil, err
-		}
-		name = "bare-grpc"
+	name, snd, err := bareSender(cfg, c)
+	if err != nil {
+		return nil, err
 	}
 	defer snd.Close()
 	// The bare server checks no token, but the streams send one all the
 	// same, so that both servers get byte-for-byte the same requests.
 	return runLoad(ctx, cfg.Load, server{Name: name, HTTPAddr: c.HTTPAddr, Secret: "bare-server-checks-no-token-0123456789", Send: snd}, log)
+}
+
+// bareSender is how the load reaches the bare server c, and the name its
+// results go under.
+func bareSender(cfg config, c *child) (string, sender, error) {
+	if cfg.BareNotify != bareNotifyGRPC {
+		return "bare", newHTTPSender(c.HTTPAddr, cfg.GRPCConns), nil
+	}
+	if c.GRPCAddr == "" {
+		return "", nil, fmt.Errorf("bare server: no gRPC address in %q", bareStartedMsg)
+	}
+	// The bare server checks no key either.
+	snd, err := newGRPCSender(c.GRPCAddr, "bare-server-checks-no-key", cfg.GRPCConns)
+	return "bare-grpc", snd, err
 }
 
 func runHerald(ctx context.Context, cfg config, log *slog.Logger) (*result, error) {

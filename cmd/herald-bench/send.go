@@ -38,8 +38,8 @@ type sender interface {
 
 // How notifications reach the bare server (--bare-notify).
 const (
-	bareHTTP       = "http"
-	bareGRPCNotify = "grpc"
+	bareNotifyHTTP = "http"
+	bareNotifyGRPC = "grpc"
 )
 
 // grpcSender sends to herald's NotifyService and SubscriptionService.

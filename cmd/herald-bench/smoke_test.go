@@ -117,10 +117,10 @@ func TestCalibration(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ mode, notify, server string }{
-		{modePerUser, bareHTTP, "bare"},
-		{modeTopic, bareHTTP, "bare"},
-		{modePerUser, bareGRPCNotify, "bare-grpc"},
-		{modeTopic, bareGRPCNotify, "bare-grpc"},
+		{modePerUser, bareNotifyHTTP, "bare"},
+		{modeTopic, bareNotifyHTTP, "bare"},
+		{modePerUser, bareNotifyGRPC, "bare-grpc"},
+		{modeTopic, bareNotifyGRPC, "bare-grpc"},
 	} {
 		t.Run(tc.mode+"/"+tc.notify, func(t *testing.T) {
 			mode := tc.mode
