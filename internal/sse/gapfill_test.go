@@ -2,7 +2,6 @@ package sse_test
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/heraldhq/herald/internal/notify"
@@ -27,7 +26,8 @@ func (m *memStore) appendQuiet(user notify.UserID, n int) []notify.Entry {
 
 // TestGapFill: a live entry beyond the client's cursor + 1 makes the stream
 // read the missing entries from the store and send them first; an entry the
-// client already has is skipped.
+// client already has is skipped. The cases of gap fill are the engine's
+// (package resume); this one checks them end to end over SSE.
 func TestGapFill(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
@@ -64,58 +64,4 @@ func TestGapFill(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantEntry(t, f, last[0])
-}
-
-// TestGapFillAfterResume fills from the resume cursor.
-func TestGapFillAfterResume(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, nil)
-	e.store.append("alice", 1)
-	_, fr := e.connect(tokenAlice, "", map[string][]string{"Last-Event-ID": {"1"}})
-	// The replay may or may not see entry 2; either way it arrives once,
-	// before 3.
-	lost := e.store.appendQuiet("alice", 1)
-	next := e.store.append("alice", 1)
-	for _, en := range []notify.Entry{lost[0], next[0]} {
-		f, err := fr.next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		wantEntry(t, f, en)
-	}
-}
-
-// TestGapFillReset: when the missing entries were trimmed meanwhile, the
-// fill turns into a reset to the newest cursor (the client refetches its
-// inbox, which holds the entry that revealed the gap), and the stream goes
-// on live after it.
-func TestGapFillReset(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, nil)
-	_, fr := e.connect(tokenAlice, "", nil)
-	first := e.store.append("alice", 1) // cursor 1
-	f, err := fr.next()
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantEntry(t, f, first[0])
-
-	e.store.appendQuiet("alice", 3) // 2..4, lost by the bus, then trimmed
-	e.store.mu.Lock()
-	e.store.floor["alice"] = 4
-	e.store.mu.Unlock()
-	e.store.append("alice", 1) // 5 reveals the gap
-	f, err = fr.next()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v, _ := f.value("event"); v != notify.EventReset || !strings.Contains(f.raw, `"cursor":"5"`) {
-		t.Fatalf("got %q, want a reset to cursor 5", f.raw)
-	}
-	next := e.store.append("alice", 1) // 6
-	f, err = fr.next()
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantEntry(t, f, next[0])
 }

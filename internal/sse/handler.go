@@ -22,38 +22,39 @@ import (
 
 	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/notify"
+	"github.com/heraldhq/herald/internal/resume"
 )
 
 // Handler is the SSE endpoint. It is an http.Handler; Shutdown ends its
 // streams.
 type Handler struct {
-	cfg     Config
-	metrics *metrics
-	cors    cors
+	cfg    Config
+	engine *resume.Engine
+	cors   cors
 
 	// bufs holds the streams' write buffers between flushes, and frames
 	// the buffers a stream that serves its own connection frames a write
 	// in (see ownConn).
 	bufs, frames sync.Pool
-
-	mu      sync.Mutex
-	closing bool
-	// shutdown is cancelled by Shutdown; each stream ends its subscription
-	// then (context.AfterFunc), so that its loop waits on fewer channels.
-	shutdown   context.Context
-	endStreams context.CancelFunc
-	streams    sync.WaitGroup
 }
 
 // NewHandler returns a handler for cfg. Store, Hub and Verifier must be set.
 func NewHandler(cfg Config) *Handler {
 	cfg.setDefaults()
 	h := &Handler{
-		cfg:     cfg,
-		metrics: newMetrics(cfg.Registerer, cfg.Logger),
-		cors:    newCORS(cfg.AllowedOrigins),
+		cfg: cfg,
+		engine: resume.New(resume.Config{
+			Source:      resume.Inbox{Store: cfg.Store, Hub: cfg.Hub},
+			WaitLive:    cfg.WaitLive,
+			Limiter:     cfg.Streams,
+			Heartbeat:   cfg.Heartbeat,
+			QueueSize:   cfg.QueueSize,
+			ReplayBatch: cfg.ReplayBatch,
+			Metrics:     newMetrics(cfg.Registerer, cfg.Logger),
+			Logger:      cfg.Logger.With("transport", "sse"),
+		}),
+		cors: newCORS(cfg.AllowedOrigins),
 	}
-	h.shutdown, h.endStreams = context.WithCancel(context.Background())
 	h.bufs.New = func() any { return bufio.NewWriterSize(nil, 4<<10) }
 	h.frames.New = func() any { b := make([]byte, 0, 4<<10+64); return &b }
 	return h
@@ -78,30 +79,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	after, resume, err := cursorFrom(r)
+	after, resumed, err := cursorFrom(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_cursor", "Last-Event-ID is not a cursor of this stream")
 		return
 	}
-	release := func() {}
-	if h.cfg.Streams != nil {
-		var ok bool
-		if release, ok = h.cfg.Streams.Acquire(claims.User); !ok {
-			// Refused rather than closing an older stream: see package limit.
-			writeError(w, http.StatusTooManyRequests, "resource_exhausted", "too many open streams for this user; close one first")
-			return
-		}
-	}
-	if !h.enter() {
-		release()
+	st, err := h.engine.Open(r.Context(), resume.Request{User: claims.User, After: after, Resume: resumed, Expiry: claims.Expiry})
+	switch {
+	case errors.Is(err, resume.ErrTooManyStreams):
+		// Refused rather than closing an older stream: see package limit.
+		writeError(w, http.StatusTooManyRequests, "resource_exhausted", "too many open streams for this user; close one first")
+		return
+	case err != nil:
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "server is shutting down")
 		return
 	}
-	h.serveStream(w, r, claims, after, resume, func() {
-		h.streams.Done()
-		release()
-	})
+	h.serveStream(w, r, st)
 }
 
 // authenticate verifies the request's token, or answers 401. Neither the
@@ -147,37 +141,12 @@ func cursorFrom(r *http.Request) (c notify.Cursor, resume bool, err error) {
 	return c, true, nil
 }
 
-// enter counts a new stream unless shutdown has begun.
-func (h *Handler) enter() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closing {
-		return false
-	}
-	h.streams.Add(1)
-	return true
-}
-
 // Shutdown refuses new streams, tells every open stream to reconnect after a
 // jittered delay (to another node, or to this one once it is back), and waits
 // until they have closed or ctx is done.
 func (h *Handler) Shutdown(ctx context.Context) error {
-	h.mu.Lock()
-	if !h.closing {
-		h.closing = true
-		h.endStreams()
+	if err := h.engine.Shutdown(ctx); err != nil {
+		return fmt.Errorf("sse: %w", err)
 	}
-	h.mu.Unlock()
-
-	done := make(chan struct{})
-	go func() {
-		h.streams.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("sse: shutdown: %w", ctx.Err())
-	}
+	return nil
 }
