@@ -207,6 +207,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 		grpc.NumStreamWorkers(grpcWorkers),
 		grpc.ChainUnaryInterceptor(auth.Unary(policy)),
 		grpc.ChainStreamInterceptor(auth.Stream(policy)),
+		rpc.StreamDeadlines(), // lets a stream bound a Send its client does not read
 	)...)
 	a.streamN = limit.NewStreams(cfg.MaxStreamsPerUser, a.reg) // SSE and gRPC share it
 	rpcLog := log.With("component", "rpc")
@@ -214,12 +215,13 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 	heraldv1.RegisterNotifyServiceServer(a.grpcSrv, rpc.NewNotifyServer(svc, rpcLog, rpc.WithRateLimiter(limiter)))
 	heraldv1.RegisterSubscriptionServiceServer(a.grpcSrv, rpc.NewSubscriptionServer(a.store, rpcLog))
 	a.grpcStr = rpc.NewStreamServer(rpc.StreamConfig{
-		Store:     a.store,
-		Hub:       a.hub,
-		WaitLive:  a.waitLive(),
-		QueueSize: cfg.StreamQueue,
-		Streams:   a.streamN,
-		Logger:    rpcLog,
+		Store:      a.store,
+		Hub:        a.hub,
+		WaitLive:   a.waitLive(),
+		QueueSize:  cfg.StreamQueue,
+		Streams:    a.streamN,
+		Registerer: a.reg,
+		Logger:     rpcLog,
 	})
 	heraldv1.RegisterInboxServiceServer(a.grpcSrv, inboxService{
 		InboxServer: rpc.NewInboxServer(rpc.InboxConfig{

@@ -178,8 +178,18 @@ func (a *App) grpcServerOptions() ([]grpc.ServerOption, error) {
 		// preface: the gRPC side of --read-header-timeout.
 		grpc.ConnectionTimeout(a.cfg.ReadHeaderTimeout),
 		// Idle connections are closed with GOAWAY; clients reconnect
-		// transparently when they next call.
-		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: a.cfg.IdleTimeout}),
+		// transparently when they next call. A connection silent for a
+		// heartbeat is pinged, and closed if the ping is not answered
+		// within another: a client that vanished gives its streams' slots
+		// back within two heartbeats, as SSE's do.
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionIdle: a.cfg.IdleTimeout,
+			Time:              a.cfg.Heartbeat,
+			Timeout:           a.cfg.Heartbeat,
+		}),
+		// Clients may ping to keep NAT and proxies open while they stream,
+		// at most every 5 s; faster is answered with GOAWAY.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second}),
 	}
 	if a.cfg.TLSCert == "" {
 		return opts, nil
