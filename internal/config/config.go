@@ -128,7 +128,9 @@ type Config struct {
 	LogLevel  string
 	LogFormat string
 
-	// Heartbeat is the interval of SSE keep-alive comments.
+	// Heartbeat is the interval of SSE keep-alive comments, and on gRPC
+	// how long a silent connection waits for a keepalive ping and that
+	// ping for its answer.
 	Heartbeat time.Duration
 	// Retry is the reconnection delay sent to SSE clients (retry: field).
 	Retry time.Duration

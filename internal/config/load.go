@@ -61,7 +61,7 @@ func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, e
 	fs.Var(&selfSub, "self-subscribe-topics", "comma-separated topic patterns (path.Match globs such as news/*,team:*) that users may subscribe themselves to (empty: none)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
-	fs.DurationVar(&c.Heartbeat, "heartbeat", 15*time.Second, "interval of SSE keep-alive comments")
+	fs.DurationVar(&c.Heartbeat, "heartbeat", 15*time.Second, "interval of SSE keep-alive comments; on gRPC, of keepalive pings on a silent connection and their timeout")
 	fs.DurationVar(&c.Retry, "retry", 3*time.Second, "reconnection delay advised to SSE clients")
 	fs.IntVar(&c.StreamQueue, "stream-queue", 256, "events queued per stream connection before it is dropped")
 	fs.IntVar(&c.RetentionCount, "retention-count", 1000, "inbox entries kept per user")
