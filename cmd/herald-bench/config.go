@@ -19,6 +19,9 @@ type config struct {
 	Secret    string
 	APIKey    string
 	GRPCConns int
+	// Notify is how notifications reach herald: "grpc" (NotifyService) or
+	// "rest" (POST /v1/notify).
+	Notify string
 
 	HeraldBin  string   // start this herald instead of using a running one
 	HeraldArgs []string // extra flags for it
@@ -51,7 +54,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: herald-bench [flags]\n       herald-bench serve-bare [--addr 127.0.0.1:0] [--grpc-addr 127.0.0.1:0]\n\n")
-		fmt.Fprintf(stderr, "Opens SSE streams against herald, sends notifications over gRPC and reports\nthroughput, latency, loss and the server's memory and CPU. See BENCHMARKS.md.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Opens SSE streams against herald, sends notifications over gRPC or REST and reports\nthroughput, latency, loss and the server's memory and CPU. See BENCHMARKS.md.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	l := &c.Load
@@ -60,6 +63,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.Secret, "jwt-secret", os.Getenv("HERALD_JWT_SECRET"), "herald's HS256 secret, to mint user tokens (default $HERALD_JWT_SECRET)")
 	fs.StringVar(&c.APIKey, "api-key", os.Getenv("HERALD_API_KEY"), "service API key for Notify and Subscribe (default $HERALD_API_KEY)")
 	fs.IntVar(&c.GRPCConns, "grpc-conns", 1, "gRPC connections the callers share")
+	fs.StringVar(&c.Notify, "notify", notifyGRPC, "how herald gets notifications: grpc (NotifyService calls over --grpc-conns connections) or rest (POST /v1/notify as JSON, one keep-alive connection per caller)")
 	fs.StringVar(&c.HeraldBin, "herald-bin", "", "start this herald binary on free 127.0.0.1 ports with a temporary data directory and fresh credentials, instead of using --http-addr/--grpc-addr")
 	fs.Var((*stringList)(&c.HeraldArgs), "herald-arg", "extra flag for the herald that --herald-bin starts (repeatable)")
 	fs.BoolVar(&c.Calibrate, "calibrate", false, "also run the same load against a bare net/http SSE server started by the tool, and report ratios")
@@ -116,6 +120,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("--mode must be per-user, topic, reconnect or storm, not %q", l.Mode)
 	case l.Mode == modeStorm && (l.StormWindow <= 0 || l.StormAt < 0):
 		return fmt.Errorf("--storm-window must be positive and --storm-at not negative")
+	case c.Notify != notifyGRPC && c.Notify != notifyREST:
+		return fmt.Errorf("--notify must be grpc or rest, not %q", c.Notify)
 	case c.BareNotify != bareNotifyHTTP && c.BareNotify != bareNotifyGRPC:
 		return fmt.Errorf("--bare-notify must be http or grpc, not %q", c.BareNotify)
 	case c.BareNotify == bareNotifyGRPC && !c.Calibrate:

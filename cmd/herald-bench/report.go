@@ -74,7 +74,7 @@ func runBare(ctx context.Context, cfg config, log *slog.Logger) (*result, error)
 // results go under.
 func bareSender(cfg config, c *child) (string, sender, error) {
 	if cfg.BareNotify != bareNotifyGRPC {
-		return "bare", newHTTPSender(c.HTTPAddr, cfg.GRPCConns), nil
+		return "bare", newHTTPSender(c.HTTPAddr, cfg.Load.Callers), nil
 	}
 	if c.GRPCAddr == "" {
 		return "", nil, fmt.Errorf("bare server: no gRPC address in %q", bareStartedMsg)
@@ -94,9 +94,12 @@ func runHerald(ctx context.Context, cfg config, log *slog.Logger) (*result, erro
 		defer h.Stop()
 		httpAddr, grpcAddr, secret, key = h.HTTPAddr, h.GRPCAddr, h.Secret, h.APIKey
 	}
-	snd, err := newGRPCSender(grpcAddr, key, cfg.GRPCConns)
-	if err != nil {
-		return nil, err
+	var snd sender = newRESTSender(httpAddr, key, cfg.Load.Callers)
+	if cfg.Notify == notifyGRPC {
+		var err error
+		if snd, err = newGRPCSender(grpcAddr, key, cfg.GRPCConns); err != nil {
+			return nil, err
+		}
 	}
 	defer snd.Close()
 	return runLoad(ctx, cfg.Load, server{Name: "herald", HTTPAddr: httpAddr, Secret: secret, Send: snd}, log)

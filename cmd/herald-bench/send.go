@@ -42,6 +42,12 @@ const (
 	bareNotifyGRPC = "grpc"
 )
 
+// How notifications reach herald (--notify).
+const (
+	notifyGRPC = "grpc"
+	notifyREST = "rest"
+)
+
 // grpcSender sends to herald's NotifyService and SubscriptionService.
 type grpcSender struct {
 	conns  []*grpc.ClientConn
@@ -121,11 +127,14 @@ func (s *grpcSender) Subscribe(ctx context.Context, topic string, users []string
 type httpSender struct {
 	base   string
 	client *http.Client
+	auth   string // the Authorization header, if any
 }
 
-func newHTTPSender(addr string, conns int) *httpSender {
+// newHTTPSender returns a sender that keeps up to idle keep-alive
+// connections: one per caller, so that each caller reuses its own.
+func newHTTPSender(addr string, idle int) *httpSender {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = max(conns, 1) * 64
+	tr.MaxIdleConnsPerHost = max(idle, 1)
 	return &httpSender{base: "http://" + addr, client: &http.Client{Transport: tr}}
 }
 
@@ -189,6 +198,9 @@ func (s *httpSender) post(ctx context.Context, path string, in, out any) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if s.auth != "" {
+		req.Header.Set("Authorization", s.auth)
+	}
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return err
@@ -203,4 +215,65 @@ func (s *httpSender) post(ctx context.Context, path string, in, out any) error {
 		return err
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// restSender sends to herald's REST API, POST /v1/notify (or
+// /v1/notify:batch) and /v1/subscriptions:subscribe, as JSON with the API
+// key, over one keep-alive connection per caller.
+type restSender struct{ *httpSender }
+
+func newRESTSender(addr, apiKey string, callers int) restSender {
+	s := newHTTPSender(addr, callers)
+	s.auth = "Bearer " + apiKey
+	return restSender{s}
+}
+
+// restNote is a herald Notification as REST JSON.
+type restNote struct {
+	Audience restAudience    `json:"audience"`
+	Type     string          `json:"type"`
+	Title    string          `json:"title"`
+	Data     json.RawMessage `json:"data"`
+}
+
+type restAudience struct {
+	UserIDs []string `json:"user_ids,omitempty"`
+	Topics  []string `json:"topics,omitempty"`
+}
+
+func newRESTNote(n note) restNote {
+	r := restNote{Type: "bench", Title: "bench", Data: appendBenchData(nil, n.seq, n.sent)}
+	if n.user != "" {
+		r.Audience.UserIDs = []string{n.user}
+	} else {
+		r.Audience.Topics = []string{n.topic}
+	}
+	return r
+}
+
+func (s restSender) Notify(ctx context.Context, notes []note) (int, error) {
+	if len(notes) == 1 {
+		var resp struct {
+			ID string `json:"id"`
+		}
+		if err := s.post(ctx, "/v1/notify", newRESTNote(notes[0]), &resp); err != nil {
+			return 0, err
+		}
+		return 1, nil
+	}
+	req := struct {
+		Notifications []restNote `json:"notifications"`
+	}{Notifications: make([]restNote, len(notes))}
+	for i, n := range notes {
+		req.Notifications[i] = newRESTNote(n)
+	}
+	var resp bareNotifyResponse // the same shape: {"results":[{"id":…}]}
+	if err := s.post(ctx, "/v1/notify:batch", req, &resp); err != nil {
+		return 0, err
+	}
+	return min(len(resp.Results), len(notes)), nil
+}
+
+func (s restSender) Subscribe(ctx context.Context, topic string, users []string) error {
+	return s.post(ctx, "/v1/subscriptions:subscribe", bareSubscribeRequest{Topics: []string{topic}, UserIDs: users}, nil)
 }

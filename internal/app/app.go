@@ -30,6 +30,7 @@ import (
 	"github.com/heraldhq/herald/internal/ingest"
 	"github.com/heraldhq/herald/internal/kafka"
 	"github.com/heraldhq/herald/internal/limit"
+	"github.com/heraldhq/herald/internal/rest"
 	"github.com/heraldhq/herald/internal/router"
 	"github.com/heraldhq/herald/internal/rpc"
 	"github.com/heraldhq/herald/internal/sse"
@@ -59,6 +60,11 @@ type App struct {
 	users   auth.Verifier // closed at shutdown if it is an io.Closer
 	certs   *certReloader // nil without TLS
 	streamN *limit.Streams
+
+	// What REST calls in process: the gRPC server's implementations and
+	// its unary interceptor chain.
+	services rest.Services
+	unary    grpc.UnaryServerInterceptor
 
 	consumer     *kafka.Consumer // nil without Kafka
 	closeBroker  func()          // the embedded broker's, if any
@@ -193,10 +199,16 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 	// Each service's methods need their own credential: an API key for
 	// Notify and Subscription, a user token for Inbox.
 	policy := auth.Policy{Keys: a.keys.ring, Users: a.users, Dev: cfg.Dev, Log: log}
-	grpcOpts, err := a.grpcServerOptions() // TLS and mTLS first
+	grpcOpts, certCheck, err := a.grpcServerOptions() // TLS and mTLS first
 	if err != nil {
 		return nil, err
 	}
+	rpcLog := log.With("component", "rpc")
+	// One unary chain for gRPC and REST (which runs it in process): metrics
+	// outermost, so refused calls are counted too, then the client
+	// certificate check of mutual TLS, then credentials.
+	unary := append(append([]grpc.UnaryServerInterceptor{rpc.NewMetrics(a.reg, rpcLog).Unary()}, certCheck...), auth.Unary(policy))
+	a.unary = rpc.ChainUnary(unary...)
 	a.grpcSrv = grpc.NewServer(append(grpcOpts,
 		// Long-lived workers serve the calls: their stacks are grown
 		// already, where a goroutine per call grows a fresh one through
@@ -205,15 +217,16 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 		// the store's fsync, so there must be enough for the calls in
 		// flight: with one per core, most calls found none free.
 		grpc.NumStreamWorkers(grpcWorkers),
-		grpc.ChainUnaryInterceptor(auth.Unary(policy)),
+		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(auth.Stream(policy)),
 		rpc.StreamDeadlines(), // lets a stream bound a Send its client does not read
 	)...)
 	a.streamN = limit.NewStreams(cfg.MaxStreamsPerUser, a.reg) // SSE and gRPC share it
-	rpcLog := log.With("component", "rpc")
 	limiter := rpc.NewRateLimiter(auth.Limit{Rate: cfg.NotifyRate, Burst: cfg.NotifyBurst}, a.reg, rpcLog)
-	heraldv1.RegisterNotifyServiceServer(a.grpcSrv, rpc.NewNotifyServer(svc, rpcLog, rpc.WithRateLimiter(limiter)))
-	heraldv1.RegisterSubscriptionServiceServer(a.grpcSrv, rpc.NewSubscriptionServer(a.store, rpcLog))
+	a.services.Notify = rpc.NewNotifyServer(svc, rpcLog, rpc.WithRateLimiter(limiter))
+	a.services.Subscription = rpc.NewSubscriptionServer(a.store, rpcLog)
+	heraldv1.RegisterNotifyServiceServer(a.grpcSrv, a.services.Notify)
+	heraldv1.RegisterSubscriptionServiceServer(a.grpcSrv, a.services.Subscription)
 	a.grpcStr = rpc.NewStreamServer(rpc.StreamConfig{
 		Store:      a.store,
 		Hub:        a.hub,
@@ -223,7 +236,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 		Registerer: a.reg,
 		Logger:     rpcLog,
 	})
-	heraldv1.RegisterInboxServiceServer(a.grpcSrv, inboxService{
+	a.services.Inbox = inboxService{
 		InboxServer: rpc.NewInboxServer(rpc.InboxConfig{
 			Store:         a.store,
 			Publisher:     readEvents,
@@ -231,7 +244,8 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 			Logger:        rpcLog,
 		}),
 		streams: a.grpcStr,
-	})
+	}
+	heraldv1.RegisterInboxServiceServer(a.grpcSrv, a.services.Inbox)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.grpcSrv, a.health)
 	reflection.Register(a.grpcSrv)
@@ -258,12 +272,12 @@ func (a *App) HTTPAddr() string { return a.httpLis.Addr().String() }
 // GRPCAddr is the address the gRPC server listens on.
 func (a *App) GRPCAddr() string { return a.grpcLis.Addr().String() }
 
-// Run serves until ctx ends, then shuts down: streams first (each gets a
-// final event with a jittered retry), then in-flight HTTP requests, then
-// in-flight gRPC calls, and the store last so that every acknowledged append
+// Run serves until ctx ends, then shuts down: Kafka first, then streams
+// (each gets a final event with a jittered retry), then in-flight REST and
+// gRPC calls together, and the store last so that every acknowledged append
 // is durable before the process exits.
 func (a *App) Run(ctx context.Context) error {
-	mux, err := a.httpMux(ctx)
+	mux, err := a.httpMux()
 	if err != nil {
 		return err
 	}
@@ -337,20 +351,22 @@ func (a *App) shutdown(httpSrv *http.Server) error {
 	if err := a.streams.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("close streams: %w", err))
 	}
+	// Both servers stop taking calls at once and let those in flight
+	// finish; REST calls run in the HTTP server's handlers, so nothing they
+	// use closes before they answer. gRPC streams never end by themselves:
+	// ending them lets GracefulStop wait only for unary calls.
+	a.grpcStr.Shutdown()
+	grpcStopped := make(chan struct{})
+	go func() { a.grpcSrv.GracefulStop(); close(grpcStopped) }()
 	if err := httpSrv.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 		_ = httpSrv.Close()
 	}
-	// gRPC streams never end by themselves; ending them lets GracefulStop
-	// wait only for unary calls in flight.
-	a.grpcStr.Shutdown()
-	stopped := make(chan struct{})
-	go func() { a.grpcSrv.GracefulStop(); close(stopped) }()
 	select {
-	case <-stopped:
+	case <-grpcStopped:
 	case <-ctx.Done():
 		a.grpcSrv.Stop()
-		<-stopped
+		<-grpcStopped
 	}
 	if c, ok := a.users.(interface{ Close() error }); ok {
 		_ = c.Close() // stops the JWKS refresh; nothing verifies tokens now

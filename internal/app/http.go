@@ -5,13 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/limit"
@@ -23,13 +20,9 @@ import (
 // devTokenTTL is the lifetime of tokens minted by /v1/dev/token.
 const devTokenTTL = time.Hour
 
-func (a *App) httpMux(ctx context.Context) (*http.ServeMux, error) {
-	creds := insecure.NewCredentials()
-	if a.certs != nil {
-		creds = a.certs.loopbackCreds()
-	}
-	gw, err := rest.NewWithOptions(ctx, dialTarget(a.GRPCAddr()), rest.Options{
-		DialOptions:  []grpc.DialOption{grpc.WithTransportCredentials(creds)},
+func (a *App) httpMux() (*http.ServeMux, error) {
+	gw, err := rest.New(a.services, rest.Options{
+		Interceptor:  a.unary,
 		MaxBodyBytes: int64(a.cfg.MaxRequestBytes),
 	})
 	if err != nil {
@@ -149,17 +142,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// dialTarget turns a listen address such as "[::]:9090" into one the gateway
-// can dial on this host.
-func dialTarget(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "127.0.0.1"
-	}
-	return net.JoinHostPort(host, port)
 }

@@ -1,11 +1,9 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -37,8 +35,7 @@ type certReloader struct {
 
 	mu      sync.Mutex
 	cert    *tls.Certificate
-	prev    *tls.Certificate // the one before, still valid for handshakes begun before a swap
-	stamp   [2]fileStamp     // of the files cert was loaded from
+	stamp   [2]fileStamp // of the files cert was loaded from
 	checked time.Time
 }
 
@@ -78,7 +75,7 @@ func (r *certReloader) load() error {
 	if err != nil {
 		return fmt.Errorf("app: tls: load %s and %s: %w", r.certFile, r.keyFile, err)
 	}
-	r.prev, r.cert, r.stamp = r.cert, &c, st
+	r.cert, r.stamp = &c, st
 	return nil
 }
 
@@ -130,49 +127,18 @@ func (r *certReloader) run(ctx context.Context) error {
 	}
 }
 
-// isOwn reports whether raw is the certificate this node serves (or served
-// until the latest reload).
-func (r *certReloader) isOwn(raw []byte) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, c := range []*tls.Certificate{r.cert, r.prev} {
-		if c != nil && len(c.Certificate) > 0 && bytes.Equal(c.Certificate[0], raw) {
-			return true
-		}
-	}
-	return false
-}
-
 // serverConfig is the TLS configuration of the HTTP listener: TLS 1.2 and
 // up; net/http adds h2 and http/1.1 to NextProtos.
 func (r *certReloader) serverConfig() *tls.Config {
 	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: r.GetCertificate}
 }
 
-// loopbackCreds are the REST gateway's credentials for dialling this node's
-// own gRPC port. The certificate may name only the public host, not the
-// loopback address dialled, so instead of a name the gateway checks that
-// the peer presents the very certificate this process serves (and, as in
-// any handshake, proves it holds its key).
-func (r *certReloader) loopbackCreds() credentials.TransportCredentials {
-	return credentials.NewTLS(&tls.Config{
-		MinVersion: tls.VersionTLS12,
-		// Replaced by the pin in VerifyConnection, which runs regardless.
-		InsecureSkipVerify: true, //nolint:gosec // pinned below
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) == 0 || !r.isOwn(cs.PeerCertificates[0].Raw) {
-				return errors.New("app: tls: the gRPC port did not present this node's certificate")
-			}
-			return nil
-		},
-	})
-}
-
-// grpcServerOptions returns the gRPC server's transport options: TLS (and
-// the client certificate check of mutual TLS) when configured, and the
-// timeouts that close silent or idle connections. They go before the auth
-// interceptors.
-func (a *App) grpcServerOptions() ([]grpc.ServerOption, error) {
+// grpcServerOptions returns the gRPC server's transport options: TLS when
+// configured, and the timeouts that close silent or idle connections; and,
+// with mutual TLS, the unary interceptor that checks client certificates,
+// which goes before the credential interceptors (REST runs it too, in
+// process, where no call has a certificate).
+func (a *App) grpcServerOptions() ([]grpc.ServerOption, []grpc.UnaryServerInterceptor, error) {
 	opts := []grpc.ServerOption{
 		// A connection has this long for its TLS handshake and HTTP/2
 		// preface: the gRPC side of --read-header-timeout.
@@ -192,31 +158,30 @@ func (a *App) grpcServerOptions() ([]grpc.ServerOption, error) {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second}),
 	}
 	if a.cfg.TLSCert == "" {
-		return opts, nil
+		return opts, nil, nil
 	}
 	r, err := newCertReloader(a.cfg.TLSCert, a.cfg.TLSKey, a.log.With("component", "tls"))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	a.certs = r
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: r.GetCertificate}
+	var unary []grpc.UnaryServerInterceptor
 	if a.cfg.TLSClientCA != "" {
 		pem, err := os.ReadFile(a.cfg.TLSClientCA)
 		if err != nil {
-			return nil, fmt.Errorf("app: tls client ca: %w", err)
+			return nil, nil, fmt.Errorf("app: tls client ca: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("app: tls client ca: no PEM certificate in %s", a.cfg.TLSClientCA)
+			return nil, nil, fmt.Errorf("app: tls client ca: no PEM certificate in %s", a.cfg.TLSClientCA)
 		}
 		// Asked for, not required: user methods and browsers' clients come
 		// without one; the interceptor requires it of service methods.
 		tc.ClientAuth = tls.VerifyClientCertIfGiven
 		tc.ClientCAs = pool
-		opts = append(opts,
-			grpc.ChainUnaryInterceptor(auth.ClientCertUnary()),
-			grpc.ChainStreamInterceptor(auth.ClientCertStream()),
-		)
+		opts = append(opts, grpc.ChainStreamInterceptor(auth.ClientCertStream()))
+		unary = append(unary, auth.ClientCertUnary())
 	}
-	return append(opts, grpc.Creds(credentials.NewTLS(tc))), nil
+	return append(opts, grpc.Creds(credentials.NewTLS(tc))), unary, nil
 }

@@ -3,14 +3,11 @@ package rest_test
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
-
-	"google.golang.org/grpc"
 
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
 	"github.com/heraldhq/herald/internal/auth"
@@ -48,30 +45,12 @@ func startAuthed(t *testing.T) string {
 		t.Fatal(err)
 	}
 	p := auth.Policy{Keys: keys, Users: users}
-	srv := grpc.NewServer(grpc.UnaryInterceptor(auth.Unary(p)), grpc.StreamInterceptor(auth.Stream(p)))
-	heraldv1.RegisterInboxServiceServer(srv, whoAmI{})
-	heraldv1.RegisterSubscriptionServiceServer(srv, whoAmI{})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(lis)
-	}()
-	ctx, cancel := context.WithCancel(context.Background())
-	h, err := rest.New(ctx, lis.Addr().String())
+	h, err := rest.New(rest.Services{Inbox: whoAmI{}, Subscription: whoAmI{}}, rest.Options{Interceptor: auth.Unary(p)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(h)
-	t.Cleanup(func() {
-		hs.Close()
-		cancel()
-		srv.Stop()
-		<-done
-	})
+	t.Cleanup(hs.Close)
 	return hs.URL
 }
 

@@ -1,6 +1,9 @@
 // Package rest serves Herald's gRPC services as REST/JSON through
-// grpc-gateway. The gateway dials the server's own gRPC port, so every REST
-// call passes the same interceptors (auth, limits, metrics) as a gRPC call.
+// grpc-gateway. The gateway calls the service implementations in process,
+// through the same unary interceptor chain the gRPC server runs (metrics,
+// client certificates, credentials), so a REST call is authenticated,
+// limited and counted exactly once, like a gRPC call, without crossing a
+// socket to reach its own process.
 //
 // JSON conventions: requests may use proto field names (user_ids) or
 // lowerCamelCase (userIds), as protojson accepts both; responses always use
@@ -15,6 +18,7 @@ package rest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/textproto"
@@ -24,7 +28,6 @@ import (
 	// arrive as google.protobuf.Any, can be rendered as JSON.
 	_ "google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
@@ -34,27 +37,31 @@ import (
 // notifications fits comfortably.
 const DefaultMaxBodyBytes = 1 << 20
 
+// Services are the implementations the gateway calls; a nil one gets no
+// routes.
+type Services struct {
+	Notify       heraldv1.NotifyServiceServer
+	Subscription heraldv1.SubscriptionServiceServer
+	Inbox        heraldv1.InboxServiceServer
+}
+
 // Options configure the REST handler. Zero values mean defaults.
 type Options struct {
-	// DialOptions are used to reach the gRPC server; by default a plaintext
-	// connection, right for the server's own loopback port.
-	DialOptions []grpc.DialOption
+	// Interceptor runs around every call, as the gRPC server's unary chain
+	// does for gRPC calls (rpc.ChainUnary builds one from several). Nil
+	// runs the implementations directly.
+	Interceptor grpc.UnaryServerInterceptor
 	// MaxBodyBytes bounds a request body (default DefaultMaxBodyBytes).
 	MaxBodyBytes int64
 }
 
-// New returns the REST handler for the gRPC server at grpcAddr, dialled with
-// dialOpts, and the default body limit. The connection it opens lives until
-// ctx is done, so ctx must span the handler's whole life.
-func New(ctx context.Context, grpcAddr string, dialOpts ...grpc.DialOption) (http.Handler, error) {
-	return NewWithOptions(ctx, grpcAddr, Options{DialOptions: dialOpts})
-}
-
-// NewWithOptions is New with every option.
-func NewWithOptions(ctx context.Context, grpcAddr string, opts Options) (http.Handler, error) {
-	dial := opts.DialOptions
-	if len(dial) == 0 {
-		dial = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+// New returns the REST handler for svcs.
+func New(svcs Services, opts Options) (http.Handler, error) {
+	ic := opts.Interceptor
+	if ic == nil {
+		ic = func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			return h(ctx, req)
+		}
 	}
 	limit := opts.MaxBodyBytes
 	if limit <= 0 {
@@ -68,18 +75,21 @@ func NewWithOptions(ctx context.Context, grpcAddr string, opts Options) (http.Ha
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
 		runtime.WithErrorHandler(errorHandler),
 	)
-	services := []struct {
-		name     string
-		register func(context.Context, *runtime.ServeMux, string, []grpc.DialOption) error
-	}{
-		{"NotifyService", heraldv1.RegisterNotifyServiceHandlerFromEndpoint},
-		{"SubscriptionService", heraldv1.RegisterSubscriptionServiceHandlerFromEndpoint},
-		{"InboxService", heraldv1.RegisterInboxServiceHandlerFromEndpoint},
+	// The context of the Register functions is unused by in-process
+	// registration; each call gets its request's context.
+	ctx := context.Background()
+	var errs []error
+	if svcs.Notify != nil {
+		errs = append(errs, heraldv1.RegisterNotifyServiceHandlerServer(ctx, mux, notifyService{srv: svcs.Notify, ic: ic}))
 	}
-	for _, svc := range services {
-		if err := svc.register(ctx, mux, grpcAddr, dial); err != nil {
-			return nil, fmt.Errorf("rest: register %s for %s: %w", svc.name, grpcAddr, err)
-		}
+	if svcs.Subscription != nil {
+		errs = append(errs, heraldv1.RegisterSubscriptionServiceHandlerServer(ctx, mux, subscriptionService{srv: svcs.Subscription, ic: ic}))
+	}
+	if svcs.Inbox != nil {
+		errs = append(errs, heraldv1.RegisterInboxServiceHandlerServer(ctx, mux, inboxService{srv: svcs.Inbox, ic: ic}))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("rest: register services: %w", err)
 	}
 	return limitBody(limit, mux), nil
 }

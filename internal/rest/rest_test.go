@@ -5,16 +5,11 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
-	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
 	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/ingest"
 	"github.com/heraldhq/herald/internal/rest"
@@ -36,8 +31,9 @@ func (countingAppender) Append(_ context.Context, ds []store.Delivery) ([]store.
 	return out, nil
 }
 
-// start boots a gRPC server with the service-key interceptor (not in dev
-// mode) and the REST handler in front of it, and returns the REST base URL.
+// start serves the REST handler in front of the Notify service, in process
+// behind the service-key interceptor (not in dev mode), and returns the
+// REST base URL.
 func start(t *testing.T, opts *rest.Options) string {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
@@ -45,35 +41,18 @@ func start(t *testing.T, opts *rest.Options) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(grpc.UnaryInterceptor(auth.Unary(auth.Policy{Keys: keys, Log: log})))
 	svc := ingest.New(router.New(nil), countingAppender{}, ingest.Options{})
-	heraldv1.RegisterNotifyServiceServer(srv, rpc.NewNotifyServer(svc, log))
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	o := rest.Options{}
+	if opts != nil {
+		o = *opts
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(lis)
-	}()
-	ctx, cancel := context.WithCancel(context.Background())
-	var h http.Handler
-	if opts == nil {
-		h, err = rest.New(ctx, lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	} else {
-		h, err = rest.NewWithOptions(ctx, lis.Addr().String(), *opts)
-	}
+	o.Interceptor = auth.Unary(auth.Policy{Keys: keys, Log: log})
+	h, err := rest.New(rest.Services{Notify: rpc.NewNotifyServer(svc, log)}, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(h)
-	t.Cleanup(func() {
-		hs.Close()
-		cancel()
-		srv.Stop()
-		<-done
-	})
+	t.Cleanup(hs.Close)
 	return hs.URL
 }
 
