@@ -134,6 +134,9 @@ func (t *tailer) once(ctx context.Context) error {
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
 		return fmt.Errorf("%w: GET %s: Content-Type %q, want text/event-stream", errFatal, t.url, ct)
 	}
+	// Said on stderr, so that someone waiting for events knows the stream
+	// is open and live (the server subscribes before it answers).
+	fmt.Fprintf(t.errOut, "tail: connected to %s\n", t.url)
 
 	r := newEventReader(resp.Body, t.lastID)
 	for {
