@@ -565,3 +565,40 @@ func TestBinariesVersion(t *testing.T) {
 		}
 	}
 }
+
+func TestQuickstartBlocks(t *testing.T) {
+	t.Parallel()
+	const readme = "intro\n```sh\nnot in a section\n```\n" +
+		"<!-- quickstart:a -->\n```sh\nmake run   # start\n\n# a comment line\ncurl -d '{\"a\":\"#1\"}' \\\n  localhost:8080/x\n```\ntext\n```js\nnot sh\n```\n<!-- /quickstart -->\n" +
+		"<!-- quickstart:b -->\n```sh\necho \"x # y\" >> f   # note\n```\n<!-- /quickstart -->\n"
+	got, err := quickstartBlocks(readme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{
+		"a": {"make run", `curl -d '{"a":"#1"}' localhost:8080/x`},
+		"b": {`echo "x # y" >> f`},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("quickstartBlocks =\n%q\nwant\n%q", got, want)
+	}
+	for _, bad := range []string{
+		"<!-- quickstart:a -->\n```sh\nmake run\n```\n",                    // section not closed
+		"<!-- quickstart:a -->\n```sh\nls \\\n```\n<!-- /quickstart -->\n", // continuation into the fence
+	} {
+		if _, err := quickstartBlocks(bad); err == nil {
+			t.Errorf("quickstartBlocks(%q) succeeded, want an error", bad)
+		}
+	}
+}
+
+func TestMakeRunCommand(t *testing.T) {
+	t.Parallel()
+	got, err := makeRunCommand(makefileRel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(got, "bin/herald --dev") {
+		t.Errorf("make run's command = %q, want a bin/herald --dev line", got)
+	}
+}
