@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/heraldhq/herald/internal/version"
 )
@@ -90,7 +91,7 @@ func runEnv(ctx context.Context, args []string, getenv env, stdout, stderr io.Wr
 		name = "version"
 	case "help":
 		// "heraldctl help notify" is "heraldctl notify --help".
-		if len(args) == 1 {
+		if len(args) == 1 || strings.HasPrefix(args[1], "-") {
 			_, err := fmt.Fprint(stdout, usageText)
 			return err
 		}

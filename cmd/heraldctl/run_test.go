@@ -101,6 +101,7 @@ func TestHelp(t *testing.T) {
 		{[]string{"apikey", "--help"}, "--format env"},
 		{[]string{"subscribe", "--help"}, "SubscriptionService/Subscribe"},
 		{[]string{"help", "notify"}, "Usage: heraldctl notify"},
+		{[]string{"help", "--help"}, "Commands:"},
 		{[]string{"help", "topics"}, "Usage: heraldctl topics"},
 		{[]string{"help", "version"}, "Usage: heraldctl version"},
 		{[]string{"token", "--user", "alice", "--help"}, "Usage: heraldctl token"},
