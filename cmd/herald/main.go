@@ -11,10 +11,13 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/heraldhq/herald/internal/app"
 	"github.com/heraldhq/herald/internal/config"
+	"github.com/heraldhq/herald/internal/version"
 )
 
 func main() {
@@ -28,6 +31,10 @@ func main() {
 }
 
 func run() error {
+	if versionRequested(os.Args[1:]) {
+		_, err := fmt.Println(version.String("herald"))
+		return err
+	}
 	cfg, err := config.Load(os.Args[1:], os.Getenv)
 	if err != nil {
 		return err
@@ -42,6 +49,32 @@ func run() error {
 		return err
 	}
 	return a.Run(ctx)
+}
+
+// versionRequested reports whether args ask for --version (or -version). It
+// is read before the configuration, so that it answers even where the
+// environment holds a configuration the server would refuse. Like the flag
+// package it stops at "--"; herald takes no positional arguments, so any
+// other argument that is not a flag is the value of the flag before it.
+func versionRequested(args []string) bool {
+	for _, a := range args {
+		switch {
+		case a == "--":
+			return false
+		case !strings.HasPrefix(a, "-"):
+			continue // the value of the flag before it
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if name != "version" {
+			continue
+		}
+		if !hasValue {
+			return true
+		}
+		on, err := strconv.ParseBool(value)
+		return err == nil && on
+	}
+	return false
 }
 
 // defaultGCPercent is the collector's pace unless GOGC says otherwise. A

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -28,7 +29,9 @@ func main() {
 	os.Exit(exitCode(err, os.Stderr))
 }
 
-// exitCode reports err on stderr and maps it to the process exit code.
+// exitCode reports err on stderr and maps it to the process exit code. A
+// command-line mistake gets one line and a pointer to the help, as git and
+// kubectl do, rather than the whole usage around the one line that matters.
 func exitCode(err error, stderr io.Writer) int {
 	var usage *usageError
 	switch {
@@ -36,6 +39,7 @@ func exitCode(err error, stderr io.Writer) int {
 		return exitOK
 	case errors.As(err, &usage):
 		fmt.Fprintln(stderr, "heraldctl:", err)
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", strings.TrimSpace("heraldctl "+usage.cmd))
 		return exitUsage
 	default:
 		fmt.Fprintln(stderr, "heraldctl:", err)
@@ -44,8 +48,9 @@ func exitCode(err error, stderr io.Writer) int {
 }
 
 // usageError is a mistake in the command line, as opposed to a failure while
-// carrying it out; it exits with status 2.
-type usageError struct{ msg string }
+// carrying it out; it exits with status 2. cmd is the subcommand whose help
+// the hint points to, empty for heraldctl's own.
+type usageError struct{ msg, cmd string }
 
 func (e *usageError) Error() string { return e.msg }
 

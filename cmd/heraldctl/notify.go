@@ -19,7 +19,7 @@ import (
 )
 
 func runNotify(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
-	fs := newFlagSet("notify", "Sends one notification with herald.v1.NotifyService/Notify and prints its ID and\nrecipient count.", stderr)
+	fs := newFlagSet("notify", "Sends one notification with herald.v1.NotifyService/Notify and prints its ID and\nrecipient count.", stdout)
 	var (
 		users    = fs.String("user", "", "comma-separated recipient user IDs")
 		topics   = fs.String("topic", "", "comma-separated topics whose subscribers receive it")
@@ -30,7 +30,7 @@ func runNotify(ctx context.Context, args []string, getenv env, stdout, stderr io
 		category = fs.String("category", "", "sender-defined category")
 		priority = fs.String("priority", "", "low, normal, high or critical")
 		idemKey  = fs.String("idempotency-key", "", "retries with the same key are delivered once")
-		server   = fs.String("server", "localhost:9090", "gRPC address of the server")
+		server   = fs.String("server", or(getenv("HERALD_GRPC_SERVER"), defaultGRPCServer), "gRPC address of the server ($HERALD_GRPC_SERVER sets the default)")
 		apiKey   = fs.String("api-key", getenv("HERALD_API_KEY"), "service API key (default $HERALD_API_KEY; not needed with a --dev server)")
 		timeout  = fs.Duration("timeout", 10*time.Second, "deadline of the call")
 	)

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+
+	"github.com/heraldhq/herald/internal/version"
 )
 
 const usageText = `Usage: heraldctl <command> [flags]
@@ -20,9 +23,24 @@ Commands:
   unsubscribe  unsubscribe users from topics
   topics       list a user's topics
   subscribers  list a topic's subscribers
+  version      print heraldctl's version and build
 
-Run "heraldctl <command> --help" for a command's flags.
+Run "heraldctl help <command>" or "heraldctl <command> --help" for a command's flags.
+
+Environment:
+  HERALD_GRPC_SERVER  gRPC address for notify and the subscription commands (default localhost:9090)
+  HERALD_HTTP_SERVER  HTTP base URL for tail (default http://localhost:8080)
+  HERALD_API_KEY      service API key of notify and the subscription commands
+  HERALD_JWT_SECRET   HS256 secret of token and tail (else the public development secret)
+  HERALD_JWT_AUDIENCE, HERALD_JWT_ISSUER  aud and iss claims of token and tail
 `
+
+// The servers the commands talk to unless --server, HERALD_GRPC_SERVER or
+// HERALD_HTTP_SERVER says otherwise: those of a local `make run`.
+const (
+	defaultGRPCServer = "localhost:9090"
+	defaultHTTPServer = "http://localhost:8080"
+)
 
 // env is what commands read from the environment; tests pass a map.
 type env func(string) string
@@ -48,6 +66,8 @@ func lookup(name string) (command, bool) {
 		return runTopics, true
 	case "subscribers":
 		return runSubscribers, true
+	case "version":
+		return runVersion, true
 	}
 	return nil, false
 }
@@ -62,45 +82,79 @@ func runEnv(ctx context.Context, args []string, getenv env, stdout, stderr io.Wr
 		fmt.Fprint(stderr, usageText)
 		return usagef("missing command")
 	}
-	switch name := args[0]; name {
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usageText)
-		return nil
-	default:
-		cmd, ok := lookup(name)
-		if !ok {
-			fmt.Fprint(stderr, usageText)
-			return usagef("unknown command %q", name)
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help":
+		_, err := fmt.Fprint(stdout, usageText)
+		return err
+	case "-version", "--version":
+		name = "version"
+	case "help":
+		// "heraldctl help notify" is "heraldctl notify --help".
+		if len(args) == 1 || strings.HasPrefix(args[1], "-") {
+			_, err := fmt.Fprint(stdout, usageText)
+			return err
 		}
-		return cmd(ctx, args[1:], getenv, stdout, stderr)
+		if len(args) > 2 {
+			return usagef("help: want one command, got %q", args[1:])
+		}
+		name, args = args[1], []string{name, "--help"}
 	}
+	cmd, ok := lookup(name)
+	if !ok {
+		return usagef("unknown command %q", name)
+	}
+	err := cmd(ctx, args[1:], getenv, stdout, stderr)
+	if u := (*usageError)(nil); errors.As(err, &u) && u.cmd == "" {
+		u.cmd = name
+	}
+	return err
 }
 
-// newFlagSet returns a flag set for a subcommand that reports instead of
-// exiting.
-func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("heraldctl "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// newFlagSet returns a flag set for a subcommand that returns its errors
+// instead of printing them with the usage, and whose --help goes to stdout
+// (so that it can be paged or grepped, as with git and kubectl).
+func newFlagSet(name, synopsis string, stdout io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: heraldctl %s [flags]\n\n%s\n\nFlags:\n", name, synopsis)
+		fmt.Fprintf(stdout, "Usage: heraldctl %s [flags]\n\n%s\n\nFlags:\n", name, synopsis)
+		fs.SetOutput(stdout)
 		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
 	}
 	return fs
 }
 
 // parseFlags parses args into fs and refuses positional arguments. Errors
-// are usage errors, except --help, which is flag.ErrHelp.
+// are usage errors, except --help, which prints the command's help and is
+// flag.ErrHelp.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return &usageError{msg: err.Error()}
-	}
-	if fs.NArg() > 0 {
+	help := fs.Usage
+	fs.Usage = func() {} // the flag package calls it on every error too
+	err := fs.Parse(args)
+	fs.Usage = help
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		help()
+		return err
+	case err != nil:
+		return usagef("%s: %v", fs.Name(), err)
+	case fs.NArg() > 0:
 		return usagef("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
 	}
 	return nil
+}
+
+// runVersion prints the version line of `heraldctl version` and
+// `heraldctl --version`.
+func runVersion(_ context.Context, args []string, _ env, stdout, _ io.Writer) error {
+	fs := newFlagSet("version", "Prints heraldctl's version, VCS revision and Go version, from its build information.", stdout)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(stdout, version.String("heraldctl"))
+	return err
 }
 
 // or returns the first non-empty string.

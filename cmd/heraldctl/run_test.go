@@ -25,6 +25,14 @@ func TestUsageErrors(t *testing.T) {
 		{"positional argument", []string{"token", "--user", "alice", "extra"}, "unexpected argument"},
 		{"token without user", []string{"token"}, "--user is required"},
 		{"token bad ttl", []string{"token", "--user", "alice", "--ttl", "soon"}, "invalid value"},
+		{"token zero ttl", []string{"token", "--user", "alice", "--ttl", "0"}, "--ttl 0s: must be positive"},
+		{"token bad user", []string{"token", "--user", "al\tice"}, "--user"},
+		{"token short secret", []string{"token", "--user", "alice", "--secret", "short"}, "--secret is 5 bytes, need at least 32"},
+		{"tail zero ttl", []string{"tail", "--user", "alice", "--ttl", "-1m"}, "--ttl"},
+		{"help of unknown command", []string{"help", "frobnicate"}, "unknown command"},
+		{"help of two commands", []string{"help", "token", "notify"}, "want one command"},
+		{"version with argument", []string{"version", "now"}, "unexpected argument"},
+		{"apikey bad format", []string{"apikey", "--format", "json"}, "--format"},
 		{"notify without audience", []string{"notify", "--title", "Hi"}, "--user or --topic is required"},
 		{"notify without title", []string{"notify", "--user", "alice"}, "--title is required"},
 		{"notify only commas", []string{"notify", "--user", " , ", "--title", "Hi"}, "--user or --topic is required"},
@@ -40,15 +48,25 @@ func TestUsageErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var stdout, stderr bytes.Buffer
-			err := runEnv(context.Background(), tt.args, noEnv, &stdout, &stderr)
+			env := mapEnv("HERALD_JWT_SECRET", strings.Repeat("s", 32))
+			err := runEnv(context.Background(), tt.args, env, &stdout, &stderr)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("run(%q) error = %v, want it to contain %q", tt.args, err, tt.want)
 			}
-			if got := exitCode(err, io.Discard); got != exitUsage {
+			if got := exitCode(err, &stderr); got != exitUsage {
 				t.Errorf("exit code = %d, want %d", got, exitUsage)
 			}
 			if stdout.Len() != 0 {
 				t.Errorf("stdout = %q, want nothing", stdout.String())
+			}
+			// One line and a pointer to the help, not the whole usage
+			// (which only a bare "heraldctl" prints, on stderr).
+			if len(tt.args) == 0 {
+				return
+			}
+			if lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n"); len(lines) != 2 ||
+				!strings.HasPrefix(lines[0], "heraldctl: ") || !strings.HasPrefix(lines[1], "Run 'heraldctl ") {
+				t.Errorf("stderr =\n%s\nwant the error and a hint, two lines", stderr.String())
 			}
 		})
 	}
@@ -66,34 +84,60 @@ func TestRunUsesProcessEnvironment(t *testing.T) {
 	}
 }
 
+// TestHelp checks that help, asked for in any of the usual ways, goes to
+// stdout and exits 0, as git's and kubectl's do.
 func TestHelp(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		args []string
-		want string // in stdout or stderr
+		want string // in stdout
 	}{
 		{[]string{"help"}, "Commands:"},
 		{[]string{"--help"}, "Commands:"},
+		{[]string{"-h"}, "HERALD_GRPC_SERVER"},
 		{[]string{"token", "--help"}, "-secret"},
 		{[]string{"notify", "-h"}, "-idempotency-key"},
 		{[]string{"tail", "--help"}, "-last-event-id"},
-		{[]string{"apikey", "--help"}, "-name"},
+		{[]string{"apikey", "--help"}, "--format env"},
+		{[]string{"subscribe", "--help"}, "SubscriptionService/Subscribe"},
+		{[]string{"help", "notify"}, "Usage: heraldctl notify"},
+		{[]string{"help", "--help"}, "Commands:"},
+		{[]string{"help", "topics"}, "Usage: heraldctl topics"},
+		{[]string{"help", "version"}, "Usage: heraldctl version"},
+		{[]string{"token", "--user", "alice", "--help"}, "Usage: heraldctl token"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			t.Parallel()
-			var out bytes.Buffer
-			err := runEnv(context.Background(), tt.args, noEnv, &out, &out)
+			var stdout, stderr bytes.Buffer
+			err := runEnv(context.Background(), tt.args, noEnv, &stdout, &stderr)
 			if err != nil && !errors.Is(err, flag.ErrHelp) {
 				t.Fatalf("run(%q) = %v, want nil or flag.ErrHelp", tt.args, err)
 			}
-			if got := exitCode(err, io.Discard); got != exitOK {
+			if got := exitCode(err, &stderr); got != exitOK {
 				t.Errorf("exit code = %d, want %d", got, exitOK)
 			}
-			if !strings.Contains(out.String(), tt.want) {
-				t.Errorf("output does not contain %q:\n%s", tt.want, out.String())
+			if !strings.Contains(stdout.String(), tt.want) {
+				t.Errorf("stdout does not contain %q:\n%s", tt.want, stdout.String())
+			}
+			if stderr.Len() != 0 {
+				t.Errorf("stderr = %q, want nothing", stderr.String())
 			}
 		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"version"}, {"--version"}, {"-version"}} {
+		var stdout, stderr bytes.Buffer
+		err := runEnv(context.Background(), args, noEnv, &stdout, &stderr)
+		if got := exitCode(err, &stderr); got != exitOK {
+			t.Errorf("%q: exit code %d (stderr %q), want 0", args, got, stderr.String())
+		}
+		if out := stdout.String(); !strings.HasPrefix(out, "heraldctl ") || !strings.Contains(out, " go1.") || strings.Count(out, "\n") != 1 {
+			t.Errorf("%q: stdout = %q, want one line with the name and the Go version", args, out)
+		}
 	}
 }
 
@@ -106,6 +150,7 @@ func TestExitCodes(t *testing.T) {
 		{nil, exitOK},
 		{flag.ErrHelp, exitOK},
 		{usagef("bad"), exitUsage},
+		{&usageError{msg: "notify: bad", cmd: "notify"}, exitUsage},
 		{errors.New("boom"), exitError},
 	}
 	for _, tt := range tests {

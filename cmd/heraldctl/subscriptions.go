@@ -29,7 +29,7 @@ type subscriptionFlags struct {
 
 func addSubscriptionFlags(fs *flag.FlagSet, getenv env) subscriptionFlags {
 	return subscriptionFlags{
-		server:  fs.String("server", "localhost:9090", "gRPC address of the server"),
+		server:  fs.String("server", or(getenv("HERALD_GRPC_SERVER"), defaultGRPCServer), "gRPC address of the server ($HERALD_GRPC_SERVER sets the default)"),
 		apiKey:  fs.String("api-key", getenv("HERALD_API_KEY"), "service API key (default $HERALD_API_KEY; not needed with a --dev server)"),
 		timeout: fs.Duration("timeout", 30*time.Second, "deadline of the whole command"),
 	}
@@ -69,7 +69,7 @@ func runUnsubscribe(ctx context.Context, args []string, getenv env, stdout, stde
 
 func changeSubscriptions(ctx context.Context, name string, args []string, getenv env, stdout, stderr io.Writer) error {
 	fs := newFlagSet(name, "Changes the subscriptions of every --user to every --topic (herald.v1.SubscriptionService/"+
-		map[string]string{"subscribe": "Subscribe", "unsubscribe": "Unsubscribe"}[name]+").", stderr)
+		map[string]string{"subscribe": "Subscribe", "unsubscribe": "Unsubscribe"}[name]+").", stdout)
 	users := fs.String("user", "", "comma-separated user IDs")
 	topics := fs.String("topic", "", "comma-separated topics")
 	conn := addSubscriptionFlags(fs, getenv)
@@ -103,7 +103,7 @@ func changeSubscriptions(ctx context.Context, name string, args []string, getenv
 
 // runTopics prints a user's topics, one per line, following every page.
 func runTopics(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
-	fs := newFlagSet("topics", "Prints the topics --user is subscribed to, one per line.", stderr)
+	fs := newFlagSet("topics", "Prints the topics --user is subscribed to, one per line.", stdout)
 	user := fs.String("user", "", "the user ID (required)")
 	conn := addSubscriptionFlags(fs, getenv)
 	if err := parseFlags(fs, args); err != nil {
@@ -129,7 +129,7 @@ func runTopics(ctx context.Context, args []string, getenv env, stdout, stderr io
 // runSubscribers prints a topic's subscribers, one per line, following
 // every page.
 func runSubscribers(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
-	fs := newFlagSet("subscribers", "Prints the users subscribed to --topic, one per line.", stderr)
+	fs := newFlagSet("subscribers", "Prints the users subscribed to --topic, one per line.", stdout)
 	topic := fs.String("topic", "", "the topic (required)")
 	conn := addSubscriptionFlags(fs, getenv)
 	if err := parseFlags(fs, args); err != nil {

@@ -15,16 +15,16 @@ import (
 const defaultRetry = 3 * time.Second
 
 func runTail(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
-	fs := newFlagSet("tail", "Opens GET /v1/stream as the user and prints each event as it arrives, until\ninterrupted. On a dropped stream it reconnects with a fresh token and the last\nevent ID, like a browser's EventSource.", stderr)
+	fs := newFlagSet("tail", "Opens GET /v1/stream as the user and prints each event as it arrives, until\ninterrupted. On a dropped stream it reconnects with a fresh token and the last\nevent ID, like a browser's EventSource.", stdout)
 	var t tokenFlags
 	t.register(fs, getenv)
-	server := fs.String("server", "http://localhost:8080", "HTTP base URL of the server")
+	server := fs.String("server", or(getenv("HERALD_HTTP_SERVER"), defaultHTTPServer), "HTTP base URL of the server ($HERALD_HTTP_SERVER sets the default)")
 	lastID := fs.String("last-event-id", "", "resume after this cursor (sent as Last-Event-ID)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if t.user == "" {
-		return usagef("tail: --user is required")
+	if err := t.resolve("tail", getenv, stderr); err != nil {
+		return err
 	}
 	base, err := url.Parse(*server)
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
@@ -35,7 +35,8 @@ func runTail(ctx context.Context, args []string, getenv env, stdout, stderr io.W
 	tl := &tailer{
 		url:    streamURL,
 		client: &http.Client{}, // no timeout: the response is a stream
-		mint:   func() (string, error) { return t.mint(getenv, time.Now()) },
+		mint:   func() (string, error) { return t.mint(time.Now()) },
+		hint:   unauthorizedHint(t.devSecret),
 		out:    stdout,
 		errOut: stderr,
 		lastID: *lastID,
@@ -53,6 +54,20 @@ type tailer struct {
 	errOut io.Writer
 	lastID string
 	retry  time.Duration
+	// hint follows a 401, which the server answers with a fixed message
+	// that cannot say which of the token's parts it refused.
+	hint string
+}
+
+// unauthorizedHint says what usually makes a server refuse the tokens tail
+// mints.
+func unauthorizedHint(devSecret bool) string {
+	if devSecret {
+		return "hint: the token is signed with the development secret, which only a --dev server without --jwt-secret accepts; " +
+			"pass the server's --jwt-secret with --secret or HERALD_JWT_SECRET"
+	}
+	return "hint: check that --secret (or HERALD_JWT_SECRET) is the server's --jwt-secret, and that --audience and --issuer " +
+		"(HERALD_JWT_AUDIENCE, HERALD_JWT_ISSUER) match its --jwt-audience and --jwt-issuer; a server with only --jwt-jwks-url refuses HS256 tokens"
 }
 
 // errFatal marks a failure that reconnecting cannot fix.
@@ -111,11 +126,17 @@ func (t *tailer) once(ctx context.Context) error {
 		if resp.StatusCode >= 500 {
 			return err
 		}
+		if resp.StatusCode == http.StatusUnauthorized && t.hint != "" {
+			return fmt.Errorf("%w: %w\n%s", errFatal, err, t.hint)
+		}
 		return fmt.Errorf("%w: %w", errFatal, err)
 	}
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
 		return fmt.Errorf("%w: GET %s: Content-Type %q, want text/event-stream", errFatal, t.url, ct)
 	}
+	// Said on stderr, so that someone waiting for events knows the stream
+	// is open and live (the server subscribes before it answers).
+	fmt.Fprintf(t.errOut, "tail: connected to %s\n", t.url)
 
 	r := newEventReader(resp.Body, t.lastID)
 	for {

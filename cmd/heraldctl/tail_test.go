@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
 	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/config"
 )
@@ -168,5 +170,83 @@ func TestTailGivesUpOnRefusal(t *testing.T) {
 	err := runEnv(context.Background(), []string{"tail", "--user", "alice", "--server", srv.URL, "--secret", strings.Repeat("x", 32)}, noEnv, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("tail with a wrong secret = %v, want a 401 error", err)
+	}
+	if got := exitCode(err, io.Discard); got != exitError {
+		t.Errorf("exit code = %d, want %d", got, exitError)
+	}
+}
+
+// TestTailExplainsUnauthorized checks that a 401 comes with what usually
+// causes it, which the server's fixed message cannot say.
+func TestTailExplainsUnauthorized(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, `{"error":"unauthenticated","message":"the token is invalid or expired"}`, http.StatusUnauthorized)
+	}))
+	t.Cleanup(srv.Close)
+	tests := []struct {
+		name       string
+		env        env
+		wantStderr string
+		wantHint   []string
+	}{
+		{"development secret", noEnv, devSecretNote, []string{"only a --dev server", "--secret or HERALD_JWT_SECRET"}},
+		{"own secret", mapEnv("HERALD_JWT_SECRET", strings.Repeat("s", 32)), "", []string{"--jwt-secret", "--audience", "--issuer"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var stderr bytes.Buffer
+			err := runEnv(context.Background(), []string{"tail", "--user", "alice", "--server", srv.URL}, tt.env, io.Discard, &stderr)
+			if err == nil || !strings.Contains(err.Error(), "401") {
+				t.Fatalf("tail = %v, want a 401 error", err)
+			}
+			for _, want := range tt.wantHint {
+				if !strings.Contains(err.Error(), "hint: ") || !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q lacks a hint with %q", err, want)
+				}
+			}
+			if got := strings.TrimSpace(stderr.String()); got != tt.wantStderr {
+				t.Errorf("stderr = %q, want %q", got, tt.wantStderr)
+			}
+		})
+	}
+}
+
+// TestServerFromEnvironment checks that HERALD_HTTP_SERVER and
+// HERALD_GRPC_SERVER move the default servers, and that --server wins.
+func TestServerFromEnvironment(t *testing.T) {
+	t.Parallel()
+	srv := newStreamServer(t, "id: 1\ndata: {}\n\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := runEnv(ctx, []string{"tail", "--user", "alice"}, mapEnv("HERALD_HTTP_SERVER", srv.URL), pw, io.Discard)
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "id=1 ") {
+		t.Fatalf("tail with HERALD_HTTP_SERVER printed %q, %v; want the event", line, err)
+	}
+	cancel()
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	receive(t, done, "tail to stop")
+
+	f := &fakeNotify{reqs: make(chan *heraldv1.NotifyRequest, 2), auth: make(chan []string, 2), resp: &heraldv1.NotifyResponse{Id: "n-1", Recipients: 1}}
+	addr := startNotifyServer(t, f)
+	for _, tt := range []struct {
+		args []string
+		env  env
+	}{
+		{[]string{"notify", "--user", "alice", "--title", "Hi"}, mapEnv("HERALD_GRPC_SERVER", addr)},
+		{[]string{"notify", "--user", "alice", "--title", "Hi", "--server", addr}, mapEnv("HERALD_GRPC_SERVER", "127.0.0.1:1")},
+	} {
+		var stdout bytes.Buffer
+		if err := runEnv(context.Background(), tt.args, tt.env, &stdout, io.Discard); err != nil || stdout.String() != "id=n-1 recipients=1\n" {
+			t.Errorf("notify %q: %v, stdout %q", tt.args, err, stdout.String())
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/config"
+	"github.com/heraldhq/herald/internal/notify"
 )
 
 // tokenFlags are the flags that mint a user token; tail shares them.
@@ -18,23 +19,58 @@ type tokenFlags struct {
 	ttl      time.Duration
 	audience string
 	issuer   string
+	// devSecret is set by resolve when no secret was given and tokens are
+	// signed with config.DevJWTSecret.
+	devSecret bool
 }
+
+// devSecretNote is printed whenever a token is signed with the public
+// development secret: a production server refuses such tokens with a 401
+// that cannot say why, so the reason is given here.
+const devSecretNote = "heraldctl: no --secret or HERALD_JWT_SECRET: signing with the development secret, which only a --dev server accepts"
 
 // register adds the token flags to fs. The defaults come from the server's
 // own environment variables, so that a shell configured for the server mints
 // tokens it accepts.
 func (t *tokenFlags) register(fs *flag.FlagSet, getenv env) {
 	fs.StringVar(&t.user, "user", "", "user ID, the token's subject (required)")
-	fs.StringVar(&t.secret, "secret", "", "HS256 secret (default $HERALD_JWT_SECRET, else the public development secret)")
+	fs.StringVar(&t.secret, "secret", "", "HS256 secret, the server's --jwt-secret (default $HERALD_JWT_SECRET, else the public development secret)")
 	fs.DurationVar(&t.ttl, "ttl", time.Hour, "how long the token is valid")
 	fs.StringVar(&t.audience, "audience", getenv("HERALD_JWT_AUDIENCE"), "aud claim (default $HERALD_JWT_AUDIENCE)")
 	fs.StringVar(&t.issuer, "issuer", getenv("HERALD_JWT_ISSUER"), "iss claim (default $HERALD_JWT_ISSUER)")
 }
 
-// mint signs a token valid from now.
-func (t *tokenFlags) mint(getenv env, now time.Time) (string, error) {
-	secret := or(t.secret, getenv("HERALD_JWT_SECRET"), config.DevJWTSecret)
-	tok, err := auth.MintHS256([]byte(secret), t.user, t.ttl, t.audience, t.issuer, now)
+// resolve checks the parsed flags of cmd, so that a mistake is a usage error
+// before anything is signed or sent, and settles the secret, saying on
+// stderr when it is the development one.
+func (t *tokenFlags) resolve(cmd string, getenv env, stderr io.Writer) error {
+	if t.user == "" {
+		return usagef("%s: --user is required", cmd)
+	}
+	if _, err := notify.ParseUserID(t.user); err != nil {
+		return usagef("%s: --user: %v", cmd, err)
+	}
+	if t.ttl <= 0 {
+		return usagef("%s: --ttl %v: must be positive", cmd, t.ttl)
+	}
+	source := "--secret"
+	switch {
+	case t.secret != "":
+	case getenv("HERALD_JWT_SECRET") != "":
+		t.secret, source = getenv("HERALD_JWT_SECRET"), "HERALD_JWT_SECRET"
+	default:
+		t.secret, t.devSecret = config.DevJWTSecret, true
+		fmt.Fprintln(stderr, devSecretNote)
+	}
+	if len(t.secret) < auth.MinHS256SecretLen {
+		return usagef("%s: %s is %d bytes, need at least %d (the server's --jwt-secret)", cmd, source, len(t.secret), auth.MinHS256SecretLen)
+	}
+	return nil
+}
+
+// mint signs a token valid from now; resolve must have succeeded.
+func (t *tokenFlags) mint(now time.Time) (string, error) {
+	tok, err := auth.MintHS256([]byte(t.secret), t.user, t.ttl, t.audience, t.issuer, now)
 	if err != nil {
 		return "", fmt.Errorf("token: %w", err)
 	}
@@ -42,16 +78,16 @@ func (t *tokenFlags) mint(getenv env, now time.Time) (string, error) {
 }
 
 func runToken(_ context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
-	fs := newFlagSet("token", "Prints a user JWT signed with HS256, as the server's --jwt-secret checks it.", stderr)
+	fs := newFlagSet("token", "Prints a user JWT signed with HS256, as the server's --jwt-secret checks it.", stdout)
 	var t tokenFlags
 	t.register(fs, getenv)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if t.user == "" {
-		return usagef("token: --user is required")
+	if err := t.resolve("token", getenv, stderr); err != nil {
+		return err
 	}
-	tok, err := t.mint(getenv, time.Now())
+	tok, err := t.mint(time.Now())
 	if err != nil {
 		return err
 	}

@@ -102,12 +102,44 @@ func TestTokenVerifiesWithServerVerifier(t *testing.T) {
 func TestTokenShortSecret(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
-	err := runEnv(context.Background(), []string{"token", "--user", "alice", "--secret", "short"}, noEnv, &stdout, &stderr)
-	if err == nil || !strings.Contains(err.Error(), "at least") {
-		t.Fatalf("token with short secret: err = %v, want a length error", err)
+	err := runEnv(context.Background(), []string{"token", "--user", "alice"}, mapEnv("HERALD_JWT_SECRET", "short"), &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "HERALD_JWT_SECRET is 5 bytes, need at least 32") {
+		t.Fatalf("token with short secret: err = %v, want a length error naming the variable", err)
 	}
-	if got := exitCode(err, &stderr); got != exitError {
-		t.Errorf("exit code = %d, want %d", got, exitError)
+	if got := exitCode(err, &stderr); got != exitUsage {
+		t.Errorf("exit code = %d, want %d", got, exitUsage)
+	}
+}
+
+// TestTokenSaysWhenDevSecret checks that the fallback to the public
+// development secret is said on stderr, and only then.
+func TestTokenSaysWhenDevSecret(t *testing.T) {
+	t.Parallel()
+	secret := strings.Repeat("s", 32)
+	tests := []struct {
+		name     string
+		args     []string
+		env      env
+		wantNote bool
+	}{
+		{"no secret", []string{"--user", "alice"}, noEnv, true},
+		{"secret flag", []string{"--user", "alice", "--secret", secret}, noEnv, false},
+		{"secret env", []string{"--user", "alice"}, mapEnv("HERALD_JWT_SECRET", secret), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr bytes.Buffer
+			if err := runEnv(context.Background(), append([]string{"token"}, tt.args...), tt.env, &stdout, &stderr); err != nil {
+				t.Fatalf("token: %v", err)
+			}
+			if got := stderr.String() == devSecretNote+"\n"; got != tt.wantNote {
+				t.Errorf("stderr = %q, want the development-secret note: %v", stderr.String(), tt.wantNote)
+			}
+			if strings.Count(stdout.String(), ".") != 2 {
+				t.Errorf("stdout = %q, want only the token", stdout.String())
+			}
+		})
 	}
 }
 

@@ -95,7 +95,7 @@ func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, e
 	// Name the environment variable in each flag's help text.
 	fs.VisitAll(func(f *flag.Flag) { f.Usage += " [" + EnvName(f.Name) + "]" })
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: herald [flags]\n\nEvery flag can also be set with the environment variable in brackets; flags win.\n\n")
+		fmt.Fprintf(out, "Usage: herald [flags]\n       herald --version\n\nEvery flag can also be set with the environment variable in brackets; flags win.\n\n")
 		fs.PrintDefaults()
 	}
 
