@@ -128,14 +128,14 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 		return nil, err
 	}
 
-	a.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr)
+	a.grpcLis, err = listen("--grpc-addr", cfg.GRPCAddr)
 	if err != nil {
-		return nil, fmt.Errorf("app: grpc listen: %w", err)
+		return nil, err
 	}
 	closers = append(closers, a.grpcLis.Close)
-	a.httpLis, err = net.Listen("tcp", cfg.HTTPAddr)
+	a.httpLis, err = listen("--http-addr", cfg.HTTPAddr)
 	if err != nil {
-		return nil, fmt.Errorf("app: http listen: %w", err)
+		return nil, err
 	}
 	closers = append(closers, a.httpLis.Close)
 
