@@ -2,8 +2,10 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/redis/go-redis/v9"
 
@@ -33,6 +35,11 @@ func (a *App) openStore(cfg config.Config, log *slog.Logger) (publisher, []func(
 			IdempotencyWindow: cfg.IdempotencyWindow,
 			Registerer:        a.reg,
 		})
+		if errors.Is(err, embedded.ErrLocked) {
+			return nil, nil, &wrapped{err: err, msg: fmt.Sprintf(
+				"another herald process holds the data directory %s (lock %s): stop it or pass a different --data-dir (HERALD_DATA_DIR)",
+				cfg.DataDir, filepath.Join(cfg.DataDir, "LOCK"))}
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("app: open store in %s: %w", cfg.DataDir, err)
 		}
