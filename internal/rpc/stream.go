@@ -293,5 +293,5 @@ func (st *grpcStream) storeError(err error) error {
 		return status.FromContextError(st.ctx.Err()).Err()
 	}
 	st.s.cfg.Logger.WarnContext(st.ctx, "grpc stream: store read failed", "user_id", string(st.user), "err", err)
-	return status.Error(codes.Unavailable, "inbox temporarily unavailable; retry with your last cursor")
+	return status.Error(codes.Unavailable, unavailable(err)+"; retry with your last cursor")
 }
