@@ -61,7 +61,7 @@ func (a *App) openStore(cfg config.Config, log *slog.Logger) (publisher, []func(
 	// format by default. It is set here, in the wiring, because there is one
 	// App, and so one logger, per herald process; the bus's client logs
 	// through it too.
-	redis.SetLogger(redisstore.ClientLogger{Log: log.With("component", "redis")})
+	redis.SetLogger(redisstore.NewClientLogger(log.With("component", "redis")))
 	a.rdb = redis.NewClient(opts)
 	a.redisAddr = opts.Addr // host:port, never the password
 	a.storeName = "redis " + a.redisAddr
