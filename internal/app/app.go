@@ -53,6 +53,14 @@ type App struct {
 	grpcStr *rpc.StreamServer // InboxService.Stream
 	health  *health.Server
 
+	// storeName is the store's kind and where it is, for /readyz:
+	// "embedded ./data" or "redis host:port".
+	storeName string
+	// redisDown says Redis did not answer at start, so Run waits for it
+	// in the background to log when the node becomes ready.
+	redisDown bool
+	redisAddr string
+
 	grpcLis net.Listener
 	httpLis net.Listener
 	grpcSrv *grpc.Server
@@ -134,14 +142,14 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 		return nil, err
 	}
 
-	a.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr)
+	a.grpcLis, err = listen("--grpc-addr", cfg.GRPCAddr)
 	if err != nil {
-		return nil, fmt.Errorf("app: grpc listen: %w", err)
+		return nil, err
 	}
 	closers = append(closers, a.grpcLis.Close)
-	a.httpLis, err = net.Listen("tcp", cfg.HTTPAddr)
+	a.httpLis, err = listen("--http-addr", cfg.HTTPAddr)
 	if err != nil {
-		return nil, fmt.Errorf("app: http listen: %w", err)
+		return nil, err
 	}
 	closers = append(closers, a.httpLis.Close)
 
@@ -321,6 +329,12 @@ func (a *App) Run(ctx context.Context) error {
 		g.Go(func() error { return runKafka(kctx, a.consumer, a.kafkaDone) })
 	}
 	g.Go(a.keys.watch(gctx)) // API key reloads on SIGHUP and file change
+	if a.redisDown {
+		g.Go(func() error {
+			awaitRedis(gctx, a.rdb, a.redisAddr, redisRetryEvery, a.log.With("component", "store"))
+			return nil
+		})
+	}
 	a.ready.Store(true)
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	a.log.Info("herald started", "http_addr", a.HTTPAddr(), "grpc_addr", a.GRPCAddr(), "store", a.cfg.Store, "data_dir", a.cfg.DataDir, "dev", a.cfg.Dev, "kafka_brokers", strings.Join(a.kafkaBrokers, ","), "pprof_addr", pprofAddr)

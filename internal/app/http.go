@@ -114,7 +114,9 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 		if err := c.Ready(ctx); err != nil {
 			a.log.WarnContext(r.Context(), "readyz: store not ready", "error", err)
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store unavailable"})
+			// "store" says which store and why, so that whoever looks at a
+			// failing probe sees what to fix; status stays as it was.
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store unavailable", "store": a.storeName + ": " + storeCause(err)})
 			return
 		}
 	}

@@ -17,11 +17,19 @@ const embeddedPartitions = 6
 // notification topic and its dead-letter topic created, for development on
 // a machine with no broker. It returns the broker's address.
 func startEmbeddedKafka(addr, topic string) (*kfake.Cluster, string, error) {
+	var lisErr error // kfake may not wrap it; keep it to name the flag
 	c, err := kfake.NewCluster(
 		kfake.NumBrokers(1),
-		kfake.ListenFn(func(network, _ string) (net.Listener, error) { return net.Listen(network, addr) }),
+		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
+			lis, err := net.Listen(network, addr)
+			lisErr = err
+			return lis, err
+		}),
 		kfake.SeedTopics(embeddedPartitions, topic, topic+".dlq"),
 	)
+	if lisErr != nil {
+		return nil, "", listenError("--kafka-embedded-addr", addr, lisErr)
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("app: embedded kafka on %s: %w", addr, err)
 	}

@@ -27,6 +27,7 @@ type keyLoader struct {
 	ring   *auth.KeyRing
 	inline []auth.Key // from --api-keys; parsed once, they never change
 	file   string
+	dev    bool // no keys is then the expected state, not a problem
 	every  time.Duration
 	log    *slog.Logger
 
@@ -40,7 +41,7 @@ func newKeyLoader(cfg config.Config, log *slog.Logger) (*keyLoader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("app: api keys: %w", err)
 	}
-	l := &keyLoader{ring: auth.NewKeyRing(nil), inline: inline, file: cfg.APIKeysFile, every: keyPollInterval, log: log.With("component", "apikeys")}
+	l := &keyLoader{ring: auth.NewKeyRing(nil), inline: inline, file: cfg.APIKeysFile, dev: cfg.Dev, every: keyPollInterval, log: log.With("component", "apikeys")}
 	var data []byte
 	if l.file != "" {
 		if data, err = os.ReadFile(l.file); err != nil {
@@ -75,9 +76,18 @@ func (l *keyLoader) parse(data []byte) (*auth.APIKeys, error) {
 func (l *keyLoader) swap(data []byte, keys *auth.APIKeys, trigger string) {
 	l.ring.Store(keys)
 	l.loaded, l.lastErr = data, ""
-	l.log.Info("API keys loaded", "trigger", trigger, "file", l.file, "keys", keys.Len(), "services", strings.Join(keys.Names(), ","))
-	if keys.Len() == 0 {
-		l.log.Warn("no API keys: NotifyService and SubscriptionService refuse every request that has a key")
+	switch {
+	case keys.Len() > 0:
+		l.log.Info("API keys loaded", "trigger", trigger, "file", l.file, "keys", keys.Len(), "services", strings.Join(keys.Names(), ","))
+	case l.dev:
+		// What make run always prints: a notice, not a problem.
+		l.log.Info("development mode without API keys: NotifyService and SubscriptionService take calls with or without a key, as service "+auth.DevService,
+			"trigger", trigger, "file", l.file)
+	default:
+		// Only an empty --api-keys-file gets here; config refuses a
+		// production start with no key source at all.
+		l.log.Warn("no API keys in force: NotifyService and SubscriptionService refuse every call until the key file lists a key (create one with heraldctl apikey)",
+			"trigger", trigger, "file", l.file)
 	}
 }
 

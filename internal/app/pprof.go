@@ -12,9 +12,9 @@ import (
 // pprofServer serves net/http/pprof on its own listener, so that profiles
 // are never reachable through the public HTTP port.
 func pprofServer(addr string) (*http.Server, net.Listener, error) {
-	lis, err := net.Listen("tcp", addr)
+	lis, err := listen("--pprof-addr", addr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("app: pprof listen on %s: %w", addr, err)
+		return nil, nil, err
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)

@@ -2,8 +2,10 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/redis/go-redis/v9"
 
@@ -24,6 +26,10 @@ type publisher interface{ Publish([]notify.Entry) }
 // what it opened, in opening order.
 func (a *App) openStore(cfg config.Config, log *slog.Logger) (publisher, []func() error, error) {
 	if cfg.Store != config.StoreRedis {
+		if cfg.RedisURL != config.DefaultRedisURL {
+			log.Warn("--redis-url is set but not used: --store is " + cfg.Store + "; add --store=redis to use Redis, or unset --redis-url (HERALD_REDIS_URL)")
+		}
+		a.storeName = "embedded " + cfg.DataDir
 		a.hub = hub.New(hub.Options{Registerer: a.reg, Logger: log})
 		st, err := embedded.Open(cfg.DataDir, embedded.Options{
 			Logger:            log.With("component", "store"),
@@ -33,6 +39,11 @@ func (a *App) openStore(cfg config.Config, log *slog.Logger) (publisher, []func(
 			IdempotencyWindow: cfg.IdempotencyWindow,
 			Registerer:        a.reg,
 		})
+		if errors.Is(err, embedded.ErrLocked) {
+			return nil, nil, &wrapped{err: err, msg: fmt.Sprintf(
+				"another herald process holds the data directory %s (lock %s): stop it or pass a different --data-dir (HERALD_DATA_DIR)",
+				cfg.DataDir, filepath.Join(cfg.DataDir, "LOCK"))}
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("app: open store in %s: %w", cfg.DataDir, err)
 		}
@@ -46,8 +57,16 @@ func (a *App) openStore(cfg config.Config, log *slog.Logger) (publisher, []func(
 	if err != nil {
 		return nil, nil, fmt.Errorf("app: redis url: %w", err)
 	}
+	// go-redis logs through a process-global logger, its own stderr line
+	// format by default. It is set here, in the wiring, because there is one
+	// App, and so one logger, per herald process; the bus's client logs
+	// through it too.
+	redis.SetLogger(redisstore.NewClientLogger(log.With("component", "redis")))
 	a.rdb = redis.NewClient(opts)
+	a.redisAddr = opts.Addr // host:port, never the password
+	a.storeName = "redis " + a.redisAddr
 	closers := []func() error{a.rdb.Close}
+	a.redisDown = probeRedis(context.Background(), a.rdb, a.redisAddr, log.With("component", "store")) != nil
 
 	// The hub tells the bus which users have streams here; the bus hands
 	// the hub what other nodes commit. Nothing subscribes before New

@@ -24,3 +24,6 @@ func (r *KeyRing) Load() *APIKeys { return r.keys.Load() }
 
 // Find looks key up in the keys in force.
 func (r *KeyRing) Find(key string) (*Key, bool) { return r.keys.Load().Find(key) }
+
+// Len returns how many keys are in force.
+func (r *KeyRing) Len() int { return r.keys.Load().Len() }

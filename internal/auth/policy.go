@@ -40,7 +40,8 @@ type Policy struct {
 	// server runs. Nil holds none.
 	Keys  KeySet
 	Users Verifier
-	// Dev lets requests without an API key through as DevService. It never
+	// Dev lets requests without an API key through as DevService, and
+	// those with one too while Keys holds none (see serviceAuth). It never
 	// lets a request through without a user token: users must present one
 	// (GET /v1/dev/token mints it in development).
 	Dev bool

@@ -22,6 +22,10 @@ const (
 	StoreRedis    = "redis"
 )
 
+// DefaultRedisURL is --redis-url's default. A URL other than it was set on
+// purpose, so it is checked even when --store is not redis.
+const DefaultRedisURL = "redis://127.0.0.1:6379/0"
+
 // EnvPrefix is prepended to a flag's upper-cased name (dashes become
 // underscores) to form its environment variable: --http-addr is
 // HERALD_HTTP_ADDR.

@@ -35,6 +35,13 @@ func (c Config) Validate() error {
 		if c.DataDir == "" {
 			add("--data-dir is empty")
 		}
+		// Unused here, but set on purpose: a typo in it would otherwise
+		// surface only on the day --store=redis is added.
+		if c.RedisURL != DefaultRedisURL {
+			if _, err := redis.ParseURL(c.RedisURL); err != nil {
+				add("--redis-url: %s (it is set though --store is %s; fix it, or unset it if Redis is not meant)", redactError(err, c.RedisURL), c.Store)
+			}
+		}
 	case StoreRedis:
 		// The client's own parser, so that what passes here also opens.
 		if _, err := redis.ParseURL(c.RedisURL); err != nil {

@@ -24,6 +24,21 @@ var (
 	ErrClosed = errors.New("closed")
 )
 
+// UnavailableError is an ErrUnavailable that names the dependency which
+// failed, such as "redis", so that a client can be told what is down. The
+// name is safe to show; Err, the cause, is for logs and probes only.
+type UnavailableError struct {
+	Dependency string
+	Err        error
+}
+
+func (e *UnavailableError) Error() string {
+	return e.Dependency + " " + ErrUnavailable.Error() + ": " + e.Err.Error()
+}
+
+// Unwrap makes the error both ErrUnavailable and its cause.
+func (e *UnavailableError) Unwrap() []error { return []error{ErrUnavailable, e.Err} }
+
 // UserID identifies a recipient. Ingest guarantees it is valid UTF-8 without
 // control characters and at most MaxUserIDLen bytes.
 type UserID string

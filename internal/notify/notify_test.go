@@ -3,6 +3,8 @@ package notify_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -76,5 +78,17 @@ func TestPayloadForTopicEncodedOnce(t *testing.T) {
 	}
 	if direct := n.PayloadFor(""); strings.Contains(string(direct), `"topic"`) {
 		t.Errorf("PayloadFor(\"\") = %s, want no topic", direct)
+	}
+}
+
+func TestUnavailableError(t *testing.T) {
+	t.Parallel()
+	cause := errors.New("connection refused")
+	err := fmt.Errorf("store: append: %w", &notify.UnavailableError{Dependency: "redis", Err: cause})
+	if !errors.Is(err, notify.ErrUnavailable) || !errors.Is(err, cause) {
+		t.Errorf("%v: want it to be ErrUnavailable and its cause", err)
+	}
+	if got, want := err.Error(), "store: append: redis temporarily unavailable: connection refused"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
 	}
 }

@@ -24,7 +24,7 @@ func toStatus(ctx context.Context, log *slog.Logger, method string, err error) e
 		return invalidArgument(ve)
 	case errors.Is(err, notify.ErrUnavailable), errors.Is(err, notify.ErrClosed):
 		log.WarnContext(ctx, "request failed: unavailable", "method", method, "err", err)
-		return status.Error(codes.Unavailable, "service temporarily unavailable; retry")
+		return status.Error(codes.Unavailable, unavailable(err)+"; retry")
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
 	case errors.Is(err, context.Canceled):
@@ -61,4 +61,18 @@ func summary(ve *ingest.ValidationError) string {
 		msg += fmt.Sprintf(" (and %d more)", n)
 	}
 	return msg
+}
+
+// unavailable says what is down: the inbox store, by kind when the store
+// named itself (notify.UnavailableError), never its address or the cause,
+// which are logged.
+func unavailable(err error) string {
+	if errors.Is(err, notify.ErrClosed) {
+		return "server shutting down"
+	}
+	var ue *notify.UnavailableError
+	if errors.As(err, &ue) {
+		return "inbox store (" + ue.Dependency + ") temporarily unavailable"
+	}
+	return "inbox store temporarily unavailable"
 }

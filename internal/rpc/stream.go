@@ -147,7 +147,7 @@ func streamEnd(ctx context.Context, reason resume.Reason, err error) error {
 	case resume.ReasonSlowConsumer:
 		return status.Error(codes.Unavailable, "stream fell too far behind; resume from your last cursor")
 	case resume.ReasonStoreError:
-		return status.Error(codes.Unavailable, "inbox temporarily unavailable; retry with your last cursor")
+		return status.Error(codes.Unavailable, unavailable(err)+"; retry with your last cursor")
 	case resume.ReasonWriteError:
 		if errors.Is(context.Cause(ctx), resume.ErrWriteTimeout) {
 			return status.Error(codes.Unavailable, "stream not read in time; resume from your last cursor")

@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -144,9 +148,34 @@ func openDB(dir string, opts Options) (db *pebble.DB, err error) {
 		MemTableSize: 64 << 20,
 	})
 	if err != nil {
+		if locked(err) {
+			return nil, fmt.Errorf("store: open %s: %w (lock %s): %w", dir, ErrLocked, filepath.Join(dir, lockFile), err)
+		}
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
 	return db, nil
+}
+
+// ErrLocked means another process, or another Store of this one, has the
+// directory open: Pebble takes a lock on its LOCK file for as long as a
+// database is open, so that two writers never share one.
+var ErrLocked = errors.New("data directory in use by another process")
+
+// lockFile is the file in a Pebble directory that the open database locks.
+const lockFile = "LOCK"
+
+// locked reports whether err, from pebble.Open, is the refusal of its
+// directory lock. Pebble returns the errno of fcntl(F_SETLK) unwrapped,
+// EAGAIN on Linux and EACCES where POSIX allows it, while a LOCK file that
+// cannot be created comes as an *fs.PathError; a second open within one
+// process fails on Pebble's own table of locked files first.
+func locked(err error) bool {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return false
+	}
+	return errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES) ||
+		strings.Contains(err.Error(), "lock held by current process")
 }
 
 // hold keeps the database open for a read, or a write outside the writer,

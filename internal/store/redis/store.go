@@ -135,7 +135,7 @@ func fail(op string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("store: %s: %w", op, err)
 	}
-	return fmt.Errorf("store: %s: %w: %w", op, notify.ErrUnavailable, err)
+	return fmt.Errorf("store: %s: %w", op, &notify.UnavailableError{Dependency: "redis", Err: err})
 }
 
 // micros is t in Unix microseconds, the unit of the scripts' times.
