@@ -26,6 +26,9 @@ func main() {
 			os.Exit(0)
 		}
 		fmt.Fprintln(os.Stderr, "herald:", err)
+		if errors.Is(err, config.ErrUsage) {
+			os.Exit(2) // a command-line mistake, as flag.ExitOnError does
+		}
 		os.Exit(1)
 	}
 }

@@ -10,14 +10,19 @@ import (
 	"time"
 )
 
+// ErrUsage marks a command line the flags cannot parse: an unknown flag, a
+// flag without its value, a stray argument. Its message is one line that
+// points at --help, not the whole usage.
+var ErrUsage = errors.New("run 'herald --help' for the flags")
+
 // Load parses args (without the program name) and the environment, read
-// through getenv, into a validated Config. Usage and parse errors go to
-// standard error; --help prints the usage and returns flag.ErrHelp.
+// through getenv, into a validated Config. --help prints the usage to
+// standard output and returns flag.ErrHelp.
 func Load(args []string, getenv func(string) string) (Config, error) {
-	return LoadTo(os.Stderr, args, getenv)
+	return LoadTo(os.Stdout, args, getenv)
 }
 
-// LoadTo is Load with usage and parse errors written to out.
+// LoadTo is Load with the usage written to out.
 func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, error) {
 	var (
 		c       Config
@@ -27,7 +32,9 @@ func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, e
 		selfSub listValue
 	)
 	fs := flag.NewFlagSet("herald", flag.ContinueOnError)
-	fs.SetOutput(out)
+	// The flag package would print the whole usage around a parse error;
+	// the error alone is returned instead, and the usage only for --help.
+	fs.SetOutput(io.Discard)
 
 	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "HTTP listen address (REST, SSE, health, metrics, demo page)")
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", ":9090", "gRPC listen address")
@@ -94,12 +101,13 @@ func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, e
 
 	// Name the environment variable in each flag's help text.
 	fs.VisitAll(func(f *flag.Flag) { f.Usage += " [" + EnvName(f.Name) + "]" })
-	fs.Usage = func() {
+	fs.Usage = func() {}
+	usage := func() {
 		fmt.Fprintf(out, "Usage: herald [flags]\n       herald --version\n\nEvery flag can also be set with the environment variable in brackets; flags win.\n\n")
 		var defaults strings.Builder
 		fs.SetOutput(&defaults)
 		fs.PrintDefaults()
-		fs.SetOutput(out)
+		fs.SetOutput(io.Discard)
 		fmt.Fprint(out, durationTypeName(fs, defaults.String()))
 	}
 
@@ -120,12 +128,13 @@ func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, e
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			usage()
 			return Config{}, err
 		}
-		return Config{}, fmt.Errorf("config: %w", err)
+		return Config{}, fmt.Errorf("config: %v; %w", err, ErrUsage)
 	}
 	if fs.NArg() > 0 {
-		return Config{}, fmt.Errorf("config: unexpected argument %q", fs.Arg(0))
+		return Config{}, fmt.Errorf("config: unexpected argument %q (herald takes flags only); %w", fs.Arg(0), ErrUsage)
 	}
 
 	c.APIKeys = keys

@@ -2,6 +2,8 @@ package config_test
 
 import (
 	"bytes"
+	"errors"
+	"flag"
 	"strings"
 	"testing"
 	"time"
@@ -106,5 +108,29 @@ func TestRedisURLCheckedWhenSet(t *testing.T) {
 				t.Errorf("error %q shows the password", err)
 			}
 		})
+	}
+}
+
+// A command line the flags cannot parse gets one line that points at
+// --help, not the whole usage; --help prints the usage.
+func TestParseErrorIsOneLine(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"--dev", "--nope"}, {"--dev", "extra"}, {"--dev", "--http-addr"}} {
+		var out bytes.Buffer
+		_, err := config.LoadTo(&out, args, env())
+		if !errors.Is(err, config.ErrUsage) {
+			t.Errorf("%q: got %v, want ErrUsage", args, err)
+			continue
+		}
+		if msg := err.Error(); strings.Contains(msg, "\n") || !strings.HasSuffix(msg, "run 'herald --help' for the flags") {
+			t.Errorf("%q: got %q, want one line ending with the hint", args, msg)
+		}
+		if out.Len() != 0 {
+			t.Errorf("%q: printed %d bytes of usage; want none", args, out.Len())
+		}
+	}
+	var out bytes.Buffer
+	if _, err := config.LoadTo(&out, []string{"--help"}, env()); !errors.Is(err, flag.ErrHelp) || !strings.HasPrefix(out.String(), "Usage: herald") {
+		t.Errorf("--help: got %v and %q…", err, out.String()[:min(out.Len(), 40)])
 	}
 }
