@@ -57,7 +57,7 @@ func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, e
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", 1<<20, "largest REST request body")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", 5*time.Second, "time a client has to send an HTTP request header")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 2*time.Minute, "how long an idle keep-alive HTTP connection is kept")
-	fs.Var(&cors, "cors-origins", "comma-separated browser origins allowed to open GET /v1/stream cross-origin (CORS), or *")
+	fs.Var(&cors, "cors-origins", "comma-separated browser origins allowed to open GET /v1/stream cross-origin with credentials (CORS); * lets any other origin read it without credentials")
 	fs.Var(&selfSub, "self-subscribe-topics", "comma-separated topic patterns (path.Match globs such as news/*,team:*) that users may subscribe themselves to (empty: none)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
