@@ -10,7 +10,8 @@
 // "expire_tme" never goes unnoticed. Errors are the gateway's status JSON,
 // {"code": <gRPC code>, "message": "...", "details": [...]}, with the HTTP
 // status mapped from the gRPC code (400 invalid, 401 unauthenticated, 503
-// unavailable, ...); a request body over the limit gets 413.
+// unavailable, ...); a request body over the limit gets 413, and a method a
+// path does not serve gets 405 with Allow.
 package rest
 
 import (
@@ -67,6 +68,8 @@ func NewWithOptions(ctx context.Context, grpcAddr string, opts Options) (http.Ha
 		}),
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
 		runtime.WithErrorHandler(errorHandler),
+		runtime.WithRoutingErrorHandler(routingErrorHandler),
+		runtime.WithOutgoingHeaderMatcher(outgoingHeaderMatcher),
 	)
 	services := []struct {
 		name     string
