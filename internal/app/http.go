@@ -68,18 +68,46 @@ func (a *App) httpServer(h http.Handler) *http.Server {
 	} else {
 		protocols.SetUnencryptedHTTP2(true)
 	}
+	if a.certs != nil && a.cfg.HSTSMaxAge > 0 {
+		h = hsts(a.cfg.HSTSMaxAge, h)
+	}
 	srv := &http.Server{
 		Handler:           h,
 		Protocols:         &protocols,
 		ReadHeaderTimeout: a.cfg.ReadHeaderTimeout,
 		IdleTimeout:       a.cfg.IdleTimeout,
-		MaxHeaderBytes:    a.cfg.MaxHeaderBytes,
+		MaxHeaderBytes:    serverMaxHeaderBytes(a.cfg.MaxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
 	}
 	if a.certs != nil {
 		srv.TLSConfig = a.certs.serverConfig()
 	}
 	return srv
+}
+
+// headerSlop is what net/http lets an HTTP/1.1 header block run past
+// http.Server.MaxHeaderBytes: it reads through a buffer of this size.
+const headerSlop = 4096
+
+// serverMaxHeaderBytes is the http.Server.MaxHeaderBytes that makes n, the
+// configured --max-header-bytes, the real bound of a header block (from the
+// request line to the blank line). The configuration keeps n above the slop;
+// a smaller n is still bounded, at headerSlop+1.
+func serverMaxHeaderBytes(n int) int {
+	return max(n-headerSlop, 1)
+}
+
+// hsts sends Strict-Transport-Security on every answer, so that browsers
+// that once reached Herald over HTTPS never try plaintext for maxAge. It is
+// mounted only on the HTTPS listener, where the header counts (RFC 6797,
+// section 7.2). It names no includeSubDomains: the other hosts of the
+// domain are not Herald's to vouch for.
+func hsts(maxAge time.Duration, next http.Handler) http.Handler {
+	v := fmt.Sprintf("max-age=%d", int64(maxAge/time.Second))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Strict-Transport-Security", v)
+		next.ServeHTTP(w, r)
+	})
 }
 
 // serveHTTP serves srv on the HTTP listener, bounding the connections per

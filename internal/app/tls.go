@@ -127,10 +127,23 @@ func (r *certReloader) run(ctx context.Context) error {
 	}
 }
 
-// serverConfig is the TLS configuration of the HTTP listener: TLS 1.2 and
-// up; net/http adds h2 and http/1.1 to NextProtos.
+// aeadSuites are the TLS 1.2 cipher suites of both ports: ECDHE with
+// AES-GCM or ChaCha20-Poly1305, the list grpc-go keeps by default, without
+// the CBC-SHA suites Go would also offer. TLS 1.3 suites are not
+// configurable and are all AEAD.
+var aeadSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// serverConfig is the TLS configuration of both listeners: TLS 1.2 and up,
+// AEAD suites only; net/http adds h2 and http/1.1 to NextProtos.
 func (r *certReloader) serverConfig() *tls.Config {
-	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: r.GetCertificate}
+	return &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: aeadSuites, GetCertificate: r.GetCertificate}
 }
 
 // grpcServerOptions returns the gRPC server's transport options: TLS when
@@ -165,7 +178,7 @@ func (a *App) grpcServerOptions() ([]grpc.ServerOption, []grpc.UnaryServerInterc
 		return nil, nil, err
 	}
 	a.certs = r
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: r.GetCertificate}
+	tc := r.serverConfig()
 	var unary []grpc.UnaryServerInterceptor
 	if a.cfg.TLSClientCA != "" {
 		pem, err := os.ReadFile(a.cfg.TLSClientCA)

@@ -18,12 +18,25 @@ const QueryParam = "access_token"
 // value is skipped, so a browser that sends a stale Basic header still gets
 // to its cookie.
 func TokenFromRequest(r *http.Request) (string, bool) {
+	return tokenFrom(r, true)
+}
+
+// TokenWithoutCookie is TokenFromRequest without the cookie, for a
+// cross-origin request: the browser attaches the cookie whichever site
+// started the request, so it proves nothing about who asks.
+func TokenWithoutCookie(r *http.Request) (string, bool) {
+	return tokenFrom(r, false)
+}
+
+func tokenFrom(r *http.Request, cookie bool) (string, bool) {
 	if t, ok := bearer(r.Header.Get("Authorization")); ok {
 		return t, true
 	}
-	if c, err := r.Cookie(CookieName); err == nil {
-		if t := strings.TrimSpace(c.Value); t != "" {
-			return t, true
+	if cookie {
+		if c, err := r.Cookie(CookieName); err == nil {
+			if t := strings.TrimSpace(c.Value); t != "" {
+				return t, true
+			}
 		}
 	}
 	if t := strings.TrimSpace(r.URL.Query().Get(QueryParam)); t != "" {

@@ -16,18 +16,21 @@ func TestTokenFromRequest(t *testing.T) {
 		cookie string
 		query  string
 		want   string
+		// wantNoCookie is TokenWithoutCookie's answer when it differs.
+		wantNoCookie *string
 	}{
-		{"nothing", "", "", "", ""},
-		{"header", "Bearer h", "", "", "h"},
-		{"header scheme case", "bEaReR h", "", "", "h"},
-		{"header extra spaces", "Bearer   h  ", "", "", "h"},
-		{"header wins over cookie and query", "Bearer h", "c", "q", "h"},
-		{"cookie wins over query", "", "c", "q", "c"},
-		{"query", "", "", "q", "q"},
-		{"basic header skipped", "Basic dXNlcjpwYXNz", "c", "", "c"},
-		{"empty bearer skipped", "Bearer ", "", "q", "q"},
-		{"bearer without space", "Bearerh", "", "q", "q"},
-		{"empty cookie skipped", "", " ", "q", "q"},
+		{"nothing", "", "", "", "", nil},
+		{"header", "Bearer h", "", "", "h", nil},
+		{"header scheme case", "bEaReR h", "", "", "h", nil},
+		{"header extra spaces", "Bearer   h  ", "", "", "h", nil},
+		{"header wins over cookie and query", "Bearer h", "c", "q", "h", nil},
+		{"cookie wins over query", "", "c", "q", "c", ptr("q")},
+		{"cookie only", "", "c", "", "c", ptr("")},
+		{"query", "", "", "q", "q", nil},
+		{"basic header skipped", "Basic dXNlcjpwYXNz", "c", "", "c", ptr("")},
+		{"empty bearer skipped", "Bearer ", "", "q", "q", nil},
+		{"bearer without space", "Bearerh", "", "q", "q", nil},
+		{"empty cookie skipped", "", " ", "q", "q", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -47,9 +50,18 @@ func TestTokenFromRequest(t *testing.T) {
 			if ok != (tt.want != "") || got != tt.want {
 				t.Errorf("TokenFromRequest = %q, %v; want %q", got, ok, tt.want)
 			}
+			want := tt.want
+			if tt.wantNoCookie != nil {
+				want = *tt.wantNoCookie
+			}
+			if got, ok := auth.TokenWithoutCookie(r); ok != (want != "") || got != want {
+				t.Errorf("TokenWithoutCookie = %q, %v; want %q", got, ok, want)
+			}
 		})
 	}
 }
+
+func ptr(s string) *string { return &s }
 
 func FuzzTokenFromRequest(f *testing.F) {
 	f.Add("Bearer abc", "c", "q")

@@ -26,6 +26,12 @@ const (
 // purpose, so it is checked even when --store is not redis.
 const DefaultRedisURL = "redis://127.0.0.1:6379/0"
 
+// MinHeaderBytes is the least --max-header-bytes: net/http reads a request
+// header through a 4096-byte buffer and lets the block run that far past its
+// own limit, so the server sets its limit 4096 bytes lower to make
+// --max-header-bytes the real bound, and a smaller one cannot be enforced.
+const MinHeaderBytes = 4096 + 1
+
 // EnvPrefix is prepended to a flag's upper-cased name (dashes become
 // underscores) to form its environment variable: --http-addr is
 // HERALD_HTTP_ADDR.
@@ -109,10 +115,14 @@ type Config struct {
 	// address (0: unlimited); behind a proxy, every connection comes from
 	// the proxy.
 	MaxConnsPerIP int
-	// MaxHeaderBytes bounds an HTTP request's header; MaxRequestBytes its
-	// body (REST).
+	// MaxHeaderBytes bounds an HTTP/1.1 request's header block, from the
+	// request line to the blank line, at least MinHeaderBytes;
+	// MaxRequestBytes bounds its body (REST).
 	MaxHeaderBytes  int
 	MaxRequestBytes int
+	// HSTSMaxAge is the max-age of the Strict-Transport-Security header
+	// sent on HTTPS answers (0: none).
+	HSTSMaxAge time.Duration
 	// ReadHeaderTimeout bounds the time to send a request's header, and
 	// IdleTimeout how long a keep-alive connection waits for the next
 	// request: both close slow or silent clients.

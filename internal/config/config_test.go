@@ -78,6 +78,7 @@ func TestDefaults(t *testing.T) {
 		MaxStreamsPerUser: 16,
 		MaxHeaderBytes:    16 << 10,
 		MaxRequestBytes:   1 << 20,
+		HSTSMaxAge:        365 * 24 * time.Hour,
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
@@ -300,6 +301,8 @@ func TestValidationErrors(t *testing.T) {
 		{"security with embedded kafka", append(prod, "--kafka-embedded", "--kafka-tls"), env(), "--kafka-embedded takes no"},
 		{"zero queue", append(prod, "--stream-queue", "0"), env(), "--stream-queue 0"},
 		{"negative limit", append(prod, "--max-body-bytes", "-5"), env(), "--max-body-bytes -5"},
+		{"header limit within net/http's slop", append(prod, "--max-header-bytes", "4096"), env(), "--max-header-bytes 4096: must be at least 4097"},
+		{"negative hsts max-age", append(prod, "--hsts-max-age", "-1s"), env(), "--hsts-max-age -1s"},
 		{"bad log level", append(prod, "--log-level", "loud"), env(), "--log-level"},
 		{"bad log format", append(prod, "--log-format", "xml"), env(), "--log-format"},
 		{"bad address", append(prod, "--http-addr", "8080"), env(), "--http-addr"},

@@ -80,6 +80,12 @@ func (c Config) Validate() error {
 	if c.TLSClientCA != "" && c.TLSCert == "" {
 		add("--tls-client-ca needs --tls-cert and --tls-key")
 	}
+	if c.MaxHeaderBytes < MinHeaderBytes {
+		add("--max-header-bytes %d: must be at least %d (net/http reads a header in blocks of 4096 bytes)", c.MaxHeaderBytes, MinHeaderBytes)
+	}
+	if c.HSTSMaxAge < 0 {
+		add("--hsts-max-age %v: must not be negative", c.HSTSMaxAge)
+	}
 	if c.MaxConnsPerIP < 0 {
 		add("--max-conns-per-ip %d: must not be negative", c.MaxConnsPerIP)
 	}
@@ -159,7 +165,6 @@ func (c Config) Validate() error {
 		{"--kafka-batch-size", c.KafkaBatchSize},
 		{"--kafka-max-message-bytes", c.KafkaMaxMessageBytes},
 		{"--max-streams-per-user", c.MaxStreamsPerUser},
-		{"--max-header-bytes", c.MaxHeaderBytes},
 		{"--max-request-bytes", c.MaxRequestBytes},
 	}
 	for _, p := range counts {

@@ -13,7 +13,8 @@
 // "expire_tme" never goes unnoticed. Errors are the gateway's status JSON,
 // {"code": <gRPC code>, "message": "...", "details": [...]}, with the HTTP
 // status mapped from the gRPC code (400 invalid, 401 unauthenticated, 503
-// unavailable, ...); a request body over the limit gets 413.
+// unavailable, ...); a request body over the limit gets 413, and a method a
+// path does not serve gets 405 with Allow.
 package rest
 
 import (
@@ -74,6 +75,8 @@ func New(svcs Services, opts Options) (http.Handler, error) {
 		}),
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
 		runtime.WithErrorHandler(errorHandler),
+		runtime.WithRoutingErrorHandler(routingErrorHandler),
+		runtime.WithOutgoingHeaderMatcher(outgoingHeaderMatcher),
 	)
 	// The context of the Register functions is unused by in-process
 	// registration; each call gets its request's context.

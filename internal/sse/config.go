@@ -81,8 +81,10 @@ type Config struct {
 	ReplayBatch int
 
 	// AllowedOrigins is the CORS allow-list of exact origins
-	// ("https://app.example.com"); "*" allows any origin. Allowed origins
-	// are echoed with credentials allowed, since browsers may send a cookie.
+	// ("https://app.example.com"), echoed with credentials allowed, since
+	// browsers may send the token cookie; "*" lets any other origin read
+	// the stream without credentials. The cookie authenticates only
+	// same-origin requests and those from a listed origin.
 	AllowedOrigins []string
 
 	// Registerer receives the handler's metrics; nil registers nothing.

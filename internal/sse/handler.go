@@ -98,10 +98,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.serveStream(w, r, st)
 }
 
-// authenticate verifies the request's token, or answers 401. Neither the
+// authenticate verifies the request's token, or answers 401. The cookie
+// counts only on a same-origin request or one from a listed origin. Neither the
 // token nor the query string that may carry it is ever logged or echoed.
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (auth.Claims, bool) {
-	token, ok := auth.TokenFromRequest(r)
+	tokenFrom := auth.TokenFromRequest
+	if !h.cors.cookieAllowed(r) {
+		tokenFrom = auth.TokenWithoutCookie
+	}
+	token, ok := tokenFrom(r)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
 		writeError(w, http.StatusUnauthorized, "unauthenticated", "a user token is required")

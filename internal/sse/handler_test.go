@@ -276,15 +276,21 @@ func TestCORS(t *testing.T) {
 		method    string
 		token     string
 		wantACAO  string
+		wantCreds bool
 		wantAllow bool
 	}{
-		{name: "allowed", allowed: []string{"https://app.example"}, origin: "https://app.example", token: tokenAlice, wantACAO: "https://app.example"},
+		{name: "allowed", allowed: []string{"https://app.example"}, origin: "https://app.example", token: tokenAlice, wantACAO: "https://app.example", wantCreds: true},
 		{name: "not allowed", allowed: []string{"https://app.example"}, origin: "https://evil.example", token: tokenAlice},
 		{name: "no origin", allowed: []string{"*"}, token: tokenAlice},
-		{name: "any", allowed: []string{"*"}, origin: "https://x.example", token: tokenAlice, wantACAO: "https://x.example"},
+		// Any origin may read, but never with credentials: a page of any
+		// site must not read a stream its visitor's cookie opened.
+		{name: "any", allowed: []string{"*"}, origin: "https://x.example", token: tokenAlice, wantACAO: "*"},
+		{name: "any, preflight", allowed: []string{"*"}, origin: "https://x.example", method: http.MethodOptions, wantACAO: "*", wantAllow: true},
+		{name: "listed beside any", allowed: []string{"*", "https://app.example"}, origin: "https://app.example", token: tokenAlice, wantACAO: "https://app.example", wantCreds: true},
+		{name: "unlisted beside any", allowed: []string{"*", "https://app.example"}, origin: "https://x.example", token: tokenAlice, wantACAO: "*"},
 		{name: "nothing configured", origin: "https://app.example", token: tokenAlice},
-		{name: "401 readable", allowed: []string{"https://app.example"}, origin: "https://app.example", wantACAO: "https://app.example"},
-		{name: "preflight", allowed: []string{"https://app.example"}, origin: "https://app.example", method: http.MethodOptions, wantACAO: "https://app.example", wantAllow: true},
+		{name: "401 readable", allowed: []string{"https://app.example"}, origin: "https://app.example", wantACAO: "https://app.example", wantCreds: true},
+		{name: "preflight", allowed: []string{"https://app.example"}, origin: "https://app.example", method: http.MethodOptions, wantACAO: "https://app.example", wantCreds: true, wantAllow: true},
 		{name: "preflight refused", allowed: []string{"https://app.example"}, origin: "https://evil.example", method: http.MethodOptions},
 	}
 	for _, tt := range tests {
@@ -307,7 +313,7 @@ func TestCORS(t *testing.T) {
 			if got := resp.Header.Get("Access-Control-Allow-Origin"); got != tt.wantACAO {
 				t.Errorf("Allow-Origin = %q, want %q", got, tt.wantACAO)
 			}
-			if got, want := resp.Header.Get("Access-Control-Allow-Credentials"), map[bool]string{true: "true"}[tt.wantACAO != ""]; got != want {
+			if got, want := resp.Header.Get("Access-Control-Allow-Credentials"), map[bool]string{true: "true"}[tt.wantCreds]; got != want {
 				t.Errorf("Allow-Credentials = %q, want %q", got, want)
 			}
 			if got := resp.Header.Values("Vary"); len(got) != 1 || got[0] != "Origin" {
@@ -318,6 +324,65 @@ func TestCORS(t *testing.T) {
 			}
 			if tt.method == http.MethodOptions && resp.StatusCode != http.StatusNoContent {
 				t.Errorf("preflight status = %d, want 204", resp.StatusCode)
+			}
+		})
+	}
+}
+
+// TestCookieCrossOrigin checks that the herald_token cookie authenticates
+// only same-origin requests and those from an explicitly listed origin:
+// a browser attaches the cookie to requests that any site starts.
+func TestCookieCrossOrigin(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		allowed  []string
+		origin   string // "self" is the server's own origin
+		fetch    string // Sec-Fetch-Site
+		query    bool   // the token in the query instead of the cookie
+		wantCode int
+	}{
+		{name: "no origin", allowed: []string{"*"}, wantCode: 200},
+		{name: "same origin", allowed: []string{"*"}, origin: "self", wantCode: 200},
+		{name: "fetch same-origin", allowed: []string{"*"}, fetch: "same-origin", wantCode: 200},
+		{name: "fetch none", allowed: []string{"*"}, fetch: "none", wantCode: 200},
+		{name: "any origin", allowed: []string{"*"}, origin: "https://evil.example", wantCode: 401},
+		{name: "any origin, fetch cross-site", allowed: []string{"*"}, origin: "https://evil.example", fetch: "cross-site", wantCode: 401},
+		{name: "fetch cross-site, no origin", allowed: []string{"*"}, fetch: "cross-site", wantCode: 401},
+		{name: "fetch same-site", allowed: []string{"*"}, fetch: "same-site", wantCode: 401},
+		{name: "null origin", allowed: []string{"*"}, origin: "null", wantCode: 401},
+		{name: "unlisted origin", allowed: []string{"https://app.example"}, origin: "https://evil.example", wantCode: 401},
+		{name: "nothing configured", origin: "https://evil.example", wantCode: 401},
+		{name: "listed origin", allowed: []string{"https://app.example"}, origin: "https://app.example", fetch: "cross-site", wantCode: 200},
+		{name: "listed beside any", allowed: []string{"*", "https://app.example"}, origin: "https://app.example", wantCode: 200},
+		{name: "query token cross-origin", allowed: []string{"*"}, origin: "https://x.example", fetch: "cross-site", query: true, wantCode: 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, func(c *sse.Config) { c.AllowedOrigins = tt.allowed })
+			h := http.Header{}
+			switch tt.origin {
+			case "":
+			case "self":
+				h.Set("Origin", e.srv.URL)
+			default:
+				h.Set("Origin", tt.origin)
+			}
+			if tt.fetch != "" {
+				h.Set("Sec-Fetch-Site", tt.fetch)
+			}
+			query := ""
+			if tt.query {
+				query = "?access_token=" + tokenAlice
+			}
+			req := e.request(query, h)
+			if !tt.query {
+				req.AddCookie(&http.Cookie{Name: "herald_token", Value: tokenAlice})
+			}
+			resp := e.do(req)
+			if resp.StatusCode != tt.wantCode {
+				t.Errorf("status = %d, want %d", resp.StatusCode, tt.wantCode)
 			}
 		})
 	}

@@ -7,8 +7,12 @@ import (
 )
 
 // pebbleLogger routes Pebble's logs into slog: its routine messages ("Found
-// 0 WALs", compactions) at debug level, its errors as warnings.
-type pebbleLogger struct{ log *slog.Logger }
+// 0 WALs", compactions) at debug level, its errors as warnings, each
+// message at most once per warnEvery while it repeats.
+type pebbleLogger struct {
+	log   *slog.Logger
+	limit *warnLimiter
+}
 
 func (l pebbleLogger) Infof(format string, args ...any) {
 	if l.log.Enabled(context.Background(), slog.LevelDebug) {
@@ -17,7 +21,7 @@ func (l pebbleLogger) Infof(format string, args ...any) {
 }
 
 func (l pebbleLogger) Errorf(format string, args ...any) {
-	l.log.Warn(fmt.Sprintf(format, args...), "component", "pebble")
+	l.limit.log(l.log, slog.LevelWarn, fmt.Sprintf(format, args...), "component", "pebble")
 }
 
 // Fatalf panics instead of exiting. Pebble calls it when a commit failed (a

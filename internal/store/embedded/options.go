@@ -53,6 +53,9 @@ type Options struct {
 	// FS is the file system Pebble uses (default the OS's); tests inject
 	// failures through it.
 	FS vfs.FS
+
+	// warnLimit rate-limits the warnings of a repeating disk fault.
+	warnLimit *warnLimiter
 }
 
 func (o Options) withDefaults() Options {
@@ -85,6 +88,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.FS == nil {
 		o.FS = vfs.Default
+	}
+	if o.warnLimit == nil {
+		o.warnLimit = newWarnLimiter(warnEvery, time.Now)
 	}
 	return o
 }

@@ -120,6 +120,16 @@ func Open(dir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// memTableSize is Pebble's memtable size, and so the size it preallocates
+// each WAL file to (plus a tenth); Pebble keeps up to three used WAL files
+// for reuse besides the live one. That is the disk a store takes before its
+// data, and what a full disk must give back before the store can reopen.
+// 64 MB, which let a fan-out of 100,000 entries (about 10 MB) land in one
+// memtable, cost 72 MB per WAL file and about 290 MB in all; 2 MB costs 9.5
+// MB (README, "Disk footprint"), and a burst is flushed in pieces, which
+// costs a 100,000-recipient fan-out about 40 % of its entries/s.
+const memTableSize = 2 << 20
+
 // openDB opens Pebble in dir. Opening replays the WAL, so it also serves
 // to reopen the database after a disk fault.
 func openDB(dir string, opts Options) (db *pebble.DB, err error) {
@@ -139,13 +149,8 @@ func openDB(dir string, opts Options) (db *pebble.DB, err error) {
 		FS:                 opts.FS,
 		Cache:              cache,
 		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             pebbleLogger{log: opts.Logger},
-		// Inbox entries are small and many: a fan-out of 100,000 writes
-		// about 10 MB. With Pebble's 4 MB default every such burst is
-		// flushed in pieces and compacted at once; 64 MB (CockroachDB's
-		// size) flushes rarely. Pebble grows the memtable up to it from
-		// 256 KB, so an idle store stays small.
-		MemTableSize: 64 << 20,
+		Logger:             pebbleLogger{log: opts.Logger, limit: opts.warnLimit},
+		MemTableSize:       memTableSize,
 	})
 	if err != nil {
 		if locked(err) {

@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,7 +92,7 @@ func (y *syncer) finish(g *inflight) {
 	if err != nil {
 		y.failed, y.failedGen = true, g.gen
 		s.markBroken(err)
-		s.opts.Logger.Error("store: group commit failed", "requests", len(g.taken), "err", err)
+		s.opts.warnLimit.log(s.opts.Logger, slog.LevelError, "store: group commit failed", "requests", len(g.taken), "err", errText(err))
 		s.metrics.Failures.Inc()
 		fail := reply{err: fmt.Errorf("store: append: %w: %w", notify.ErrUnavailable, err)}
 		for _, r := range g.taken {

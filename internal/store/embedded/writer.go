@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -132,13 +133,14 @@ func (w *writer) reopen() {
 	defer s.dbMu.Unlock()
 	if s.db != nil {
 		if err := closeDB(s.db); err != nil {
-			s.opts.Logger.Warn("store: closing the broken database", "err", err)
+			s.opts.warnLimit.log(s.opts.Logger, slog.LevelWarn, "store: closing the broken database", "err", errText(err))
 		}
 		s.db = nil
 	}
 	db, err := openDB(s.dir, s.opts)
 	if err != nil {
-		s.opts.Logger.Warn("store: reopen failed", "err", err, "cause", cause, "retry_in", min(2*w.backoff, reopenMax))
+		s.opts.warnLimit.log(s.opts.Logger, slog.LevelWarn, "store: reopen failed",
+			"err", errText(err), "cause", errText(cause), "retry_in", min(2*w.backoff, reopenMax))
 		return
 	}
 	s.db = db
@@ -210,7 +212,7 @@ drain:
 		// On success the syncer answers the group once its WAL sync ends.
 		err = w.commitGroup(n)
 		if err != nil {
-			w.s.opts.Logger.Error("store: group commit failed", "requests", len(w.taken), "err", err)
+			w.s.opts.warnLimit.log(w.s.opts.Logger, slog.LevelError, "store: group commit failed", "requests", len(w.taken), "err", errText(err))
 		}
 	}
 	if err != nil {
