@@ -37,6 +37,7 @@ func (a *App) openStore(cfg config.Config, log *slog.Logger) (publisher, []func(
 			RetentionCount:    cfg.RetentionCount,
 			RetentionAge:      cfg.RetentionAge,
 			IdempotencyWindow: cfg.IdempotencyWindow,
+			MemTableSize:      cfg.StoreMemTableMB << 20,
 			Registerer:        a.reg,
 		})
 		if errors.Is(err, embedded.ErrLocked) {

@@ -154,6 +154,10 @@ type Config struct {
 
 	// RetentionCount is how many inbox entries are kept per user.
 	RetentionCount int
+	// StoreMemTableMB is the embedded store's memtable size in MiB: the
+	// size of each preallocated WAL file, and so its disk footprint, against
+	// how often large fan-outs flush.
+	StoreMemTableMB int
 	// RetentionAge is how long inbox entries are kept.
 	RetentionAge time.Duration
 	// IdempotencyWindow is how long an idempotency key is remembered.

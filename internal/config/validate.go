@@ -157,6 +157,7 @@ func (c Config) Validate() error {
 	}{
 		{"--stream-queue", c.StreamQueue},
 		{"--retention-count", c.RetentionCount},
+		{"--store-memtable-mb", c.StoreMemTableMB},
 		{"--max-title-bytes", c.MaxTitleBytes},
 		{"--max-body-bytes", c.MaxBodyBytes},
 		{"--max-data-bytes", c.MaxDataBytes},

@@ -46,6 +46,9 @@ type Options struct {
 	// CacheSize bounds the decoded notifications kept for replay
 	// (default 8192).
 	CacheSize int
+	// MemTableSize is Pebble's memtable size in bytes (default
+	// DefaultMemTableSize); see DefaultMemTableSize for the trade.
+	MemTableSize int
 	// Registerer, if set, receives the store's metrics.
 	Registerer prometheus.Registerer
 	// Now is the clock (default time.Now); tests inject their own.
@@ -85,6 +88,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.MemTableSize <= 0 {
+		o.MemTableSize = DefaultMemTableSize
 	}
 	if o.FS == nil {
 		o.FS = vfs.Default

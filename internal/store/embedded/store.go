@@ -120,7 +120,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// memTableSize is Pebble's memtable size, and so the size it preallocates
+// DefaultMemTableSize is Pebble's memtable size, and so the size it preallocates
 // each WAL file to (plus a tenth); Pebble keeps up to three used WAL files
 // for reuse besides the live one. That is the disk a store takes before its
 // data, and what a full disk must give back before the store can reopen.
@@ -128,7 +128,8 @@ func Open(dir string, opts Options) (*Store, error) {
 // memtable, cost 72 MB per WAL file and about 290 MB in all; 2 MB costs 9.5
 // MB (README, "Disk footprint"), and a burst is flushed in pieces, which
 // costs a 100,000-recipient fan-out about 40 % of its entries/s.
-const memTableSize = 2 << 20
+// Options.MemTableSize (--store-memtable-mb) trades the other way.
+const DefaultMemTableSize = 2 << 20
 
 // openDB opens Pebble in dir. Opening replays the WAL, so it also serves
 // to reopen the database after a disk fault.
@@ -150,7 +151,7 @@ func openDB(dir string, opts Options) (db *pebble.DB, err error) {
 		Cache:              cache,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{log: opts.Logger, limit: opts.warnLimit},
-		MemTableSize:       memTableSize,
+		MemTableSize:       uint64(opts.MemTableSize),
 	})
 	if err != nil {
 		if locked(err) {
