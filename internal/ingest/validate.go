@@ -195,9 +195,16 @@ func validateData(d *structpb.Struct, max int, path string, v *Violations) json.
 		return nil
 	}
 	b, err := appendStruct(make([]byte, 0, 256), d, max)
+	de, inside := errors.AsType[*dataError](err)
 	switch {
 	case errors.Is(err, errTooLarge):
 		v.Add(path, "at most %d bytes as JSON, got more", max)
+		return nil
+	case inside && errors.Is(de.err, errUnsafeInt):
+		v.Add(path+de.path, "%v", de.err)
+		return nil
+	case inside:
+		v.Add(path+de.path, "not representable as JSON: %v", de.err)
 		return nil
 	case err != nil:
 		v.Add(path, "not representable as JSON: %v", err)
