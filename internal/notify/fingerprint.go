@@ -1,7 +1,6 @@
 package notify
 
 import (
-	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"slices"
@@ -18,19 +17,25 @@ const FingerprintSize = 16
 // has another. Data is the compact JSON ingest writes, keys sorted, so the
 // same object always gives the same bytes.
 func (n *Notification) ContentFingerprint() string {
-	h := sha256.New()
-	var b []byte
+	// One buffer hashed at once: this runs on every keyed Notify.
+	size := 64 + len(n.Type) + len(n.Title) + len(n.Body) + len(n.Data) + len(n.Category)
+	for _, u := range n.Users {
+		size += len(u) + 2
+	}
+	for _, t := range n.Topics {
+		size += len(t) + 2
+	}
+	b := make([]byte, 0, size)
 	str := func(s string) {
-		b = binary.AppendUvarint(b[:0], uint64(len(s)))
+		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
-		h.Write(b)
 	}
 	str(n.EventType())
 	str(n.Title)
 	str(n.Body)
 	str(string(n.Data))
 	str(n.Category)
-	b = binary.AppendVarint(b[:0], int64(n.Priority))
+	b = binary.AppendVarint(b, int64(n.Priority))
 	if n.ExpireTime.IsZero() {
 		b = append(b, 0)
 	} else {
@@ -38,23 +43,35 @@ func (n *Notification) ContentFingerprint() string {
 		b = binary.AppendVarint(b, n.ExpireTime.Unix())
 		b = binary.AppendUvarint(b, uint64(n.ExpireTime.Nanosecond()))
 	}
-	h.Write(b)
-	users := slices.Clone(n.Users)
-	slices.Sort(users)
-	b = binary.AppendUvarint(b[:0], uint64(len(users)))
-	h.Write(b)
-	for _, u := range slices.Compact(users) {
-		str(string(u))
+	// The audience as sets: sorted, without repeats (copied only when
+	// they are not sorted already, the usual single recipient is).
+	b = appendSet(b, n.Users)
+	b = appendSet(b, n.Topics)
+	sum := sha256.Sum256(b)
+	return string(sum[:FingerprintSize])
+}
+
+// appendSet appends the distinct elements of xs in ascending order, after
+// their count, without changing xs.
+func appendSet[S ~[]E, E ~string](b []byte, xs S) []byte {
+	if !slices.IsSorted(xs) {
+		xs = slices.Clone(xs)
+		slices.Sort(xs)
 	}
-	topics := slices.Clone(n.Topics)
-	slices.SortFunc(topics, func(a, b Topic) int { return cmp.Compare(a, b) })
-	b = binary.AppendUvarint(b[:0], uint64(len(topics)))
-	h.Write(b)
-	for _, t := range slices.Compact(topics) {
-		str(string(t))
+	distinct := 0
+	for i := range xs {
+		if i == 0 || xs[i] != xs[i-1] {
+			distinct++
+		}
 	}
-	var sum [sha256.Size]byte
-	return string(h.Sum(sum[:0])[:FingerprintSize])
+	b = binary.AppendUvarint(b, uint64(distinct))
+	for i, x := range xs {
+		if i == 0 || x != xs[i-1] {
+			b = binary.AppendUvarint(b, uint64(len(x)))
+			b = append(b, x...)
+		}
+	}
+	return b
 }
 
 // SameContent reports whether two fingerprints may be of the same
