@@ -151,7 +151,7 @@ func (f *fanOut) send(ctx context.Context, p []store.Recipient, final bool) erro
 		return f.err
 	}
 	switch r := rs[0]; {
-	case r.Duplicate:
+	case r.Duplicate, r.Conflict:
 		f.res, f.done = r, true
 		return errDone
 	case r.Incomplete && f.seq == 0:
@@ -171,7 +171,7 @@ func (f *fanOut) send(ctx context.Context, p []store.Recipient, final bool) erro
 // result is the notification's result once route or resume returned.
 func (f *fanOut) result() store.Result {
 	r := f.res
-	if !r.Duplicate {
+	if !r.Duplicate && !r.Conflict {
 		r.Recipients = f.base + f.stored
 	}
 	return r

@@ -36,7 +36,7 @@ func appendStruct(b []byte, s *structpb.Struct, max int) ([]byte, error) {
 		}
 		b = append(b, ':')
 		if b, err = appendValue(b, fields[k], max); err != nil {
-			return b, err
+			return b, at(err, keyPath(k))
 		}
 		if len(b) > max {
 			return b, errTooLarge
@@ -48,9 +48,59 @@ func appendStruct(b []byte, s *structpb.Struct, max int) ([]byte, error) {
 var (
 	errNoKind      = errors.New("a value has no kind set")
 	errBadNumber   = errors.New("a number is NaN or infinite")
+	errUnsafeInt   = errors.New("number beyond ±(2^53-1) would lose precision in JSON clients; send it as a string")
 	errInvalidUTF8 = errors.New("a string is not valid UTF-8")
 	errTooLarge    = errors.New("longer than allowed")
 )
+
+// maxSafeInt is 2^53-1, JavaScript's Number.MAX_SAFE_INTEGER: the largest
+// integer below which every integer has its own float64. Data reaches
+// clients as JSON, which most of them (browsers first) read into float64,
+// and arrives here already as float64 (google.protobuf.Struct holds
+// numbers as doubles, over gRPC and once REST or Kafka JSON is parsed).
+// A number beyond it is refused rather than passed on: from JSON text,
+// 12345678901234567890 would be stored as 12345678901234567000, a
+// different ID, and nothing would tell the sender. Every float64 that large
+// is an integer, so this refuses no fraction.
+const maxSafeInt = 1<<53 - 1
+
+// dataError places an error inside data: path is "" for data itself, or a
+// path such as ".order.lines[2]" or `["a b"]`.
+type dataError struct {
+	path string
+	err  error
+}
+
+func (e *dataError) Error() string { return "data" + e.path + ": " + e.err.Error() }
+func (e *dataError) Unwrap() error { return e.err }
+
+// at prefixes err's path with elem as the error returns through a
+// container; errTooLarge stays bare, being about the whole.
+func at(err error, elem string) error {
+	if errors.Is(err, errTooLarge) {
+		return err
+	}
+	if de, ok := err.(*dataError); ok {
+		de.path = elem + de.path
+		return de
+	}
+	return &dataError{path: elem, err: err}
+}
+
+// keyPath is the path element of an object key: ".key" for identifiers,
+// `["key"]` otherwise.
+func keyPath(k string) string {
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c != '_' && !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9') {
+			return "[" + strconv.Quote(k) + "]"
+		}
+	}
+	if k == "" {
+		return `[""]`
+	}
+	return "." + k
+}
 
 func appendValue(b []byte, v *structpb.Value, max int) ([]byte, error) {
 	switch k := v.GetKind().(type) {
@@ -72,7 +122,7 @@ func appendValue(b []byte, v *structpb.Value, max int) ([]byte, error) {
 			}
 			var err error
 			if b, err = appendValue(b, e, max); err != nil {
-				return b, err
+				return b, at(err, "["+strconv.Itoa(i)+"]")
 			}
 			if len(b) > max {
 				return b, errTooLarge
@@ -85,10 +135,14 @@ func appendValue(b []byte, v *structpb.Value, max int) ([]byte, error) {
 }
 
 // appendNumber formats n as encoding/json and protojson do: the shortest
-// decimal, with an exponent below 1e-6 and from 1e21 on.
+// decimal, with an exponent below 1e-6 (and from 1e21 on, which
+// maxSafeInt now excludes). It refuses what JSON cannot carry exactly.
 func appendNumber(b []byte, n float64) ([]byte, error) {
 	if math.IsNaN(n) || math.IsInf(n, 0) {
 		return b, errBadNumber
+	}
+	if n > maxSafeInt || n < -maxSafeInt {
+		return b, errUnsafeInt
 	}
 	format := byte('f')
 	if abs := math.Abs(n); abs != 0 && (abs < 1e-6 || abs >= 1e21) {

@@ -3,7 +3,10 @@ package ingest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"math"
+	"slices"
+	"strconv"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -32,10 +35,10 @@ func TestAppendStructMatchesProtojson(t *testing.T) {
 			"s": structpb.NewStringValue("é\"\\\n\r\t\b\f\x00\x1f\x7f<>&\u2028 ok"),
 		}},
 		"numbers": {Fields: map[string]*structpb.Value{
-			"big": structpb.NewNumberValue(1e21), "below": structpb.NewNumberValue(999999999999999999999),
+			"safe": structpb.NewNumberValue(maxSafeInt), "neg": structpb.NewNumberValue(-maxSafeInt),
 			"tiny": structpb.NewNumberValue(1e-7), "small": structpb.NewNumberValue(1e-6),
-			"neg": structpb.NewNumberValue(-1.5e300), "zero": structpb.NewNumberValue(math.Copysign(0, -1)),
-			"int": structpb.NewNumberValue(1700000000000000000),
+			"frac": structpb.NewNumberValue(-1.5e-300), "zero": structpb.NewNumberValue(math.Copysign(0, -1)),
+			"int": structpb.NewNumberValue(1700000000000),
 		}},
 		"nested": {Fields: map[string]*structpb.Value{
 			"list": structpb.NewListValue(list), "obj": structpb.NewStructValue(&structpb.Struct{}),
@@ -47,6 +50,14 @@ func TestAppendStructMatchesProtojson(t *testing.T) {
 		want, werr := reference(s)
 		if err != nil || werr != nil || !bytes.Equal(got, want) {
 			t.Errorf("%s:\n got %s (%v)\nwant %s (%v)", name, got, err, want, werr)
+		}
+	}
+	// Numbers JSON clients cannot hold exactly: protojson writes them, the
+	// direct encoder refuses them.
+	for _, n := range []float64{1 << 53, -(1 << 53), 1e21, 999999999999999999999, -1.5e300, 12345678901234567890} {
+		s := &structpb.Struct{Fields: map[string]*structpb.Value{"x": structpb.NewNumberValue(n)}}
+		if _, err := appendStruct(nil, s, math.MaxInt); !errors.Is(err, errUnsafeInt) {
+			t.Errorf("%g: error %v, want errUnsafeInt", n, err)
 		}
 	}
 	for name, s := range map[string]*structpb.Struct{
@@ -87,11 +98,69 @@ func FuzzAppendStructMatchesProtojson(f *testing.F) {
 		}
 		got, err := appendStruct(nil, &s, math.MaxInt)
 		want, werr := reference(&s)
+		if errors.Is(err, errUnsafeInt) {
+			if !hasUnsafe(&s) {
+				t.Fatalf("refused as unsafe, but no number is beyond 2^53-1: %s", want)
+			}
+			return
+		}
+		if err == nil && hasUnsafe(&s) {
+			t.Fatalf("accepted a number beyond 2^53-1: %s", got)
+		}
 		if (err == nil) != (werr == nil) {
 			t.Fatalf("appendStruct error %v, protojson error %v", err, werr)
 		}
 		if err == nil && !bytes.Equal(got, want) {
 			t.Fatalf("got  %s\nwant %s", got, want)
+		}
+	})
+}
+
+// hasUnsafe reports whether a number of s is beyond ±(2^53-1).
+func hasUnsafe(s *structpb.Struct) bool {
+	var walk func(v *structpb.Value) bool
+	walk = func(v *structpb.Value) bool {
+		switch k := v.GetKind().(type) {
+		case *structpb.Value_NumberValue:
+			return math.Abs(k.NumberValue) > maxSafeInt
+		case *structpb.Value_StructValue:
+			return hasUnsafe(k.StructValue)
+		case *structpb.Value_ListValue:
+			return slices.ContainsFunc(k.ListValue.GetValues(), walk)
+		}
+		return false
+	}
+	for _, v := range s.GetFields() {
+		if walk(v) {
+			return true
+		}
+	}
+	return false
+}
+
+// FuzzAppendNumber: a number is refused exactly when it is not finite or
+// beyond ±(2^53-1); otherwise it reads back as the same float64, and an
+// integer is written as its digits, the way every JSON client reads it
+// exactly.
+func FuzzAppendNumber(f *testing.F) {
+	for _, n := range []float64{0, -0.5, 1e-7, maxSafeInt, maxSafeInt + 1, -maxSafeInt - 1, 1e21, 12345678901234567890, math.Inf(1)} {
+		f.Add(n)
+	}
+	f.Fuzz(func(t *testing.T, n float64) {
+		b, err := appendNumber(nil, n)
+		safe := !math.IsNaN(n) && !math.IsInf(n, 0) && math.Abs(n) <= maxSafeInt
+		if (err == nil) != safe {
+			t.Fatalf("appendNumber(%g) error %v, want refusal %v", n, err, !safe)
+		}
+		if err != nil {
+			return
+		}
+		back, perr := strconv.ParseFloat(string(b), 64)
+		if perr != nil || back != n {
+			t.Fatalf("appendNumber(%g) = %s, reads back as %g (%v)", n, b, back, perr)
+		}
+		if n == math.Trunc(n) && n != 0 && string(b) != strconv.FormatInt(int64(n), 10) {
+			t.Fatalf("appendNumber(%g) = %s, want %d", n, b, int64(n))
 		}
 	})
 }

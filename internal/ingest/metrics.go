@@ -12,6 +12,7 @@ import (
 const (
 	outcomeAccepted  = "accepted"
 	outcomeDuplicate = "duplicate"
+	outcomeConflict  = "conflict"
 	outcomeInvalid   = "invalid"
 	outcomeFailed    = "failed"
 )
@@ -27,7 +28,7 @@ func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
 			Namespace: "herald",
 			Subsystem: "ingest",
 			Name:      "notifications_total",
-			Help:      "Notifications received, by outcome (accepted, duplicate, invalid, failed).",
+			Help:      "Notifications received, by outcome (accepted, duplicate, conflict, invalid, failed).",
 		}, []string{"outcome"}),
 		recipients: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "herald",
@@ -36,7 +37,7 @@ func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
 			Help:      "Inbox entries created by accepted notifications.",
 		}),
 	}
-	for _, o := range []string{outcomeAccepted, outcomeDuplicate, outcomeInvalid, outcomeFailed} {
+	for _, o := range []string{outcomeAccepted, outcomeDuplicate, outcomeConflict, outcomeInvalid, outcomeFailed} {
 		m.notifications.WithLabelValues(o)
 	}
 	if reg != nil {

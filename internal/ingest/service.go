@@ -88,7 +88,11 @@ const DefaultPartSize = 1000
 // failed midway. Validation errors (a *ValidationError) name
 // fields as "notifications[i]....". Results are in request order. A
 // notification whose idempotency key sender used before within the store's
-// window gets the first one's result with Duplicate set.
+// window gets the first one's result with Duplicate set; if it came then
+// with different content, Notify returns a *ConflictError (wrapping
+// notify.ErrIdempotencyKeyReused) naming it, and the batch's other
+// notifications are stored nonetheless, as with a duplicate, so that a
+// retry with their keys finds them.
 func (s *Service) Notify(ctx context.Context, sender string, ns []*heraldv1.Notification) ([]store.Result, error) {
 	var v Violations
 	switch {
@@ -108,8 +112,12 @@ func (s *Service) Notify(ctx context.Context, sender string, ns []*heraldv1.Noti
 	if err := v.Err(); err != nil {
 		return nil, s.refuse(ctx, sender, len(ns), err)
 	}
-	return s.deliver(ctx, sender, now, out)
+	return s.deliver(ctx, sender, now, out, batchKeyField)
 }
+
+func batchKeyField(i int) string { return fmt.Sprintf("notifications[%d].idempotency_key", i) }
+
+func oneKeyField(int) string { return "notification.idempotency_key" }
 
 // NotifyOne accepts one notification from sender, like Notify, with
 // validation errors naming fields as "notification....", the field of
@@ -121,7 +129,7 @@ func (s *Service) NotifyOne(ctx context.Context, sender string, n *heraldv1.Noti
 	if err := v.Err(); err != nil {
 		return store.Result{}, s.refuse(ctx, sender, 1, err)
 	}
-	rs, err := s.deliver(ctx, sender, now, []*notify.Notification{out})
+	rs, err := s.deliver(ctx, sender, now, []*notify.Notification{out}, oneKeyField)
 	if err != nil {
 		return store.Result{}, err
 	}
@@ -140,7 +148,7 @@ func (s *Service) refuse(ctx context.Context, sender string, count int, err erro
 // notifications that fit in one part are appended together, as whole
 // deliveries, in one Append; the others are stored in parts as they are
 // routed.
-func (s *Service) deliver(ctx context.Context, sender string, now time.Time, ns []*notify.Notification) ([]store.Result, error) {
+func (s *Service) deliver(ctx context.Context, sender string, now time.Time, ns []*notify.Notification, keyField func(int) string) ([]store.Result, error) {
 	ds := make([]store.Delivery, len(ns))
 	// fanned holds the results of the notifications stored in parts; nil
 	// while there are none, the common case.
@@ -154,6 +162,8 @@ func (s *Service) deliver(ctx context.Context, sender string, now time.Time, ns 
 		n.ID = id.String()
 		n.CreateTime = now
 		if n.IdempotencyKey != "" {
+			// Kept with the key's record, to tell a retry from a reuse.
+			n.Fingerprint = n.ContentFingerprint()
 			// Scoped so that two senders can never collide on a key; service
 			// names cannot contain NUL, so the scoped form is unambiguous.
 			n.IdempotencyKey = sender + "\x00" + n.IdempotencyKey
@@ -211,22 +221,44 @@ func (s *Service) deliver(ctx context.Context, sender string, now time.Time, ns 
 		s.count(r, r.Recipients)
 		settled++
 	}
-	if fanned == nil {
-		return results, nil
+	if fanned != nil {
+		j := 0
+		for i, d := range ds {
+			if d.Notification != nil {
+				fanned[i] = results[j]
+				j++
+			}
+		}
+		results = fanned
 	}
-	j := 0
-	for i, d := range ds {
-		if d.Notification != nil {
-			fanned[i] = results[j]
-			j++
+	return results, conflicts(results, keyField)
+}
+
+// conflicts is a *ConflictError naming the results that are conflicts, or
+// nil.
+func conflicts(rs []store.Result, keyField func(int) string) error {
+	var e *ConflictError
+	for i, r := range rs {
+		if r.Conflict {
+			if e == nil {
+				e = &ConflictError{}
+			}
+			e.Conflicts = append(e.Conflicts, KeyConflict{Field: keyField(i), ID: r.ID})
 		}
 	}
-	return fanned, nil
+	if e == nil {
+		return nil
+	}
+	return e
 }
 
 // count records a result in the metrics; created is how many inbox entries
 // this call added.
 func (s *Service) count(r store.Result, created int) {
+	if r.Conflict {
+		s.metrics.notifications.WithLabelValues(outcomeConflict).Inc()
+		return
+	}
 	if r.Duplicate {
 		s.metrics.notifications.WithLabelValues(outcomeDuplicate).Inc()
 		return

@@ -64,8 +64,8 @@ func validate(n *heraldv1.Notification, lim Limits, now time.Time, path string, 
 	if c := n.GetCategory(); c != "" && !ValidCategory(c) {
 		v.Add(path+".category", CategoryRule)
 	}
-	checkText(n.GetTitle(), lim.MaxTitleBytes, true, path+".title", v)
-	checkText(n.GetBody(), lim.MaxBodyBytes, false, path+".body", v)
+	checkText(n.GetTitle(), lim.MaxTitleBytes, true, "", path+".title", v)
+	checkText(n.GetBody(), lim.MaxBodyBytes, false, "\t\n\r", path+".body", v)
 	out.Data = validateData(n.GetData(), lim.MaxDataBytes, path+".data", v)
 
 	switch p := n.GetPriority(); {
@@ -150,7 +150,12 @@ func validateAudience(a *heraldv1.Audience, lim Limits, path string, v *Violatio
 	return users, out
 }
 
-func checkText(s string, max int, required bool, path string, v *Violations) {
+// checkText checks a title or body: at most max bytes of UTF-8 without
+// control characters (C0, DEL, C1) other than those in allowed. Clients
+// show these strings as they are; a NUL truncates them in C-based
+// renderers, U+0085 breaks lines where JSON does not, and escape sequences
+// reach terminals.
+func checkText(s string, max int, required bool, allowed, path string, v *Violations) {
 	switch {
 	case required && strings.TrimSpace(s) == "":
 		v.Add(path, "required")
@@ -158,7 +163,29 @@ func checkText(s string, max int, required bool, path string, v *Violations) {
 		v.Add(path, "at most %d bytes, got %d", max, len(s))
 	case !utf8.ValidString(s):
 		v.Add(path, "must be valid UTF-8")
+	default:
+		if i, r := controlChar(s, allowed); i >= 0 {
+			v.Add(path, "control character %U at byte %d not allowed", r, i)
+		}
 	}
+}
+
+// controlChar returns the byte offset and value of the first control
+// character of s not in allowed, or -1.
+func controlChar(s, allowed string) (int, rune) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c < ' ' || c == 0x7f:
+			if strings.IndexByte(allowed, c) < 0 {
+				return i, rune(c)
+			}
+		case c == 0xc2 && i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] <= 0x9f:
+			// U+0080 to U+009F, C1, are the only controls beyond ASCII.
+			return i, rune(s[i+1])
+		}
+	}
+	return -1, 0
 }
 
 // validateData encodes data as the compact JSON object clients receive. An
@@ -168,9 +195,16 @@ func validateData(d *structpb.Struct, max int, path string, v *Violations) json.
 		return nil
 	}
 	b, err := appendStruct(make([]byte, 0, 256), d, max)
+	de, inside := errors.AsType[*dataError](err)
 	switch {
 	case errors.Is(err, errTooLarge):
 		v.Add(path, "at most %d bytes as JSON, got more", max)
+		return nil
+	case inside && errors.Is(de.err, errUnsafeInt):
+		v.Add(path+de.path, "%v", de.err)
+		return nil
+	case inside:
+		v.Add(path+de.path, "not representable as JSON: %v", de.err)
 		return nil
 	case err != nil:
 		v.Add(path, "not representable as JSON: %v", err)

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -79,6 +81,16 @@ func checkAccepted(t *testing.T, got *notify.Notification) {
 	}
 	if len(got.Body) > ingest.DefaultMaxBodyBytes || !utf8.ValidString(got.Body) {
 		t.Fatalf("body of %d bytes", len(got.Body))
+	}
+	for _, r := range got.Title + got.Body {
+		if unicode.IsControl(r) && !strings.ContainsRune("\t\n\r", r) {
+			t.Fatalf("control character %U in title %q or body %q", r, got.Title, got.Body)
+		}
+	}
+	for _, r := range got.Title {
+		if unicode.IsControl(r) {
+			t.Fatalf("control character %U in title %q", r, got.Title)
+		}
 	}
 	if len(got.IdempotencyKey) > ingest.DefaultMaxKeyBytes || !utf8.ValidString(got.IdempotencyKey) {
 		t.Fatalf("idempotency key %q", got.IdempotencyKey)

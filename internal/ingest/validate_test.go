@@ -132,10 +132,10 @@ func TestValidateRefuses(t *testing.T) {
 		{"data long in a list", func(n *heraldv1.Notification) { n.Data = manyOver }, []string{"notification.data"}},
 		{"NaN in data", func(n *heraldv1.Notification) {
 			n.Data = &structpb.Struct{Fields: map[string]*structpb.Value{"x": structpb.NewNumberValue(math.NaN())}}
-		}, []string{"notification.data"}},
+		}, []string{"notification.data.x"}},
 		{"unset value in data", func(n *heraldv1.Notification) {
 			n.Data = &structpb.Struct{Fields: map[string]*structpb.Value{"x": {}}}
-		}, []string{"notification.data"}},
+		}, []string{"notification.data.x"}},
 		{"bad type", func(n *heraldv1.Notification) { n.Type = "order shipped" }, []string{"notification.type"}},
 		{"type with newline", func(n *heraldv1.Notification) { n.Type = "a\nevent: x" }, []string{"notification.type"}},
 		{"long type", func(n *heraldv1.Notification) { n.Type = strings.Repeat("t", 65) }, []string{"notification.type"}},

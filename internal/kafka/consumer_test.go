@@ -126,6 +126,9 @@ func TestConsumerDeadLettersBadMessages(t *testing.T) {
 			}
 		}
 	}
+	// Kafka key g3 again, another notification: a conflict, after g3 in
+	// g3's partition.
+	msgs = append(msgs, jsonMessage("g3", "u3", "not good-3", ""))
 	msgs = append(msgs, kafkago.Message{Key: []byte("pb"), Value: pb,
 		Headers: []kafkago.Header{{Key: "Content-Type", Value: []byte("application/x-protobuf")}}})
 	goods++
@@ -136,14 +139,14 @@ func TestConsumerDeadLettersBadMessages(t *testing.T) {
 	stop := startConsumer(t, kafka.Config{Brokers: addrs, Topic: topic, Group: "g2", Strict: true, Registerer: reg}, f)
 	f.wait(t)
 
-	// Read the four dead letters back.
+	// Read the five dead letters back.
 	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: addrs, GroupID: "check", Topic: topic + ".dlq",
 		MaxWait: 100 * time.Millisecond, StartOffset: kafkago.FirstOffset})
 	defer r.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 	defer cancel()
 	got := make(map[string]string) // key → reason
-	for range 4 {
+	for range 5 {
 		m, err := r.ReadMessage(ctx)
 		if err != nil {
 			t.Fatalf("read dead letters (%d so far): %v", len(got), err)
@@ -165,12 +168,12 @@ func TestConsumerDeadLettersBadMessages(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	want := map[string]string{"bad-json": "decode", "bad-audience": "invalid", "bad-size": "oversize", "bad-field": "decode"}
+	want := map[string]string{"bad-json": "decode", "bad-audience": "invalid", "bad-size": "oversize", "bad-field": "decode", "g3": "idempotency_conflict"}
 	if !maps.Equal(got, want) {
 		t.Errorf("dead letters %v, want %v", got, want)
 	}
 	for name, want := range map[string]float64{
-		"herald_kafka_messages_dead_lettered_total": 4,
+		"herald_kafka_messages_dead_lettered_total": 5,
 		"herald_kafka_messages_consumed_total":      float64(len(msgs)),
 		"herald_kafka_messages_committed_total":     float64(len(msgs)),
 	} {
@@ -178,8 +181,8 @@ func TestConsumerDeadLettersBadMessages(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
-	if n := messageCount(t, addrs, topic+".dlq", partitions); n != 4 {
-		t.Errorf("dead-letter topic holds %d messages, want 4", n)
+	if n := messageCount(t, addrs, topic+".dlq", partitions); n != 5 {
+		t.Errorf("dead-letter topic holds %d messages, want 5", n)
 	}
 	var sum int64
 	for _, off := range committed(t, addrs, "g2", topic, partitions) {
@@ -190,7 +193,7 @@ func TestConsumerDeadLettersBadMessages(t *testing.T) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.stored != goods || !f.keys["kafka:"+topic+"\x00g7"] {
+	if f.stored != goods || f.keys["kafka:"+topic+"\x00g7"] != "good-7" {
 		t.Errorf("stored %d (keys %d), want %d keyed by the Kafka key", f.stored, len(f.keys), goods)
 	}
 	if !slices.Equal(f.byUser["pb-user"], []string{"binary"}) {

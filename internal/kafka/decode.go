@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"strconv"
@@ -19,7 +20,7 @@ import (
 // decode reads a message's value as a Notification: binary protobuf when
 // its content-type header says so, protojson otherwise. A message without
 // an idempotency key gets one, so that a redelivered message is not stored
-// twice: its Kafka key, or else its partition and offset.
+// twice: its Kafka key, or else its place and content (see keyOf).
 func decode(m kafkago.Message, strict bool) (*heraldv1.Notification, error) {
 	n := new(heraldv1.Notification)
 	if isProtobuf(m.Headers) {
@@ -43,18 +44,47 @@ const maxPlainKey = 128
 
 // keyOf derives an idempotency key from m. A Kafka key that is not short
 // printable text (binary IDs, say) is hashed rather than refused. Without a
-// key the offset identifies the message; a topic deleted and recreated
-// within the idempotency window would reuse offsets, which is why the
-// window is a day and not forever.
+// key, the offset alone does not identify a message: a broker that starts
+// empty (the embedded one, at every start) or a topic deleted and recreated
+// hands out the same offsets again, to other messages. So the key is the
+// partition and offset with a hash of everything the producer wrote: topic,
+// timestamp, headers and value. A redelivery carries the same bytes and
+// matches; another message at a reused offset differs at least in its
+// timestamp and never does.
 func keyOf(m kafkago.Message) string {
 	if len(m.Key) == 0 {
-		return "kafka-offset/" + strconv.Itoa(m.Partition) + "/" + strconv.FormatInt(m.Offset, 10)
+		sum := contentHash(m)
+		return "kafka-msg/" + strconv.Itoa(m.Partition) + "/" + strconv.FormatInt(m.Offset, 10) + "/" + hex.EncodeToString(sum[:16])
 	}
 	if len(m.Key) <= maxPlainKey && printable(m.Key) {
 		return string(m.Key)
 	}
 	sum := sha256.Sum256(m.Key)
 	return "kafka-key-sha256/" + hex.EncodeToString(sum[:])
+}
+
+// contentHash is a SHA-256 of what identifies a keyless message beside its
+// offset, each part length-prefixed so that no two messages share an input.
+func contentHash(m kafkago.Message) [sha256.Size]byte {
+	h := sha256.New()
+	var b []byte
+	field := func(p []byte) {
+		b = binary.AppendUvarint(b[:0], uint64(len(p)))
+		h.Write(b)
+		h.Write(p)
+	}
+	field([]byte("no-key")) // this derivation, apart from any other
+	field([]byte(m.Topic))
+	field(binary.AppendVarint(nil, m.Time.UnixMilli()))
+	field(binary.AppendUvarint(nil, uint64(len(m.Headers))))
+	for _, hd := range m.Headers {
+		field([]byte(hd.Key))
+		field(hd.Value)
+	}
+	field(m.Value)
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
 }
 
 // printable matches what the API accepts as an idempotency key.

@@ -1,8 +1,10 @@
 package kafka
 
 import (
+	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -20,7 +22,6 @@ func TestDecodeIdempotencyKey(t *testing.T) {
 		{"own key wins", `{"title":"t","idempotencyKey":"mine"}`, []byte("kafka-key"), "mine"},
 		{"kafka key", `{"title":"t"}`, []byte("order-42"), "order-42"},
 		{"unicode kafka key", `{"title":"t"}`, []byte("zamówienie-42"), "zamówienie-42"},
-		{"no key: the offset", `{"title":"t"}`, nil, "kafka-offset/3/1234"},
 		{"binary key hashed", `{"title":"t"}`, []byte{0, 1, 2, 0xff}, "kafka-key-sha256/"},
 		{"control character hashed", `{"title":"t"}`, []byte("a\nb"), "kafka-key-sha256/"},
 		{"line separator hashed", `{"title":"t"}`, []byte("a\u2028b"), "kafka-key-sha256/"},
@@ -45,6 +46,44 @@ func TestDecodeIdempotencyKey(t *testing.T) {
 				t.Errorf("key %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestKeylessKey: without a Kafka key, the derived idempotency key is the
+// same for a redelivery (the same bytes at the same offset) and differs
+// for any other message, at the same offset too: a broker that restarted
+// empty, or a topic recreated, reuses offsets.
+func TestKeylessKey(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	base := kafkago.Message{Topic: "n", Partition: 3, Offset: 1234, Time: at,
+		Headers: []kafkago.Header{{Key: "h", Value: []byte("v")}}, Value: []byte(`{"title":"t"}`)}
+	key := keyOf(base)
+	if !strings.HasPrefix(key, "kafka-msg/3/1234/") || len(key) != len("kafka-msg/3/1234/")+32 {
+		t.Fatalf("key %q, want kafka-msg/3/1234/ and 32 hex digits", key)
+	}
+	redelivered := base
+	redelivered.Headers = slices.Clone(base.Headers)
+	redelivered.Value = slices.Clone(base.Value)
+	redelivered.HighWaterMark = 99 // not part of the message
+	if got := keyOf(redelivered); got != key {
+		t.Errorf("redelivery key %q, want %q", got, key)
+	}
+	for name, mod := range map[string]func(*kafkago.Message){
+		"value":        func(m *kafkago.Message) { m.Value = []byte(`{"title":"u"}`) },
+		"time":         func(m *kafkago.Message) { m.Time = at.Add(time.Millisecond) },
+		"header value": func(m *kafkago.Message) { m.Headers = []kafkago.Header{{Key: "h", Value: []byte("w")}} },
+		"header moved": func(m *kafkago.Message) { m.Headers = []kafkago.Header{{Key: "hv", Value: nil}} },
+		"no headers":   func(m *kafkago.Message) { m.Headers = nil },
+		"topic":        func(m *kafkago.Message) { m.Topic = "n2" },
+		"offset":       func(m *kafkago.Message) { m.Offset++ },
+		"partition":    func(m *kafkago.Message) { m.Partition++ },
+	} {
+		m := base
+		mod(&m)
+		if got := keyOf(m); got == key {
+			t.Errorf("another %s, same key %q", name, got)
+		}
 	}
 }
 

@@ -163,16 +163,18 @@ func (h *handler) store(ctx context.Context, ms []fetched, ns []*heraldv1.Notifi
 	if err == nil {
 		return len(ms)
 	}
-	if _, ok := errors.AsType[*ingest.ValidationError](err); !ok {
+	reason := refusal(err)
+	if reason == "" {
 		return 0 // ctx ended
 	}
 	if len(ns) == 1 {
-		if h.deadLetter(ctx, ms[0].Message, reasonInvalid, err) {
+		if h.deadLetter(ctx, ms[0].Message, reason, err) {
 			return 1
 		}
 		return 0
 	}
-	// Rare: find the invalid ones.
+	// Rare: find the refused ones. After a conflict the batch's others are
+	// stored already, and come back as duplicates.
 	for i := range ns {
 		if h.store(ctx, ms[i:i+1], ns[i:i+1]) == 0 {
 			return i
@@ -181,9 +183,21 @@ func (h *handler) store(ctx context.Context, ms []fetched, ns []*heraldv1.Notifi
 	return len(ms)
 }
 
+// refusal is the dead-letter reason of an error that refuses messages for
+// good, or "".
+func refusal(err error) string {
+	if _, ok := errors.AsType[*ingest.ValidationError](err); ok {
+		return reasonInvalid
+	}
+	if _, ok := errors.AsType[*ingest.ConflictError](err); ok {
+		return reasonConflict
+	}
+	return ""
+}
+
 // notify stores ns, retrying temporary failures until ctx ends. It returns
-// nil once stored, an *ingest.ValidationError if ns is refused for good,
-// or ctx's end.
+// nil once stored, an *ingest.ValidationError or *ingest.ConflictError if
+// ns is refused for good, or ctx's end.
 func (h *handler) notify(ctx context.Context, ns []*heraldv1.Notification) error {
 	b := h.backoff()
 	for {
@@ -191,7 +205,7 @@ func (h *handler) notify(ctx context.Context, ns []*heraldv1.Notification) error
 		if err == nil {
 			return nil
 		}
-		if _, ok := errors.AsType[*ingest.ValidationError](err); ok {
+		if refusal(err) != "" {
 			return err
 		}
 		if ctx.Err() != nil {

@@ -158,15 +158,16 @@ func messageCount(t *testing.T, addrs []string, topic string, partitions int) in
 }
 
 // fakeNotifier stores notifications in memory like the real path: it
-// refuses an empty audience or title with an *ingest.ValidationError and
-// stores a sender's idempotency key once.
+// refuses an empty audience or title with an *ingest.ValidationError,
+// stores a sender's idempotency key once, and refuses the key with another
+// title with an *ingest.ConflictError.
 type fakeNotifier struct {
 	mu        sync.Mutex
 	calls     int
-	batches   []int          // sizes of the batches stored
-	failFirst int            // the first failFirst calls fail with notify.ErrUnavailable
-	onFail    func(call int) // called, unlocked, on each failing call
-	keys      map[string]bool
+	batches   []int               // sizes of the batches stored
+	failFirst int                 // the first failFirst calls fail with notify.ErrUnavailable
+	onFail    func(call int)      // called, unlocked, on each failing call
+	keys      map[string]string   // idempotency key → title
 	byUser    map[string][]string // titles in the order stored
 	stored    int
 	target    int
@@ -176,7 +177,7 @@ type fakeNotifier struct {
 
 func newFakeNotifier(target int) *fakeNotifier {
 	return &fakeNotifier{
-		keys:    make(map[string]bool),
+		keys:    make(map[string]string),
 		byUser:  make(map[string][]string),
 		target:  target,
 		done:    make(chan struct{}),
@@ -211,14 +212,24 @@ func (f *fakeNotifier) Notify(ctx context.Context, sender string, ns []*heraldv1
 	}
 	f.batches = append(f.batches, len(ns))
 	rs := make([]store.Result, len(ns))
+	var conflict *ingest.ConflictError
 	for i, n := range ns {
 		f.senders[sender] = true
 		if k := n.GetIdempotencyKey(); k != "" {
-			if f.keys[sender+"\x00"+k] {
+			if title, ok := f.keys[sender+"\x00"+k]; ok {
+				if title != n.GetTitle() {
+					// Another notification under the key: refused, the
+					// others stored, as ingest does.
+					if conflict == nil {
+						conflict = &ingest.ConflictError{}
+					}
+					conflict.Conflicts = append(conflict.Conflicts, ingest.KeyConflict{Field: fmt.Sprintf("notifications[%d].idempotency_key", i), ID: k})
+					continue
+				}
 				rs[i] = store.Result{ID: k, Duplicate: true}
 				continue
 			}
-			f.keys[sender+"\x00"+k] = true
+			f.keys[sender+"\x00"+k] = n.GetTitle()
 		}
 		for _, u := range n.GetAudience().GetUserIds() {
 			f.byUser[u] = append(f.byUser[u], n.GetTitle())
@@ -228,6 +239,9 @@ func (f *fakeNotifier) Notify(ctx context.Context, sender string, ns []*heraldv1
 			close(f.done)
 		}
 		rs[i] = store.Result{ID: n.GetIdempotencyKey(), Recipients: len(n.GetAudience().GetUserIds())}
+	}
+	if conflict != nil {
+		return nil, conflict
 	}
 	return rs, nil
 }

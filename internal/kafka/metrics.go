@@ -14,6 +14,9 @@ const (
 	reasonDecode   = "decode"
 	reasonInvalid  = "invalid"
 	reasonOversize = "oversize"
+	// reasonConflict: the message's idempotency key (its own, or its
+	// Kafka key) came before with a different notification.
+	reasonConflict = "idempotency_conflict"
 )
 
 type metrics struct {

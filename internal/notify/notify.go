@@ -22,6 +22,10 @@ var (
 	ErrUnavailable = errors.New("temporarily unavailable")
 	// ErrClosed means the component was shut down.
 	ErrClosed = errors.New("closed")
+	// ErrIdempotencyKeyReused means an idempotency key was sent again,
+	// within the window, with a notification different from the one it
+	// first came with; nothing was stored.
+	ErrIdempotencyKeyReused = errors.New("idempotency key reused for a different notification")
 )
 
 // UnavailableError is an ErrUnavailable that names the dependency which
@@ -95,6 +99,11 @@ type Notification struct {
 	// IdempotencyKey is already scoped to the sender by ingest; empty means
 	// none.
 	IdempotencyKey string
+	// Fingerprint identifies the content the sender chose (see
+	// ContentFingerprint), kept with the idempotency record so that a key
+	// reused for another notification is told from a retry. Empty: not
+	// known, which matches any.
+	Fingerprint string
 
 	Users  []UserID
 	Topics []Topic

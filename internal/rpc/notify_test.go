@@ -50,6 +50,9 @@ func (titleAppender) Append(_ context.Context, ds []store.Delivery) ([]store.Res
 			id = strings.ReplaceAll(k, "\x00", "/")
 		}
 		out[i] = store.Result{ID: id, Recipients: len(d.Recipients), Duplicate: d.Notification.Title == "dup"}
+		if d.Notification.Title == "conflict" {
+			out[i] = store.Result{ID: "n-first", Recipients: 1, Conflict: true}
+		}
 	}
 	return out, nil
 }

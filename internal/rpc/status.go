@@ -19,9 +19,12 @@ import (
 // and reported generically, so that internals never leak.
 func toStatus(ctx context.Context, log *slog.Logger, method string, err error) error {
 	var ve *ingest.ValidationError
+	var ce *ingest.ConflictError
 	switch {
 	case errors.As(err, &ve):
 		return invalidArgument(ve)
+	case errors.As(err, &ce):
+		return keyReused(ce)
 	case errors.Is(err, notify.ErrUnavailable), errors.Is(err, notify.ErrClosed):
 		log.WarnContext(ctx, "request failed: unavailable", "method", method, "err", err)
 		return status.Error(codes.Unavailable, unavailable(err)+"; retry")
@@ -44,6 +47,36 @@ func invalidArgument(ve *ingest.ValidationError) error {
 	if err != nil {
 		// Only a marshalling failure of BadRequest could land here.
 		return status.Error(codes.InvalidArgument, ve.Error())
+	}
+	return st.Err()
+}
+
+// ReasonKeyReused is the ErrorInfo reason of an idempotency key reused for
+// a different notification.
+const ReasonKeyReused = "IDEMPOTENCY_KEY_REUSED"
+
+// keyReused is ALREADY_EXISTS (HTTP 409 through the gateway): a
+// notification exists under the key, and it is not this one. A retry with
+// the same content would be a duplicate; this needs a new key. ErrorInfo
+// names the key's field and the first notification's ID (the sender's
+// own: keys are scoped per sender), one pair per conflict.
+func keyReused(ce *ingest.ConflictError) error {
+	c := ce.Conflicts[0]
+	msg := "idempotency key reused for a different notification: " + c.Field + " was first used by notification " + c.ID
+	if n := len(ce.Conflicts) - 1; n > 0 {
+		msg += fmt.Sprintf(" (and %d more)", n)
+	}
+	info := &errdetails.ErrorInfo{Reason: ReasonKeyReused, Domain: "herald", Metadata: map[string]string{}}
+	br := &errdetails.BadRequest{}
+	for _, c := range ce.Conflicts {
+		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{
+			Field: c.Field, Description: "already used for notification " + c.ID + " with different content; use a new key",
+		})
+	}
+	info.Metadata["field"], info.Metadata["notification_id"] = c.Field, c.ID
+	st, err := status.New(codes.AlreadyExists, msg).WithDetails(info, br)
+	if err != nil {
+		return status.Error(codes.AlreadyExists, msg)
 	}
 	return st.Err()
 }

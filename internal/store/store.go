@@ -60,6 +60,11 @@ type Result struct {
 	// Duplicate is true when the idempotency key was seen within the window
 	// and nothing new was stored.
 	Duplicate bool
+	// Conflict is true when the idempotency key was seen within the window
+	// with another notification (its Notification.Fingerprint differs from
+	// the record's): nothing was stored, and ID is the first one's. Only a
+	// whole delivery or a first part can conflict.
+	Conflict bool
 	// Incomplete is set, with ResumeAfter, for a first Part whose key
 	// belongs to a fan-out that stopped midway: nothing was stored, and the
 	// caller goes on with recipients after ResumeAfter, as parts of ID.

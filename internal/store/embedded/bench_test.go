@@ -24,6 +24,8 @@ func benchNotification(i int64) *notify.Notification {
 	}
 }
 
+func setFingerprint(n *notify.Notification) { n.Fingerprint = n.ContentFingerprint() }
+
 // latencies collects per-call durations from parallel goroutines.
 type latencies struct {
 	mu  sync.Mutex
@@ -47,6 +49,19 @@ func (l *latencies) report(b *testing.B, notifs int, elapsed time.Duration) {
 // benchAppend runs Append with perCall deliveries (one random recipient
 // each) from many parallel callers, on real disk.
 func benchAppend(b *testing.B, perCall, parallelism int) {
+	benchAppendWith(b, perCall, parallelism, benchNotification)
+}
+
+func benchAppendKeyed(b *testing.B, perCall, parallelism int) {
+	benchAppendWith(b, perCall, parallelism, func(i int64) *notify.Notification {
+		n := benchNotification(i)
+		n.IdempotencyKey = fmt.Sprint("svc\x00order-", i)
+		setFingerprint(n)
+		return n
+	})
+}
+
+func benchAppendWith(b *testing.B, perCall, parallelism int, newNotification func(int64) *notify.Notification) {
 	s, err := embedded.Open(b.TempDir(), embedded.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -66,7 +81,7 @@ func benchAppend(b *testing.B, perCall, parallelism int) {
 		for pb.Next() {
 			for i := range ds {
 				user := notify.UserID(fmt.Sprint("user-", rand.IntN(benchUsers)))
-				ds[i] = store.Delivery{Notification: benchNotification(ids.Add(1)), Recipients: []store.Recipient{{User: user}}}
+				ds[i] = store.Delivery{Notification: newNotification(ids.Add(1)), Recipients: []store.Recipient{{User: user}}}
 			}
 			t0 := time.Now()
 			if _, err := s.Append(context.Background(), ds); err != nil {
@@ -93,6 +108,13 @@ func BenchmarkAppend(b *testing.B) {
 // BenchmarkAppendBatched: 100 notifications per Append.
 func BenchmarkAppendBatched(b *testing.B) {
 	benchAppend(b, 100, 4)
+}
+
+// BenchmarkAppendKeyed: as BenchmarkAppendBatched, each notification with
+// an idempotency key (and its content fingerprint), so that each one looks
+// its key up and writes its record.
+func BenchmarkAppendKeyed(b *testing.B) {
+	benchAppendKeyed(b, 100, 4)
 }
 
 // BenchmarkRead pages a full inbox (1000 entries) 100 at a time, as a

@@ -19,6 +19,7 @@ const (
 	metaV1  = 1
 	idemV1  = 1 // ID, recipients, time
 	idemV2  = 2 // ID, recipients, time, state, last user
+	idemV3  = 3 // ID, recipients, time, state, last user, fingerprint
 )
 
 // Entry flags: the read state, and whether an expiry time follows.
@@ -109,6 +110,9 @@ type idemRecord struct {
 	// user order across parts).
 	incomplete bool
 	lastUser   notify.UserID
+	// fingerprint is the notification's Fingerprint; empty in records of
+	// v1 and v2, which match any notification.
+	fingerprint string
 }
 
 func appendString(dst []byte, s string) []byte {
@@ -163,7 +167,7 @@ const (
 )
 
 func encodeIdem(dst []byte, r idemRecord) []byte {
-	dst = append(dst, idemV2)
+	dst = append(dst, idemV3)
 	dst = appendString(dst, r.id)
 	dst = binary.AppendUvarint(dst, uint64(r.recipients))
 	dst = binary.AppendVarint(dst, r.time)
@@ -172,7 +176,8 @@ func encodeIdem(dst []byte, r idemRecord) []byte {
 		state = idemIncomplete
 	}
 	dst = append(dst, state)
-	return appendString(dst, string(r.lastUser))
+	dst = appendString(dst, string(r.lastUser))
+	return appendString(dst, r.fingerprint)
 }
 
 // decoder reads one value; the first error sticks, so callers check once.
@@ -373,13 +378,13 @@ func decodeMeta(b []byte) (meta, error) {
 func decodeIdem(b []byte) (idemRecord, error) {
 	d := decoder{b: b}
 	version := d.byte()
-	if version != idemV1 && version != idemV2 {
+	if version < idemV1 || version > idemV3 {
 		d.err = errCorrupt
 	}
 	r := idemRecord{id: d.string()}
 	n := d.uvarint()
 	r.time = d.varint()
-	if version == idemV2 {
+	if version >= idemV2 {
 		switch d.byte() {
 		case idemComplete:
 		case idemIncomplete:
@@ -388,6 +393,9 @@ func decodeIdem(b []byte) (idemRecord, error) {
 			d.err = errCorrupt
 		}
 		r.lastUser = notify.UserID(d.string())
+	}
+	if version >= idemV3 {
+		r.fingerprint = d.string()
 	}
 	if err := d.done(); err != nil {
 		return idemRecord{}, err

@@ -119,3 +119,19 @@ func FuzzDecodeRecords(f *testing.F) {
 		_, _ = embedded.DecodeIdem(b)
 	})
 }
+
+// TestIdemFingerprint: records keep the fingerprint; those of releases
+// before it (v1, v2) read without one, which matches any notification.
+func TestIdemFingerprint(t *testing.T) {
+	t.Parallel()
+	for name, b := range map[string][]byte{
+		"v1": embedded.EncodeIdemV1("n-1", 2, 7),
+		"v2": embedded.EncodeIdemV2("n-1", 2, 7),
+	} {
+		id, n, incomplete, _, err := embedded.IdemState(b)
+		fp, ferr := embedded.IdemFingerprint(b)
+		if err != nil || ferr != nil || id != "n-1" || n != 2 || incomplete || fp != "" {
+			t.Errorf("%s: %q %d %v fingerprint %q (%v, %v)", name, id, n, incomplete, fp, err, ferr)
+		}
+	}
+}

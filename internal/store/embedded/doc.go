@@ -30,7 +30,7 @@
 //	n <id>                             notification body, stored once however many users it reaches
 //	a <append time:8> <id>             body age index (retention by age)
 //	x <expire time:8> <id>             body expiry index (purge of expired notifications)
-//	i <idempotency key>                idempotency record: notification ID, recipients, time, complete or not, last user
+//	i <idempotency key>                idempotency record: notification ID, recipients, time, complete or not, last user, content fingerprint
 //	k <time:8> <idempotency key>       idempotency age index (purge after the window)
 //	r                                  readiness probe: the time of the last probe
 //
@@ -107,7 +107,8 @@
 // newest version of each value; readers accept every version a data
 // directory may hold: entries of v1 (without read state or expiry) read as
 // unseen, and find their expiry in their body until a mark rewrites them
-// as v2; idempotency records of v1 read as complete. Decoded bodies do not
+// as v2; idempotency records of v1 read as complete, those of v1 and v2
+// without a fingerprint, which matches any notification. Decoded bodies do not
 // carry the audience (Users, Topics) nor the idempotency key: replay needs
 // only what the client sees.
 package embedded

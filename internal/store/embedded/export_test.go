@@ -93,3 +93,17 @@ func HoldWriter(s *Store) (release func()) {
 	<-r.reply
 	return func() { close(r.hold) }
 }
+
+// EncodeIdemV2 writes an idempotency record as releases before content
+// fingerprints did.
+func EncodeIdemV2(id string, recipients int, unixNano int64) []byte {
+	dst := EncodeIdemV1(id, recipients, unixNano)
+	dst[0] = idemV2
+	return appendString(append(dst, idemComplete), "")
+}
+
+// IdemFingerprint is an idempotency record's content fingerprint.
+func IdemFingerprint(b []byte) (string, error) {
+	r, err := decodeIdem(b)
+	return r.fingerprint, err
+}

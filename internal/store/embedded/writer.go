@@ -315,6 +315,10 @@ func (w *writer) appendDelivery(b *pebble.Batch, p *pending, d store.Delivery, n
 			return store.Result{}, false, err
 		}
 		switch {
+		case ok && first && !notify.SameContent(rec.fingerprint, n.Fingerprint):
+			// The key came with another notification: refuse, rather
+			// than answer for one the sender did not send.
+			return store.Result{ID: rec.id, Recipients: rec.recipients, Conflict: true}, false, nil
 		case ok && first && rec.incomplete:
 			// A retry of a fan-out that stopped midway (whole, if its
 			// audience now fits one part): the caller resumes it under
@@ -375,7 +379,7 @@ func (w *writer) putBody(b *pebble.Batch, n *notify.Notification, now time.Time)
 // another notification under the same key is left alone.
 func (w *writer) putIdem(b *pebble.Batch, p *pending, d store.Delivery, prev idemRecord, hasPrev bool, now time.Time) error {
 	n := d.Notification
-	rec := idemRecord{id: n.ID, recipients: len(d.Recipients), time: now.UnixNano()}
+	rec := idemRecord{id: n.ID, recipients: len(d.Recipients), time: now.UnixNano(), fingerprint: n.Fingerprint}
 	if d.Part.Multi {
 		rec.incomplete = !d.Part.Final
 		if len(d.Recipients) > 0 {
@@ -388,6 +392,7 @@ func (w *writer) putIdem(b *pebble.Batch, p *pending, d store.Delivery, prev ide
 		}
 		rec.recipients += prev.recipients
 		rec.time = prev.time
+		rec.fingerprint = prev.fingerprint
 		rec.incomplete = prev.incomplete && !d.Part.Final
 		if rec.lastUser == "" {
 			rec.lastUser = prev.lastUser

@@ -332,15 +332,16 @@ return {changed, cu + du, cs + ds}
 
 // claimScript claims an idempotency key for a notification, unless a live
 // record holds it. KEYS: record. ARGV: notification ID, now, window (µs),
-// window (ms). Returns 0 once claimed (an incomplete record without
-// entries), else the record: {id, recipients, done (0/1), last user}.
+// window (ms), content fingerprint. Returns 0 once claimed (an incomplete
+// record without entries), else the record: {id, recipients, done (0/1),
+// last user, fingerprint ("" in records written before fingerprints)}.
 var claimScript = redis.NewScript(`
-local r = redis.call('HMGET', KEYS[1], 'id', 'n', 'done', 'last', 't')
+local r = redis.call('HMGET', KEYS[1], 'id', 'n', 'done', 'last', 't', 'f')
 if r[1] and tonumber(ARGV[2]) - tonumber(r[5]) < tonumber(ARGV[3]) then
-  return {r[1], r[2], r[3], r[4]}
+  return {r[1], r[2], r[3], r[4], r[6] or ''}
 end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'id', ARGV[1], 'n', 0, 'done', 0, 'last', '', 't', ARGV[2])
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'n', 0, 'done', 0, 'last', '', 't', ARGV[2], 'f', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 0
 `)
@@ -349,11 +350,12 @@ return 0
 // entries and last user to the notification's record, and completes it
 // when final. Without a record (the window passed midway) it starts one;
 // another notification's record is left alone. KEYS: record. ARGV:
-// notification ID, entries, last user, final (0/1), now, window (ms).
+// notification ID, entries, last user, final (0/1), now, window (ms),
+// content fingerprint.
 var settleScript = redis.NewScript(`
 local id = redis.call('HGET', KEYS[1], 'id')
 if not id then
-  redis.call('HSET', KEYS[1], 'id', ARGV[1], 'n', ARGV[2], 'done', ARGV[4], 'last', ARGV[3], 't', ARGV[5])
+  redis.call('HSET', KEYS[1], 'id', ARGV[1], 'n', ARGV[2], 'done', ARGV[4], 'last', ARGV[3], 't', ARGV[5], 'f', ARGV[7])
   redis.call('PEXPIRE', KEYS[1], ARGV[6])
   return 1
 end

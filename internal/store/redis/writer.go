@@ -168,10 +168,11 @@ type item struct {
 
 // record is an idempotency record as the claim script returns it.
 type record struct {
-	id       string
-	n        int
-	done     bool
-	lastUser notify.UserID
+	id          string
+	n           int
+	done        bool
+	lastUser    notify.UserID
+	fingerprint string // "" for records written before fingerprints
 }
 
 // userBatch is one user's entries of a group: one script call.
@@ -249,7 +250,7 @@ func (g *group) claim(ctx context.Context) error {
 		owners[it.key] = it
 		w := g.s.opts.IdempotencyWindow
 		c := &call{script: claimScript, keys: []string{g.s.idemKey(it.key)},
-			args: []any{it.d.Notification.ID, micros(g.now), w.Microseconds(), w.Milliseconds()}}
+			args: []any{it.d.Notification.ID, micros(g.now), w.Microseconds(), w.Milliseconds(), it.d.Notification.Fingerprint}}
 		calls = append(calls, c)
 		it.claim = c
 	}
@@ -354,7 +355,7 @@ func (g *group) decide(it *item) error {
 }
 
 func parseRecord(fields []any) (record, error) {
-	if len(fields) != 4 {
+	if len(fields) != 5 {
 		return record{}, fmt.Errorf("idempotency record of %d fields", len(fields))
 	}
 	str := func(i int) string { s, _ := fields[i].(string); return s }
@@ -362,7 +363,7 @@ func parseRecord(fields []any) (record, error) {
 	if err != nil {
 		return record{}, fmt.Errorf("idempotency record: recipients %q", str(1))
 	}
-	return record{id: str(0), n: n, done: str(2) == "1", lastUser: notify.UserID(str(3))}, nil
+	return record{id: str(0), n: n, done: str(2) == "1", lastUser: notify.UserID(str(3)), fingerprint: str(4)}, nil
 }
 
 func (g *group) settle(ctx context.Context) error {
@@ -378,7 +379,7 @@ func (g *group) settle(ctx context.Context) error {
 			last = it.d.Recipients[len(it.d.Recipients)-1].User
 		}
 		calls = append(calls, &call{script: settleScript, keys: []string{g.s.idemKey(it.key)},
-			args: []any{it.d.Notification.ID, it.stored, string(last), boolArg(final), micros(g.now), w.Milliseconds()}})
+			args: []any{it.d.Notification.ID, it.stored, string(last), boolArg(final), micros(g.now), w.Milliseconds(), it.d.Notification.Fingerprint}})
 	}
 	if len(calls) == 0 {
 		return nil
@@ -392,9 +393,9 @@ func (g *group) finish() {
 		n := it.d.Notification
 		switch {
 		case it.rec != nil:
-			*it.res = recordResult(*it.rec)
+			*it.res = recordResult(*it.rec, n.Fingerprint)
 		case it.owner != nil:
-			*it.res = ownerResult(it.owner)
+			*it.res = ownerResult(it.owner, n.Fingerprint)
 		default:
 			*it.res = store.Result{ID: n.ID, Recipients: it.stored}
 			continue
@@ -405,9 +406,12 @@ func (g *group) finish() {
 	}
 }
 
-// recordResult is the result of a first delivery whose key a live record
-// holds: a duplicate, or a fan-out to resume.
-func recordResult(rec record) store.Result {
+// recordResult is the result of a first delivery with fingerprint fp whose
+// key a live record holds: a conflict, a duplicate, or a fan-out to resume.
+func recordResult(rec record, fp string) store.Result {
+	if !notify.SameContent(rec.fingerprint, fp) {
+		return store.Result{ID: rec.id, Recipients: rec.n, Conflict: true}
+	}
 	if rec.done {
 		return store.Result{ID: rec.id, Recipients: rec.n, Duplicate: true}
 	}
@@ -416,11 +420,14 @@ func recordResult(rec record) store.Result {
 
 // ownerResult is the result of a first delivery whose key an earlier one
 // of the same group claimed (or met): as if it came right after it.
-func ownerResult(o *item) store.Result {
+func ownerResult(o *item, fp string) store.Result {
 	if o.rec != nil {
-		return recordResult(*o.rec)
+		return recordResult(*o.rec, fp)
 	}
 	d := o.d
+	if !notify.SameContent(d.Notification.Fingerprint, fp) {
+		return store.Result{ID: d.Notification.ID, Recipients: o.stored, Conflict: true}
+	}
 	if !d.Part.Multi || d.Part.Final {
 		return store.Result{ID: d.Notification.ID, Recipients: o.stored, Duplicate: true}
 	}

@@ -35,6 +35,7 @@ func Run(t *testing.T, open Open) {
 		{"Idempotency", testIdempotency},
 		{"IdempotencyInOneAppend", testIdempotencyOneAppend},
 		{"IdempotencyConcurrent", testIdempotencyConcurrent},
+		{"IdempotencyConflict", testIdempotencyConflict},
 		{"ReadPaging", testReadPaging},
 		{"FutureCursorExpired", testFutureCursor},
 		{"ExpiredNotificationsSkipped", testExpiredSkipped},
