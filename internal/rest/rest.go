@@ -1,6 +1,7 @@
 // Package rest serves Herald's gRPC services as REST/JSON through
 // grpc-gateway. The gateway dials the server's own gRPC port, so every REST
-// call passes the same interceptors (auth, limits, metrics) as a gRPC call.
+// call passes the same interceptor (authentication and scopes) and the same
+// service code, with its per-key rate limits, as a gRPC call.
 //
 // JSON conventions: requests may use proto field names (user_ids) or
 // lowerCamelCase (userIds), as protojson accepts both; responses always use
