@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -84,7 +85,8 @@ func NeedCommand(t testing.TB, name, how string, dirs ...string) string {
 			return p
 		}
 	}
-	Missing(t, name, how, "not found on PATH "+os.Getenv("PATH"))
+	where := append(dirs[:len(dirs):len(dirs)], "$PATH")
+	Missing(t, name, how, "not found in "+strings.Join(append(where, sbin...), ", "))
 	return ""
 }
 
