@@ -93,7 +93,7 @@ func (a *App) httpServer(h http.Handler) *http.Server {
 // client address when configured. Over TLS a refused connection is closed
 // without a word: a plaintext 429 would be noise to a TLS client.
 func (a *App) serveHTTP(srv *http.Server) error {
-	opts := limit.ConnOptions{Registerer: a.reg}
+	opts := limit.ConnOptions{Registerer: a.reg, Logger: a.log}
 	if a.certs == nil {
 		opts.Reply = limit.HTTPTooManyConns
 	}

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/heraldhq/herald/internal/promreg"
 )
 
 // Disconnect reasons, the values of the reason label.
@@ -24,8 +26,8 @@ type metrics struct {
 	disconnects *prometheus.CounterVec
 }
 
-// newMetrics registers the handler's collectors on reg; a failure (a second
-// handler on one registry) is logged, and the handler works unexported.
+// newMetrics registers the handler's collectors on reg (promreg: a second
+// handler on one registry counts into the first one's collectors).
 func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
 	m := &metrics{
 		active: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -48,12 +50,9 @@ func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
 	for _, r := range []string{reasonClientGone, reasonSlowConsumer, reasonHubClosed, reasonTokenExpired, reasonShutdown, reasonWriteError, reasonStoreError} {
 		m.disconnects.WithLabelValues(r) // export zeros, so rates exist before the first event
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.active, m.replayed, m.sent, m.disconnects} {
-			if err := reg.Register(c); err != nil {
-				log.Warn("sse: register metric", "error", err)
-			}
-		}
-	}
+	m.active = promreg.Register(reg, log, m.active)
+	m.replayed = promreg.Register(reg, log, m.replayed)
+	m.sent = promreg.Register(reg, log, m.sent)
+	m.disconnects = promreg.Register(reg, log, m.disconnects)
 	return m
 }
