@@ -23,6 +23,8 @@ GRPC_GATEWAY_VERSION := v2.33.0
 GRPCURL_VERSION := v1.9.4
 KUBECONFORM_VERSION := v0.8.0
 GOVULNCHECK_VERSION := v1.9.0
+# staticcheck 2026.2.2, the first release line that reads Go 1.26 code.
+STATICCHECK_VERSION := v0.8.2
 # The Kubernetes release whose OpenAPI document deploy/k8s is validated
 # against. kubeconform's default schema download is not reachable from every
 # build machine, so the document comes from the k8s.io/kubernetes Go module
@@ -43,6 +45,7 @@ TOOLS := \
 	$(BIN)/.grpcurl-$(GRPCURL_VERSION) \
 	$(BIN)/.kubeconform-$(KUBECONFORM_VERSION) \
 	$(BIN)/.govulncheck-$(GOVULNCHECK_VERSION) \
+	$(BIN)/.staticcheck-$(STATICCHECK_VERSION) \
 	$(BIN)/.k8s-openapi-$(K8S_OPENAPI_VERSION)
 
 .PHONY: help
@@ -75,12 +78,21 @@ bench: build ## Run the Go benchmarks, then a calibrated load run (BENCH_LOAD_FL
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 	bin/herald-bench --herald-bin bin/herald --calibrate $(BENCH_LOAD_FLAGS)
 
+# The protos `make lint` checks for breaking changes against: the main
+# branch as committed (a branch of this clone, so it works offline and in
+# CI's fresh clone). On main itself that compares the working tree with the
+# last commit.
+BREAKING_AGAINST ?= $(shell git rev-parse --path-format=absolute --git-common-dir)\#branch=main
+
 .PHONY: lint
-lint: tools ## Check gofmt (outside gen/), go vet and buf lint
+lint: tools ## Check gofmt (outside gen/), go vet, staticcheck, buf lint, buf format and buf breaking against main
 	@files=$$(find . -name '*.go' -not -path './gen/*' -not -path './.*/*' -print0 | xargs -0 gofmt -l); \
 		if [[ -n "$$files" ]]; then echo "not gofmt-ed:"; echo "$$files"; exit 1; fi
 	$(GO) vet ./...
+	staticcheck ./...
 	buf lint
+	buf format -d --exit-code
+	buf breaking --against '$(BREAKING_AGAINST)'
 
 # The Go vulnerability database; a mirror (https://… or file:///…) can be
 # given where vuln.go.dev is not reachable.
@@ -101,7 +113,7 @@ checkgenerate: gen ## Fail if gen/ differs from what buf generates
 		if [[ -n "$$untracked" ]]; then echo "untracked files in gen/:"; echo "$$untracked"; exit 1; fi
 
 .PHONY: tools
-tools: $(TOOLS) ## Install pinned buf, protoc plugins, grpcurl, kubeconform and govulncheck into .bin
+tools: $(TOOLS) ## Install pinned buf, protoc plugins, grpcurl, kubeconform, govulncheck and staticcheck into .bin
 
 .PHONY: clean
 clean: ## Remove built binaries and installed tools (keeps ./data)
@@ -133,6 +145,10 @@ $(BIN)/.grpcurl-$(GRPCURL_VERSION):
 
 $(BIN)/.govulncheck-$(GOVULNCHECK_VERSION):
 	GOBIN=$(BIN) $(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
+	@touch $@
+
+$(BIN)/.staticcheck-$(STATICCHECK_VERSION):
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	@touch $@
 
 $(BIN)/.kubeconform-$(KUBECONFORM_VERSION):

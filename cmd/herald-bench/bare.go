@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
+	"github.com/heraldhq/herald/internal/promreg"
 )
 
 // bareServer is the calibration baseline: a plain net/http SSE server with a
@@ -58,9 +59,9 @@ func newBareServer() *bareServer {
 	}
 }
 
-func (s *bareServer) handler() http.Handler {
+func (s *bareServer) handler(log *slog.Logger) http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	promreg.Register(reg, log, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/stream", s.stream)
 	mux.HandleFunc("POST /notify", s.notify)
@@ -281,7 +282,7 @@ func serveBare(ctx context.Context, addr, grpcAddr string, stdout io.Writer, log
 		return fmt.Errorf("bare: listen: %w", err)
 	}
 	bare := newBareServer()
-	srv := &http.Server{Handler: bare.handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: bare.handler(log), ReadHeaderTimeout: 10 * time.Second}
 	started := map[string]string{"msg": bareStartedMsg, "http_addr": ln.Addr().String()}
 	errc := make(chan error, 2)
 	if grpcAddr != "" {

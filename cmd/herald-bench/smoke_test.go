@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald/internal/testenv"
 )
 
 // childEnv makes the test binary run the command line it is given instead
@@ -32,25 +34,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// needFiles raises the open-files limit to its hard limit and skips the
-// test if that still cannot hold n sockets.
-func needFiles(t *testing.T, n uint64) {
-	t.Helper()
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Fatal(err)
-	}
-	if lim.Cur < lim.Max {
-		lim.Cur = lim.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if lim.Cur < n {
-		t.Skipf("open-files limit %d is below the %d this test needs", lim.Cur, n)
-	}
-}
-
 // TestSmoke is the smoke mode of the issue, run by `make test`: herald
 // built from this tree, 1,000 streams, a few seconds of per-user load, and
 // no lost or duplicated event.
@@ -58,7 +41,7 @@ func TestSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs herald")
 	}
-	needFiles(t, 2*1000+200)
+	testenv.NeedOpenFiles(t, 2*1000+200)
 	bin := filepath.Join(t.TempDir(), "herald")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -111,7 +94,7 @@ func TestSmoke(t *testing.T) {
 // per-user and topic mode, with notifications over HTTP and over gRPC,
 // through a child process as --calibrate does.
 func TestCalibration(t *testing.T) {
-	needFiles(t, 2*200+200)
+	testenv.NeedOpenFiles(t, 2*200+200)
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

@@ -24,25 +24,14 @@ import (
 	"google.golang.org/grpc/status"
 
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
+	"github.com/heraldhq/herald/internal/testenv"
 )
 
 // raiseNoFile lifts the test's open-files limit to its hard limit; a server
 // started afterwards inherits it.
 func raiseNoFile(t testing.TB, need uint64) {
 	t.Helper()
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Fatal(err)
-	}
-	if lim.Cur < lim.Max {
-		lim.Cur = lim.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if lim.Cur < need {
-		t.Skipf("open-files limit %d, the test needs %d", lim.Cur, need)
-	}
+	testenv.NeedOpenFiles(t, need)
 }
 
 // metricValue returns the value of one series of /metrics, such as

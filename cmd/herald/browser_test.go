@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald/internal/testenv"
 )
 
 // TestDemoPageResumesAfterRestart opens the demo page in headless Chromium
@@ -20,11 +22,8 @@ import (
 // with Last-Event-ID and receives what was sent meanwhile, none lost.
 func TestDemoPageResumesAfterRestart(t *testing.T) {
 	t.Parallel()
-	chromium, err1 := exec.LookPath("chromium")
-	driver, err2 := exec.LookPath("chromedriver")
-	if err1 != nil || err2 != nil {
-		t.Skip("chromium and chromedriver (Debian chromium-driver) are needed; .ci/run installs them")
-	}
+	chromium := testenv.NeedCommand(t, "chromium", "Debian package chromium")
+	driver := testenv.NeedCommand(t, "chromedriver", "Debian package chromium-driver")
 	port := freePort(t)
 	dir := t.TempDir()
 	args := withArgs("--dev", "--http-addr=127.0.0.1:"+port)

@@ -28,28 +28,21 @@ import (
 	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/notify"
 	redisstore "github.com/heraldhq/herald/internal/store/redis"
+	"github.com/heraldhq/herald/internal/testenv"
 )
 
 // These tests run several herald processes with --store=redis on one Redis:
-// the local one on 127.0.0.1:6379 (skipped when it does not answer), or one
-// a test starts for itself. Each test uses a key prefix of its own and
+// the shared one at testenv.RedisAddr (missing: skipped, or failed under CI),
+// or one a test starts for itself. Each test uses a key prefix of its own and
 // deletes its keys at the end.
 
-const clusterRedisAddr = "127.0.0.1:6379"
+var clusterRedisAddr = testenv.RedisAddr()
 
-// clusterRedis returns a client of addr, or skips the test when Redis does
-// not answer PING there.
+// clusterRedis returns a client of addr, or stops the test as
+// testenv.NeedRedis does when Redis does not answer PING there.
 func clusterRedis(t testing.TB, addr string) *redis.Client {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: addr})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		c.Close()
-		t.Skipf("no Redis on %s: %v", addr, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return testenv.NeedRedis(t, addr)
 }
 
 // clusterPrefix returns a fresh key prefix whose keys are deleted at
@@ -399,10 +392,7 @@ type ownRedis struct {
 
 func startOwnRedis(t *testing.T) *ownRedis {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("redis-server is needed")
-	}
+	bin := testenv.NeedCommand(t, "redis-server", "Debian package redis-server")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
+	"github.com/heraldhq/herald/internal/testenv"
 )
 
 func TestNotifyOverGRPCReachesStream(t *testing.T) {
@@ -68,10 +69,7 @@ func TestNotifyOverGRPCReachesStream(t *testing.T) {
 
 func TestNotifyWithGrpcurl(t *testing.T) {
 	t.Parallel()
-	grpcurl, err := exec.LookPath("grpcurl")
-	if err != nil {
-		t.Skip("grpcurl not installed (make tools installs it)")
-	}
+	grpcurl := testenv.NeedCommand(t, "grpcurl", "make tools", toolDir)
 	s := startServer(t)
 	st := s.streamFor(t, "carol", "")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -12,20 +12,25 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald/internal/testenv"
 )
 
 // repoRoot is the repository root as seen from this package's directory,
 // where go test runs.
 const repoRoot = "../.."
 
+// toolDir is where `make tools` installs the pinned tools.
+var toolDir = filepath.Join(repoRoot, ".bin")
+
 // TestKubernetesManifests validates deploy/k8s with kubeconform in strict
 // mode (unknown fields and duplicate keys fail) against schemas made from the
 // Kubernetes OpenAPI document that `make tools` puts in .bin.
 func TestKubernetesManifests(t *testing.T) {
-	kubeconform := findTool(t, "kubeconform")
-	spec := filepath.Join(repoRoot, ".bin", "kubernetes-openapi.json")
+	kubeconform := testenv.NeedCommand(t, "kubeconform", "make tools", toolDir)
+	spec := filepath.Join(toolDir, "kubernetes-openapi.json")
 	if _, err := os.Stat(spec); err != nil {
-		t.Skipf("no Kubernetes OpenAPI document (%v): run make tools", err)
+		testenv.Missing(t, "the Kubernetes OpenAPI document", "make tools", err.Error())
 	}
 	schemas := t.TempDir()
 	n, err := writeKubeconformSchemas(spec, schemas)
@@ -97,7 +102,8 @@ func TestComposeConfig(t *testing.T) {
 }
 
 // composeCommand returns the command line of a working Compose v2 client
-// (the docker plugin or the standalone binary), or skips the test.
+// (the docker plugin or the standalone binary), or skips the test: CI
+// installs no Docker, so compose is optional everywhere.
 func composeCommand(t *testing.T) []string {
 	t.Helper()
 	for _, c := range [][]string{{"docker", "compose"}, {"docker-compose"}} {
@@ -114,24 +120,8 @@ func composeCommand(t *testing.T) []string {
 			return append([]string{path}, c[1:]...)
 		}
 	}
-	t.Skip("no docker compose v2 client here")
+	testenv.Optional(t, "a docker compose v2 client", "neither docker compose nor docker-compose v2 runs")
 	return nil
-}
-
-// findTool returns the path of a tool installed by `make tools` (in .bin)
-// or on PATH, or skips the test.
-func findTool(t *testing.T, name string) string {
-	t.Helper()
-	if p, err := filepath.Abs(filepath.Join(repoRoot, ".bin", name)); err == nil {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	t.Skipf("%s is not installed: run make tools", name)
-	return ""
 }
 
 // writeKubeconformSchemas turns a Kubernetes OpenAPI v2 document into one

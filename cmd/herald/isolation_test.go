@@ -375,7 +375,7 @@ var isoActions = []heraldv1.MarkAction{
 func (m *isoModel) mark(ctx context.Context, t *testing.T, ic heraldv1.InboxServiceClient, u, where string) {
 	t.Helper()
 	req := &heraldv1.MarkInboxRequest{Action: isoActions[m.rng.IntN(len(isoActions))]}
-	selected := func(*isoEntry) bool { return false }
+	var selected func(*isoEntry) bool
 	if m.rng.IntN(2) == 0 && len(m.allIDs) > 0 {
 		// IDs from anyone's notifications: only the caller's own change.
 		ids := map[string]bool{}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald/internal/testenv"
 )
 
 // TestKafkaEmbeddedWithKcat produces a JSON notification with kcat, an
@@ -14,10 +16,7 @@ import (
 // stopping the partition.
 func TestKafkaEmbeddedWithKcat(t *testing.T) {
 	t.Parallel()
-	kcat, err := exec.LookPath("kcat")
-	if err != nil {
-		t.Skip("kcat (Debian package) is needed; .ci/run installs it")
-	}
+	kcat := testenv.NeedCommand(t, "kcat", "Debian package kcat")
 	s := startServer(t, withArgs("--kafka-embedded", "--kafka-embedded-addr=127.0.0.1:0"))
 	if s.KafkaAddr == "" {
 		t.Fatalf("no embedded broker address in the start log:\n%s", s.Logs())

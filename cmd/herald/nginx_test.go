@@ -25,10 +25,11 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
+	"github.com/heraldhq/herald/internal/testenv"
 )
 
 // nginxRedisAddr is the Redis that cluster-mode nodes share in tests.
-const nginxRedisAddr = "127.0.0.1:6379"
+var nginxRedisAddr = testenv.RedisAddr()
 
 // TestNginxProxy runs real nginx with deploy/nginx/herald.conf in front of
 // two Herald nodes: events must pass the proxy unbuffered (within 100 ms of
@@ -183,17 +184,10 @@ func restNotify(t *testing.T, addr, user, title string) {
 }
 
 // nginxBinary finds nginx (Debian installs it in /usr/sbin, often not on a
-// user's PATH), or skips.
+// user's PATH), or stops the test as testenv.Missing does.
 func nginxBinary(t *testing.T) string {
 	t.Helper()
-	if p, err := exec.LookPath("nginx"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
-		return "/usr/sbin/nginx"
-	}
-	t.Skip("nginx is not installed (.ci/run installs the Debian package)")
-	return ""
+	return testenv.NeedCommand(t, "nginx", "Debian package nginx")
 }
 
 // startNginxBackends starts the nodes behind the proxy: two cluster-mode
@@ -206,13 +200,7 @@ func startNginxBackends(t *testing.T) []*server {
 		t.Log("this herald has no Redis store: one node behind nginx")
 		return []*server{startServer(t)}
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: nginxRedisAddr})
-	t.Cleanup(func() { rdb.Close() })
-	pingCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := rdb.Ping(pingCtx).Err(); err != nil {
-		t.Fatalf("Redis at %s (started by .ci/run): %v", nginxRedisAddr, err)
-	}
+	rdb := testenv.NeedRedis(t, nginxRedisAddr)
 	prefix := "herald-test-nginx-" + nginxRandomHex(t, 6) + ":"
 	t.Cleanup(func() { deleteRedisPrefix(t, rdb, prefix) })
 	args := withArgs("--store=redis", "--redis-url=redis://"+nginxRedisAddr+"/0", "--redis-prefix="+prefix)

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
+	"github.com/heraldhq/herald/internal/testenv"
 )
 
 // inboxClient dials the server's gRPC port for InboxService calls.
@@ -211,10 +212,7 @@ func TestGRPCStreamResume(t *testing.T) {
 		t.Fatalf("after the replay got %q, want live", ev.GetTitle())
 	}
 
-	grpcurl, err := exec.LookPath("grpcurl")
-	if err != nil {
-		t.Skip("grpcurl not installed (make tools installs it)")
-	}
+	grpcurl := testenv.NeedCommand(t, "grpcurl", "make tools", toolDir)
 	// grpcurl prints each message and exits when -max-time ends the call.
 	out, _ := exec.CommandContext(ctx, grpcurl, "-plaintext", "-max-time", "3",
 		"-H", "authorization: Bearer "+token(t, "dana"),

@@ -31,6 +31,7 @@ import (
 	"github.com/heraldhq/herald/internal/kafka"
 	"github.com/heraldhq/herald/internal/limit"
 	"github.com/heraldhq/herald/internal/rest"
+	"github.com/heraldhq/herald/internal/promreg"
 	"github.com/heraldhq/herald/internal/router"
 	"github.com/heraldhq/herald/internal/rpc"
 	"github.com/heraldhq/herald/internal/sse"
@@ -89,15 +90,13 @@ const grpcWorkers = 64
 // opened so far is closed again.
 func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 	a := &App{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
-	a.reg.MustRegister(
-		// The scheduler's latency histogram as well: a node whose streams
-		// lag while its own figures look idle is usually waiting for CPU
-		// on a busy host, and this shows it (BENCHMARKS.md).
-		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
-			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/sched/latencies:seconds$`)},
-		)),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
+	// The scheduler's latency histogram as well: a node whose streams lag
+	// while its own figures look idle is usually waiting for CPU on a busy
+	// host, and this shows it (BENCHMARKS.md).
+	promreg.Register(a.reg, log, collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/sched/latencies:seconds$`)},
+	)))
+	promreg.Register(a.reg, log, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	var closers []func() error
 	defer func() {
@@ -229,7 +228,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 		grpc.ChainStreamInterceptor(auth.Stream(policy)),
 		rpc.StreamDeadlines(), // lets a stream bound a Send its client does not read
 	)...)
-	a.streamN = limit.NewStreams(cfg.MaxStreamsPerUser, a.reg) // SSE and gRPC share it
+	a.streamN = limit.NewStreams(cfg.MaxStreamsPerUser, a.reg, log) // SSE and gRPC share it
 	limiter := rpc.NewRateLimiter(auth.Limit{Rate: cfg.NotifyRate, Burst: cfg.NotifyBurst}, a.reg, rpcLog)
 	a.services.Notify = rpc.NewNotifyServer(svc, rpcLog, rpc.WithRateLimiter(limiter))
 	a.services.Subscription = rpc.NewSubscriptionServer(a.store, rpcLog)

@@ -114,7 +114,7 @@ func hsts(maxAge time.Duration, next http.Handler) http.Handler {
 // client address when configured. Over TLS a refused connection is closed
 // without a word: a plaintext 429 would be noise to a TLS client.
 func (a *App) serveHTTP(srv *http.Server) error {
-	opts := limit.ConnOptions{Registerer: a.reg}
+	opts := limit.ConnOptions{Registerer: a.reg, Logger: a.log}
 	if a.certs == nil {
 		opts.Reply = limit.HTTPTooManyConns
 	}

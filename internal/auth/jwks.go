@@ -19,6 +19,8 @@ import (
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/time/rate"
+
+	"github.com/heraldhq/herald/internal/backoff"
 )
 
 // Defaults and bounds of a JWKSVerifier's fetches.
@@ -162,21 +164,16 @@ func (v *JWKSVerifier) retryFirst(ctx context.Context, rawURL string, sopts jwks
 	sopts.RefreshInterval = 0 // one fetch per call, no goroutine
 	sopts.NoErrorReturnFirstHTTPReq = false
 	sopts.RefreshErrorHandler = nil
-	backoff := min(time.Second, ceiling)
+	retry := backoff.Backoff{Min: min(time.Second, ceiling), Max: ceiling}
 	for attempt := 1; ; attempt++ {
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !retry.Wait(ctx) {
 			return
-		case <-t.C:
 		}
 		if _, err := jwkset.NewStorageFromHTTP(rawURL, sopts); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			backoff = min(2*backoff, ceiling)
-			v.log.Warn("JWKS fetch failed; retrying", "attempt", attempt, "retry_in", backoff.String(), "error", err)
+			v.log.Warn("JWKS fetch failed; retrying", "attempt", attempt, "error", err)
 			continue
 		}
 		v.log.Info("JWKS fetched after failing at start", "attempt", attempt)

@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/heraldhq/herald/internal/backoff"
 	"github.com/heraldhq/herald/internal/notify"
 )
 
@@ -357,7 +358,7 @@ func (b *Bus) receiveLoop() {
 		<-b.stop
 		cancel()
 	}()
-	backoff := 50 * time.Millisecond
+	retry := backoff.Backoff{Min: 50 * time.Millisecond, Max: maxBackoff}
 	for {
 		msg, err := b.ps.ReceiveTimeout(ctx, receiveTimeout)
 		if b.closed.Load() {
@@ -372,15 +373,12 @@ func (b *Bus) receiveLoop() {
 			}
 			b.m.receiveErrors.Inc()
 			b.warn("bus: subscription read failed; reconnecting", "error", err)
-			select {
-			case <-time.After(backoff):
-			case <-b.stop:
+			if !retry.Wait(ctx) { // ctx ends with b.stop
 				return
 			}
-			backoff = min(2*backoff, maxBackoff)
 			continue
 		}
-		backoff = 50 * time.Millisecond
+		retry.Reset()
 		if sub, ok := msg.(*redis.Subscription); ok {
 			if sub.Kind == "subscribe" {
 				b.confirm(sub.Channel)

@@ -14,21 +14,14 @@ import (
 
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/notify"
+	"github.com/heraldhq/herald/internal/testenv"
 )
 
-// redisClient returns a client of the local Redis, or skips the test when it
-// does not answer PING.
+// redisClient returns a client of the test Redis (testenv.RedisAddr), or
+// stops the test as testenv.NeedRedis does when it does not answer PING.
 func redisClient(t *testing.T) redis.UniversalClient {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
-	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		c.Close()
-		t.Skipf("no Redis on 127.0.0.1:6379: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return testenv.NeedRedis(t, testenv.RedisAddr())
 }
 
 func prefix() string {
@@ -188,7 +181,7 @@ func TestReconnectResubscribes(t *testing.T) {
 	// The subscriber's connections carry a name of this test's own, so
 	// that only they are killed.
 	name := "bus-test-" + p[len("herald-test-"):len(p)-1]
-	sc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ClientName: name})
+	sc := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(), ClientName: name})
 	t.Cleanup(func() { sc.Close() })
 	bs := sink(make(chan []notify.Entry, 16))
 	b := newBus(t, sc, p, bs, nil)

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/heraldhq/herald/internal/promreg"
 )
 
 type metrics struct {
@@ -32,12 +34,9 @@ func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
 			Help: "Users whose bus channel this node is subscribed to.",
 		}),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.published, m.publishErrors, m.dropped, m.received, m.decodeErrors, m.receiveErrors, m.watched} {
-			if err := reg.Register(c); err != nil {
-				log.Warn("bus: register metric", "error", err)
-			}
-		}
+	for _, c := range []*prometheus.Counter{&m.published, &m.publishErrors, &m.dropped, &m.received, &m.decodeErrors, &m.receiveErrors} {
+		*c = promreg.Register(reg, log, *c)
 	}
+	m.watched = promreg.Register(reg, log, m.watched)
 	return m
 }

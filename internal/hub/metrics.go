@@ -4,6 +4,8 @@ import (
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/heraldhq/herald/internal/promreg"
 )
 
 type metrics struct {
@@ -13,9 +15,8 @@ type metrics struct {
 	evictions   prometheus.Counter
 }
 
-// newMetrics registers the hub's collectors on reg. A registration failure
-// (a second hub on one registry) is logged, not fatal: the hub works without
-// its metrics being exported.
+// newMetrics registers the hub's collectors on reg (promreg: a second hub on
+// one registry counts into the first one's collectors).
 func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
 	m := &metrics{
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -35,12 +36,9 @@ func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
 			Help: "Subscriptions evicted because their queue was full.",
 		}),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.connections, m.published, m.delivered, m.evictions} {
-			if err := reg.Register(c); err != nil {
-				log.Warn("hub: register metric", "error", err)
-			}
-		}
+	m.connections = promreg.Register(reg, log, m.connections)
+	for _, c := range []*prometheus.Counter{&m.published, &m.delivered, &m.evictions} {
+		*c = promreg.Register(reg, log, *c)
 	}
 	return m
 }

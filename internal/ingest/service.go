@@ -20,7 +20,8 @@ import (
 
 // Router produces a notification's recipients after a user ID ("" for
 // all), each user once, in ascending user ID order and in parts of at most
-// partSize, calling fn with each; see router.Router.Route.
+// partSize (the router's default when ≤ 0), calling fn with each; see
+// router.Router.Route.
 type Router interface {
 	Route(ctx context.Context, n *notify.Notification, after notify.UserID, partSize int, fn func(part []store.Recipient) error) error
 }
@@ -33,10 +34,10 @@ type Appender interface {
 // Options configure a Service. Zero values mean defaults.
 type Options struct {
 	Limits Limits
-	// PartSize bounds the recipients of one append (default 1000): a
-	// notification that reaches more is stored in parts, so that a large
-	// topic neither holds its subscribers in memory at once nor delays
-	// other notifications behind one huge commit.
+	// PartSize bounds the recipients of one append (default: the router's,
+	// router.DefaultPartSize): a notification that reaches more is stored
+	// in parts, so that a large topic neither holds its subscribers in
+	// memory at once nor delays other notifications behind one huge commit.
 	PartSize   int
 	Now        func() time.Time      // default time.Now
 	Logger     *slog.Logger          // default discards
@@ -65,9 +66,6 @@ func New(router Router, app Appender, opts Options) *Service {
 		now:      opts.Now,
 		log:      opts.Logger,
 	}
-	if s.partSize <= 0 {
-		s.partSize = DefaultPartSize
-	}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -77,9 +75,6 @@ func New(router Router, app Appender, opts Options) *Service {
 	s.metrics = newMetrics(opts.Registerer, s.log)
 	return s
 }
-
-// DefaultPartSize is the default of Options.PartSize.
-const DefaultPartSize = 1000
 
 // Notify accepts a batch of notifications from sender: all are valid and
 // durably stored, or none is — except that a notification reaching more

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"strconv"
 	"time"
@@ -13,6 +12,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
+	"github.com/heraldhq/herald/internal/backoff"
 	"github.com/heraldhq/herald/internal/ingest"
 )
 
@@ -213,7 +213,7 @@ func (h *handler) notify(ctx context.Context, ns []*heraldv1.Notification) error
 		}
 		h.c.metrics.retries.WithLabelValues(opNotify).Inc()
 		h.c.log.WarnContext(ctx, "kafka messages not stored, retrying", "count", len(ns), "err", err)
-		if !b.wait(ctx) {
+		if !b.Wait(ctx) {
 			return err
 		}
 	}
@@ -257,7 +257,7 @@ func (h *handler) deadLetter(ctx context.Context, m kafkago.Message, reason stri
 		h.c.metrics.retries.WithLabelValues(opDeadLetter).Inc()
 		h.c.log.WarnContext(ctx, "kafka dead letter not written, retrying",
 			"partition", m.Partition, "offset", m.Offset, "err", err)
-		if !b.wait(ctx) {
+		if !b.Wait(ctx) {
 			return false
 		}
 	}
@@ -274,26 +274,8 @@ func tooLarge(err error) bool {
 	return ok || errors.Is(err, kafkago.MessageSizeTooLarge)
 }
 
-func (h *handler) backoff() *backoff {
-	return &backoff{next: h.c.cfg.RetryMin, max: h.c.cfg.RetryMax}
-}
-
-// backoff is capped exponential backoff with jitter, so that consumers
+// backoff paces one operation's retries, jittered so that consumers
 // recovering together do not hit the store in step.
-type backoff struct {
-	next, max time.Duration
-}
-
-// wait sleeps for the next delay; false means ctx ended first.
-func (b *backoff) wait(ctx context.Context) bool {
-	d := b.next/2 + rand.N(b.next/2+1)
-	b.next = min(2*b.next, b.max)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+func (h *handler) backoff() *backoff.Backoff {
+	return &backoff.Backoff{Min: h.c.cfg.RetryMin, Max: h.c.cfg.RetryMax}
 }

@@ -3,12 +3,15 @@ package limit
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/heraldhq/herald/internal/promreg"
 )
 
 // ConnOptions configure ConnsPerIP.
@@ -18,8 +21,10 @@ type ConnOptions struct {
 	// Without it (under TLS, where plaintext would be noise) a refused
 	// connection is just closed.
 	Reply []byte
-	// Registerer, when not nil, receives the refusal counter.
+	// Registerer, when not nil, receives the refusal counter (see promreg;
+	// a failure is logged to Logger, default discard).
 	Registerer prometheus.Registerer
+	Logger     *slog.Logger
 }
 
 // refusing bounds the refused connections being answered at once, and
@@ -58,9 +63,11 @@ func ConnsPerIP(lis net.Listener, max int, opts ConnOptions) net.Listener {
 			Help: "HTTP connections refused because their address had --max-conns-per-ip open.",
 		}),
 	}
-	if opts.Registerer != nil {
-		opts.Registerer.MustRegister(l.refused)
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
+	l.refused = promreg.Register(opts.Registerer, log, l.refused)
 	return l
 }
 

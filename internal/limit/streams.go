@@ -1,12 +1,14 @@
 package limit
 
 import (
+	"log/slog"
 	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/heraldhq/herald/internal/notify"
+	"github.com/heraldhq/herald/internal/promreg"
 )
 
 // Streams counts the open streams of each user and refuses one more than
@@ -20,8 +22,9 @@ type Streams struct {
 }
 
 // NewStreams returns a counter allowing max open streams per user; max <= 0
-// means no limit. reg, when not nil, receives the refusal counter.
-func NewStreams(max int, reg prometheus.Registerer) *Streams {
+// means no limit. reg, when not nil, receives the refusal counter (see
+// promreg; a failure is logged to log).
+func NewStreams(max int, reg prometheus.Registerer, log *slog.Logger) *Streams {
 	s := &Streams{
 		max:  max,
 		open: make(map[notify.UserID]int),
@@ -30,9 +33,7 @@ func NewStreams(max int, reg prometheus.Registerer) *Streams {
 			Help: "Streams refused because their user had --max-streams-per-user open.",
 		}),
 	}
-	if reg != nil {
-		reg.MustRegister(s.refused)
-	}
+	s.refused = promreg.Register(reg, log, s.refused)
 	return s
 }
 

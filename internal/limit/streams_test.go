@@ -1,6 +1,7 @@
 package limit_test
 
 import (
+	"log/slog"
 	"sync"
 	"testing"
 
@@ -13,7 +14,7 @@ import (
 func TestStreamsRefusesOverMax(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	s := limit.NewStreams(2, reg)
+	s := limit.NewStreams(2, reg, slog.New(slog.DiscardHandler))
 	r1, ok1 := s.Acquire("u")
 	r2, ok2 := s.Acquire("u")
 	if !ok1 || !ok2 {
@@ -49,7 +50,7 @@ func TestStreamsRefusesOverMax(t *testing.T) {
 
 func TestStreamsUnlimited(t *testing.T) {
 	t.Parallel()
-	s := limit.NewStreams(0, nil)
+	s := limit.NewStreams(0, nil, nil)
 	for i := 0; i < 100; i++ {
 		if _, ok := s.Acquire("u"); !ok {
 			t.Fatalf("stream %d refused with no limit", i)
@@ -60,7 +61,7 @@ func TestStreamsUnlimited(t *testing.T) {
 func TestStreamsConcurrent(t *testing.T) {
 	t.Parallel()
 	const limitN = 8
-	s := limit.NewStreams(limitN, nil)
+	s := limit.NewStreams(limitN, nil, nil)
 	var mu sync.Mutex
 	held, peak := 0, 0
 	var wg sync.WaitGroup

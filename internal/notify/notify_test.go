@@ -38,7 +38,7 @@ func TestPayloadIsOneLineJSON(t *testing.T) {
 			t.Errorf("topic = %v, want %q", got["topic"], want)
 		}
 	}
-	if &n.Payload()[0] != &n.Payload()[0] {
+	if first, again := n.Payload(), n.Payload(); &first[0] != &again[0] {
 		t.Error("Payload is encoded more than once")
 	}
 }

@@ -12,8 +12,12 @@ import (
 // Register adds c to reg, or returns the collector already registered under
 // the same name, so that two instances of a component sharing a registry
 // count together instead of failing. Metrics are not worth refusing to start
-// over, so any other failure is logged and c works unregistered.
+// (or panicking, as MustRegister does) over, so any other failure is logged
+// and c works unregistered. With a nil reg, c is returned unregistered.
 func Register[C prometheus.Collector](reg prometheus.Registerer, log *slog.Logger, c C) C {
+	if reg == nil {
+		return c
+	}
 	err := reg.Register(c)
 	if err == nil {
 		return c

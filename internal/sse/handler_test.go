@@ -75,8 +75,7 @@ func TestH2C(t *testing.T) {
 func TestReplayThenLive(t *testing.T) {
 	t.Parallel()
 	started := make(chan struct{})
-	var e *env
-	e = newEnv(t, func(c *sse.Config) {
+	e := newEnv(t, func(c *sse.Config) {
 		c.ReplayBatch = 16
 		c.QueueSize = 4096
 	})

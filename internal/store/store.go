@@ -1,6 +1,7 @@
 // Package store defines the contract of Herald's durable inbox store. The
-// backends live in store/embedded (local disk) and, later, store/redis; the
-// shared contract tests in store/storetest keep them from drifting apart.
+// backends live in store/embedded (local disk, one node) and store/redis
+// (cluster mode); the shared contract tests in store/storetest keep them from
+// drifting apart, and store/storemetrics gives both the same metrics.
 package store
 
 import (

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/internal/testenv"
 	"github.com/heraldhq/herald/internal/web"
 )
 
@@ -59,10 +60,7 @@ func fakeServer(t *testing.T, scripts ...string) (*httptest.Server, <-chan strea
 // is idle: the page must close its stream (autoclose) for that to happen.
 func dumpDOM(t *testing.T, url string) string {
 	t.Helper()
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("chromium not installed")
-	}
+	chromium := testenv.NeedCommand(t, "chromium", "Debian package chromium")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, chromium,

@@ -84,7 +84,7 @@
 // Pebble unable to commit again. The store then fails every write with
 // ErrUnavailable, reports so through Ready, and the writer goroutine
 // reopens the database in the background, with backoff (50 ms doubling to
-// 5 s): it closes the broken database and opens it again, which replays the
+// 5 s, jittered): it closes the broken database and opens it again, which replays the
 // WAL. Acknowledged entries are never lost; a group whose commit failed
 // after its WAL write may be there after the reopen, once (its callers were
 // told it failed; a retry under the same idempotency key finds it). Reads

@@ -94,10 +94,7 @@ type reply struct {
 // Open opens (or creates) the store in dir.
 func Open(dir string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
-	m, err := storemetrics.New(opts.Registerer)
-	if err != nil {
-		return nil, err
-	}
+	m := storemetrics.New(opts.Registerer, opts.Logger)
 	db, err := openDB(dir, opts)
 	if err != nil {
 		return nil, err

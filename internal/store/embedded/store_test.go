@@ -344,8 +344,20 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, got[name], want)
 		}
 	}
-	if _, err := embedded.Open(t.TempDir(), embedded.Options{Registerer: reg}); err == nil {
-		t.Error("a second store on the same registry opened without error")
+	// A second store on the same registry counts into the same collectors
+	// (promreg), as every component does, instead of refusing to open.
+	s2 := openT(t, t.TempDir(), embedded.Options{Registerer: reg})
+	appendOK(t, s2, to(note("m3"), "rita"))
+	mfs, err = reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "herald_store_appends_total" {
+			if got := mf.GetMetric()[0].GetCounter().GetValue(); got != 2 {
+				t.Errorf("herald_store_appends_total after a second store's append = %v, want 2", got)
+			}
+		}
 	}
 }
 

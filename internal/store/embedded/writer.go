@@ -10,6 +10,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/heraldhq/herald/internal/backoff"
 	"github.com/heraldhq/herald/internal/notify"
 	"github.com/heraldhq/herald/internal/store"
 )
@@ -26,9 +27,9 @@ type writer struct {
 	sweep *sweep                 // the retention pass in progress, if any
 	// retry fires the next reopen while the database is broken (a commit
 	// failed: Pebble's commit pipeline is not usable afterwards, so every
-	// group fails fast until then); backoff is its last delay.
+	// group fails fast until then); backoff paces the attempts.
 	retry   *time.Timer
-	backoff time.Duration
+	backoff backoff.Backoff
 
 	// sync answers each applied group once its WAL sync ends; gen counts
 	// the database's reopens, so that a failed sync fails only the groups
@@ -45,7 +46,11 @@ type writer struct {
 }
 
 func newWriter(s *Store) *writer {
-	return &writer{s: s, metas: make(map[notify.UserID]meta)}
+	return &writer{
+		s:       s,
+		metas:   make(map[notify.UserID]meta),
+		backoff: backoff.Backoff{Min: reopenFirst, Max: reopenMax},
+	}
 }
 
 func (w *writer) run() {
@@ -105,8 +110,7 @@ func (w *writer) retryC() <-chan time.Time {
 		return nil
 	}
 	if w.retry == nil {
-		w.backoff = min(max(2*w.backoff, reopenFirst), reopenMax)
-		w.retry = time.NewTimer(w.backoff)
+		w.retry = time.NewTimer(w.backoff.Next())
 	}
 	return w.retry.C
 }
@@ -140,7 +144,7 @@ func (w *writer) reopen() {
 	db, err := openDB(s.dir, s.opts)
 	if err != nil {
 		s.opts.warnLimit.log(s.opts.Logger, slog.LevelWarn, "store: reopen failed",
-			"err", errText(err), "cause", errText(cause), "retry_in", min(2*w.backoff, reopenMax))
+			"err", errText(err), "cause", errText(cause))
 		return
 	}
 	s.db = db
@@ -219,7 +223,7 @@ drain:
 		w.s.metrics.Failures.Inc()
 		w.fail(fmt.Errorf("store: append: %w: %w", notify.ErrUnavailable, err))
 	} else if w.sync.synced.Swap(false) {
-		w.backoff = 0 // the disk works again: see reopen
+		w.backoff.Reset() // the disk works again: see reopen
 	}
 	clear(w.taken)
 	w.entries = nil

@@ -14,23 +14,21 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldhq/herald/internal/notify"
+	"github.com/heraldhq/herald/internal/testenv"
 )
 
-// TestAddr is the Redis the tests use; CI starts one there.
-const TestAddr = "127.0.0.1:6379"
+// TestAddr is the Redis the tests use (testenv.RedisAddr); CI starts one.
+var TestAddr = testenv.RedisAddr()
 
 // OpenTest opens a store on TestAddr under a prefix of its own, and at
 // cleanup closes it, deletes the prefix's keys and fails t if a command
-// touched keys of two hash slots. It skips t if Redis does not answer.
+// touched keys of two hash slots. A Redis that does not answer stops t as
+// testenv.NeedRedis does.
 func OpenTest(t testing.TB, opts Options) *Store {
 	t.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: TestAddr, DialTimeout: time.Second})
+	rdb := testenv.NeedRedis(t, TestAddr)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		_ = rdb.Close()
-		t.Skipf("no Redis at %s: %v", TestAddr, err)
-	}
 	slots := &slotCheck{}
 	rdb.AddHook(slots)
 	b := make([]byte, 8)

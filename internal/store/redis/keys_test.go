@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldhq/herald/internal/testenv"
 )
 
 func TestSlot(t *testing.T) {
@@ -53,11 +55,7 @@ func TestUserKeysOneSlot(t *testing.T) {
 // a script and a transaction on two slots.
 func TestSlotCheckCatches(t *testing.T) {
 	t.Parallel()
-	rdb := redis.NewClient(&redis.Options{Addr: TestAddr})
-	defer rdb.Close()
-	if err := rdb.Ping(t.Context()).Err(); err != nil {
-		t.Skipf("no Redis at %s: %v", TestAddr, err)
-	}
+	rdb := testenv.NeedRedis(t, TestAddr)
 	c := &slotCheck{}
 	rdb.AddHook(c)
 	ctx := t.Context()

@@ -62,14 +62,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		}
 		s.rdb, s.owned = c, true
 	}
-	m, err := storemetrics.New(opts.Registerer)
-	if err != nil {
-		if s.owned {
-			_ = s.rdb.Close()
-		}
-		return nil, err
-	}
-	s.metrics = m
+	s.metrics = storemetrics.New(opts.Registerer, opts.Logger)
 	go newWriter(s).run()
 	return s, nil
 }

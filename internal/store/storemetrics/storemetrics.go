@@ -3,10 +3,11 @@
 package storemetrics
 
 import (
-	"errors"
-	"fmt"
+	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/heraldhq/herald/internal/promreg"
 )
 
 // Metrics are a store's write-path figures. A group is what one write
@@ -20,8 +21,9 @@ type Metrics struct {
 	Commit     prometheus.Histogram
 }
 
-// New returns the metrics, registered with reg unless it is nil.
-func New(reg prometheus.Registerer) (*Metrics, error) {
+// New returns the metrics, registered with reg unless it is nil (promreg: two
+// stores on one registry count together; a failure is logged to log).
+func New(reg prometheus.Registerer, log *slog.Logger) *Metrics {
 	m := &Metrics{
 		Appends: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_store_appends_total",
@@ -50,15 +52,10 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
 	}
-	if reg == nil {
-		return m, nil
+	for _, c := range []*prometheus.Counter{&m.Appends, &m.Duplicates, &m.Entries, &m.Failures} {
+		*c = promreg.Register(reg, log, *c)
 	}
-	var errs []error
-	for _, c := range []prometheus.Collector{m.Appends, m.Duplicates, m.Entries, m.Failures, m.GroupSize, m.Commit} {
-		errs = append(errs, reg.Register(c))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("store: register metrics: %w", err)
-	}
-	return m, nil
+	m.GroupSize = promreg.Register(reg, log, m.GroupSize)
+	m.Commit = promreg.Register(reg, log, m.Commit)
+	return m
 }
