@@ -29,7 +29,7 @@ func TestStreamSendDeadline(t *testing.T) {
 	h := hub.New(hub.Options{})
 	log := &streamLog{hub: h, entries: make(map[notify.UserID][]notify.Entry)}
 	reg := prometheus.NewRegistry()
-	slots := limit.NewStreams(1, nil)
+	slots := limit.NewStreams(1, nil, nil)
 	ss := rpc.NewStreamServer(rpc.StreamConfig{
 		Store: log, Hub: h, Streams: slots, Registerer: reg,
 		WriteTimeout: 300 * time.Millisecond,
