@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -43,9 +44,12 @@ func TestRedisUnreachable(t *testing.T) {
 	if err := probeRedis(context.Background(), rdb, addr, log); err == nil {
 		t.Fatal("probe of a closed port succeeded")
 	}
-	want := `level=ERROR msg="redis unreachable at ` + addr + `: dial tcp ` + addr + `: connect: connection refused; starting anyway, not ready (GET /readyz) until Redis answers"`
-	if !strings.Contains(logs.String(), want) {
-		t.Errorf("logs:\n%s\nwant %s", logs.String(), want)
+	// The cause is the dial's, usually "connection refused"; another
+	// process may take the freed port meanwhile, so only its place is
+	// checked.
+	line := regexp.MustCompile(`level=ERROR msg="redis unreachable at ` + regexp.QuoteMeta(addr) + `: [^"]+; starting anyway, not ready \(GET /readyz\) until Redis answers"`)
+	if !line.MatchString(logs.String()) {
+		t.Errorf("logs:\n%s\nwant a line matching %s", logs.String(), line)
 	}
 
 	st, err := redisstore.Open(context.Background(), redisstore.Options{Client: rdb, Prefix: "herald-test-readyz:", Registerer: prometheus.NewRegistry()})
@@ -61,9 +65,8 @@ func TestRedisUnreachable(t *testing.T) {
 	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
 		t.Fatalf("readyz body %s: %v", w.Body, err)
 	}
-	wantBody := map[string]string{"status": "store unavailable", "store": "redis " + addr + ": dial tcp " + addr + ": connect: connection refused"}
-	if w.Code != http.StatusServiceUnavailable || body["status"] != wantBody["status"] || body["store"] != wantBody["store"] {
-		t.Errorf("readyz = %d %v, want 503 %v", w.Code, body, wantBody)
+	if w.Code != http.StatusServiceUnavailable || body["status"] != "store unavailable" || !strings.HasPrefix(body["store"], "redis "+addr+": ") || len(body["store"]) <= len("redis "+addr+": ") {
+		t.Errorf(`readyz = %d %v, want 503 {"status":"store unavailable","store":"redis %s: <cause>"}`, w.Code, body, addr)
 	}
 }
 
