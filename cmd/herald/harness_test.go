@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,6 +23,7 @@ import (
 
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
 	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/testbin"
 )
 
 // These end-to-end tests run the real herald binary as a child process on
@@ -34,23 +34,23 @@ const (
 	testAPIKey = "hk_e2e_test_key_0123456789"
 )
 
+// heraldBin is the herald binary under test: `make test` passes the one
+// `make build` wrote; a plain `go test` builds it here, once, before m.Run
+// starts the -timeout alarm, so that no test's time pays for a cold build
+// (see internal/testbin, also for why it is not race-built).
 var heraldBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "herald-e2e-")
-	if err != nil {
+	bins := testbin.New("herald")
+	var err error
+	if heraldBin, err = bins.Path("herald"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	heraldBin = filepath.Join(dir, "herald")
-	build := exec.Command("go", "build", "-o", heraldBin, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build herald:", err)
-		os.Exit(1)
-	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	if err := bins.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
 	os.Exit(code)
 }
 
