@@ -16,6 +16,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald/internal/testbin"
+	"github.com/heraldhq/herald/internal/testenv"
 )
 
 // The README's quick start, run as a newcomer would paste it, against
@@ -445,38 +448,19 @@ func makeRunCommand(path string) (string, error) {
 }
 
 // requireTools finds the external commands the quick start uses. Under CI a
-// missing one fails the test, naming it; elsewhere the test is skipped.
+// missing one fails the test, naming it; elsewhere the test is skipped
+// (internal/testenv).
 func requireTools(t *testing.T, names ...string) map[string]string {
 	t.Helper()
-	found := map[string]string{}
-	var missing []string
-	for _, name := range names {
-		path, err := exec.LookPath(name)
-		if err != nil {
-			// `make tools` installs grpcurl in the repository's .bin.
-			if p, _ := filepath.Abs(filepath.Join("../../.bin", name)); fileExists(p) {
-				path, err = p, nil
-			}
-		}
-		if err != nil {
-			missing = append(missing, name)
-			continue
-		}
-		found[name] = path
+	dotBin, err := filepath.Abs("../../.bin") // where make tools installs grpcurl
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(missing) > 0 {
-		msg := fmt.Sprintf("the README quick start needs %s, not found in PATH or .bin/ (make tools installs grpcurl)", strings.Join(missing, ", "))
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+	found := map[string]string{}
+	for _, name := range names {
+		found[name] = testenv.NeedCommand(t, name, "the README quick start runs it; make tools installs grpcurl, .ci/run the Debian packages", dotBin)
 	}
 	return found
-}
-
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
 
 // freePorts returns n distinct 127.0.0.1 addresses nothing listens on.
@@ -498,41 +482,25 @@ func freePorts(t *testing.T, n int) []string {
 	return addrs
 }
 
-// The binaries are built once per test binary into a directory TestMain
-// removes, with the default flags (not make build's -trimpath and
-// CGO_ENABLED=0), so that the build reuses what `go test` and the other
-// tests' builds left in the cache.
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
-)
+// bins are herald and heraldctl as `make build` writes them: `make test`
+// passes its bin/, a plain `go test` builds them once, outside every test's
+// time budget (internal/testbin).
+var bins = testbin.New("herald", "heraldctl")
 
+// builtBinaries returns the directory holding both binaries.
 func builtBinaries(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "heraldctl-test-bin-")
-		if buildErr != nil {
-			return
-		}
-		// No deadline: on a cold build cache this takes minutes, and it is
-		// not what the test measures.
-		cmd := exec.Command("go", "build", "-o", buildDir+"/", "./cmd/herald", "./cmd/heraldctl")
-		cmd.Dir = "../.."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	p, err := bins.Path("herald")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return buildDir
+	return filepath.Dir(p)
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
+	if err := bins.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 	}
 	os.Exit(code)
 }
