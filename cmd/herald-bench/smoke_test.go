@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldhq/herald/internal/testenv"
 	"github.com/heraldhq/herald/internal/testbin"
+	"github.com/heraldhq/herald/internal/testenv"
 )
 
 // childEnv makes the test binary run the command line it is given instead
