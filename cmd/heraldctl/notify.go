@@ -31,7 +31,7 @@ func runNotify(ctx context.Context, args []string, getenv env, stdout, stderr io
 		priority = fs.String("priority", "", "low, normal, high or critical")
 		idemKey  = fs.String("idempotency-key", "", "retries with the same key are delivered once")
 		server   = fs.String("server", or(getenv("HERALD_GRPC_SERVER"), defaultGRPCServer), "gRPC address of the server ($HERALD_GRPC_SERVER sets the default)")
-		apiKey   = fs.String("api-key", getenv("HERALD_API_KEY"), "service API key (default $HERALD_API_KEY; not needed with a --dev server)")
+		apiKey   = secretFlag(fs, getenv, "api-key", "HERALD_API_KEY", "service API key (default $HERALD_API_KEY; not needed with a --dev server)")
 		timeout  = fs.Duration("timeout", 10*time.Second, "deadline of the call")
 	)
 	if err := parseFlags(fs, args); err != nil {

@@ -166,3 +166,19 @@ func or(values ...string) string {
 	}
 	return ""
 }
+
+// secretFlag defines a string flag whose default comes from the environment
+// variable env, and which --help never prints: the default of --api-key is
+// a credential.
+func secretFlag(fs *flag.FlagSet, getenv env, name, envName, usage string) *string {
+	v := &unprinted{s: getenv(envName)}
+	fs.Var(v, name, usage)
+	return &v.s
+}
+
+// unprinted is a string flag.Value whose String is empty, so that the flag
+// package shows no default for it.
+type unprinted struct{ s string }
+
+func (u *unprinted) Set(s string) error { u.s = s; return nil }
+func (u *unprinted) String() string     { return "" }

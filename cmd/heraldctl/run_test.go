@@ -163,3 +163,31 @@ func TestExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpHidesAPIKey checks that --help never prints the API key taken
+// from the environment, while the key still reaches the flag.
+func TestHelpHidesAPIKey(t *testing.T) {
+	t.Parallel()
+	const key = "hk_secret_from_the_environment"
+	getenv := func(name string) string {
+		if name == "HERALD_API_KEY" {
+			return key
+		}
+		return ""
+	}
+	for _, cmd := range []string{"notify", "subscribe", "topics"} {
+		var stdout, stderr bytes.Buffer
+		_ = runEnv(context.Background(), []string{cmd, "--help"}, getenv, &stdout, &stderr)
+		if strings.Contains(stdout.String()+stderr.String(), key) {
+			t.Errorf("%s --help printed the API key", cmd)
+		}
+	}
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	p := secretFlag(fs, getenv, "api-key", "HERALD_API_KEY", "key")
+	if *p != key {
+		t.Errorf("default from the environment = %q, want %q", *p, key)
+	}
+	if err := fs.Parse([]string{"--api-key", "other"}); err != nil || *p != "other" {
+		t.Errorf("after --api-key other: %q, %v", *p, err)
+	}
+}

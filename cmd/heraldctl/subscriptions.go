@@ -30,7 +30,7 @@ type subscriptionFlags struct {
 func addSubscriptionFlags(fs *flag.FlagSet, getenv env) subscriptionFlags {
 	return subscriptionFlags{
 		server:  fs.String("server", or(getenv("HERALD_GRPC_SERVER"), defaultGRPCServer), "gRPC address of the server ($HERALD_GRPC_SERVER sets the default)"),
-		apiKey:  fs.String("api-key", getenv("HERALD_API_KEY"), "service API key (default $HERALD_API_KEY; not needed with a --dev server)"),
+		apiKey:  secretFlag(fs, getenv, "api-key", "HERALD_API_KEY", "service API key (default $HERALD_API_KEY; not needed with a --dev server)"),
 		timeout: fs.Duration("timeout", 30*time.Second, "deadline of the whole command"),
 	}
 }
