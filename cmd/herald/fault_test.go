@@ -315,7 +315,10 @@ func TestFaultDiskFull(t *testing.T) {
 		}
 	})
 	dir := filepath.Join(mnt, "data")
-	s := startServer(t, withDataDir(dir))
+	// A 16 MiB volume is run with a memtable to match (README, "Disk
+	// footprint"): each WAL file is preallocated to it.
+	small := withArgs("--store-memtable-mb=2")
+	s := startServer(t, withDataDir(dir), small)
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
 	load := newFaultLoad("df-a", "df-b", "df-c")
@@ -349,8 +352,7 @@ func TestFaultDiskFull(t *testing.T) {
 	})
 
 	// Give back a modest amount, not the whole disk: the store must make do
-	// with about 5.5 MB, which is less than one WAL file of its former 64 MB
-	// memtable.
+	// with about 5.5 MB, less than one WAL file of the default memtable.
 	freeSome(t, filler, 5500<<10)
 	n := load.ackedCount()
 	waitFor(t, 20*time.Second, func() bool { return load.ackedCount() >= n+200 }, func() string {
@@ -373,7 +375,7 @@ func TestFaultDiskFull(t *testing.T) {
 	load.retryUnknown(ctx, t, nc)
 	load.check(ctx, t, s.inboxClient(t))
 	s.Kill()
-	s2 := startServer(t, withDataDir(dir))
+	s2 := startServer(t, withDataDir(dir), small)
 	load.check(ctx, t, s2.inboxClient(t))
 }
 

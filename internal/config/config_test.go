@@ -57,7 +57,7 @@ func TestDefaults(t *testing.T) {
 		Retry:             3 * time.Second,
 		StreamQueue:       256,
 		RetentionCount:    1000,
-		StoreMemTableMB:   2,
+		StoreMemTableMB:   16,
 		RetentionAge:      720 * time.Hour,
 		IdempotencyWindow: 24 * time.Hour,
 		MaxTitleBytes:     256,

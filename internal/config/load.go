@@ -73,7 +73,7 @@ func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, e
 	durationVar(fs, &c.Retry, "retry", 3*time.Second, "reconnection delay advised to SSE clients")
 	fs.IntVar(&c.StreamQueue, "stream-queue", 256, "events queued per stream connection before it is dropped")
 	fs.IntVar(&c.RetentionCount, "retention-count", 1000, "inbox entries kept per user")
-	fs.IntVar(&c.StoreMemTableMB, "store-memtable-mb", 2, "embedded store's memtable in MiB (1 to 256): each WAL file is preallocated to it, up to four are kept; larger flushes big fan-outs less often for more disk (see README)")
+	fs.IntVar(&c.StoreMemTableMB, "store-memtable-mb", 16, "embedded store's memtable in MiB (1 to 256): each WAL file is preallocated to it, up to four are kept; larger flushes big fan-outs less often for more disk (see README)")
 	durationVar(fs, &c.RetentionAge, "retention-age", 720*time.Hour, "how long inbox entries are kept")
 	durationVar(fs, &c.IdempotencyWindow, "idempotency-window", 24*time.Hour, "how long idempotency keys are remembered")
 	fs.IntVar(&c.MaxTitleBytes, "max-title-bytes", 256, "largest notification title")

@@ -173,6 +173,9 @@ func (c Config) Validate() error {
 			add("%s %d: must be positive", p.flag, p.n)
 		}
 	}
+	if c.StoreMemTableMB > 256 {
+		add("--store-memtable-mb %d: at most 256 (each WAL file is preallocated to it)", c.StoreMemTableMB)
+	}
 	return errors.Join(errs...)
 }
 
