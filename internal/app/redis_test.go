@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -17,25 +16,14 @@ import (
 
 	"github.com/heraldhq/herald/internal/logbuf"
 	redisstore "github.com/heraldhq/herald/internal/store/redis"
+	"github.com/heraldhq/herald/internal/testenv"
 )
-
-// closedAddr is a 127.0.0.1 address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
 
 // A Redis that does not answer at start is named at error level, and
 // /readyz names it with the cause while it stays down.
 func TestRedisUnreachable(t *testing.T) {
 	t.Parallel()
-	addr := closedAddr(t)
+	addr := testenv.ClosedAddr(t)
 	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 	t.Cleanup(func() { rdb.Close() })
 

@@ -17,6 +17,7 @@ package testenv
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -154,4 +155,18 @@ func NeedOpenFiles(t testing.TB, need uint64) {
 		Missing(t, "an open-files limit of "+strconv.FormatUint(need, 10), "ulimit -n; raise the hard limit as root",
 			"the limit is "+strconv.FormatUint(lim.Cur, 10))
 	}
+}
+
+// ClosedAddr returns a 127.0.0.1 address that nothing listened on a moment
+// ago, for tests of a component that cannot be reached. Another process may
+// take the port meanwhile: assert on where the cause is, not on its text.
+func ClosedAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
 }

@@ -2,7 +2,6 @@ package testenv_test
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,23 +26,11 @@ func (r *recorder) Skipf(format string, args ...any) {
 }
 func (r *recorder) Cleanup(f func()) { r.TB.Cleanup(f) }
 
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 // TestMissing: under CI a missing component fails the test and names the
 // component; elsewhere it skips it, naming it too. Not parallel: it sets
 // the CI variable.
 func TestMissing(t *testing.T) {
-	redisAddr := closedAddr(t)
+	redisAddr := testenv.ClosedAddr(t)
 	for _, tc := range []struct {
 		ci       string
 		wantFail bool
