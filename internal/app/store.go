@@ -13,6 +13,7 @@ import (
 	"github.com/heraldhq/herald/internal/config"
 	"github.com/heraldhq/herald/internal/hub"
 	"github.com/heraldhq/herald/internal/notify"
+	"github.com/heraldhq/herald/internal/redisconn"
 	"github.com/heraldhq/herald/internal/store/embedded"
 	redisstore "github.com/heraldhq/herald/internal/store/redis"
 )
@@ -54,18 +55,19 @@ func (a *App) openStore(cfg config.Config, log *slog.Logger) (publisher, []func(
 
 	// One client for the store and the bus; the bus's subscriber takes a
 	// connection of its own from it.
-	opts, err := redis.ParseURL(cfg.RedisURL)
-	if err != nil {
-		return nil, nil, fmt.Errorf("app: redis url: %w", err)
-	}
+	rc := cfg.Redis()
 	// go-redis logs through a process-global logger, its own stderr line
 	// format by default. It is set here, in the wiring, because there is one
 	// App, and so one logger, per herald process; the bus's client logs
 	// through it too.
 	redis.SetLogger(redisstore.NewClientLogger(log.With("component", "redis")))
-	a.rdb = redis.NewClient(opts)
-	a.redisAddr = opts.Addr // host:port, never the password
-	a.storeName = "redis " + a.redisAddr
+	rdb, err := redisconn.New(rc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("app: %w", err)
+	}
+	a.rdb = rdb
+	a.redisAddr = rc.Where() // host:port of the server or the seeds, never the password
+	a.storeName = rc.Describe()
 	closers := []func() error{a.rdb.Close}
 	a.redisDown = probeRedis(context.Background(), a.rdb, a.redisAddr, log.With("component", "store")) != nil
 

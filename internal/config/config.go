@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/url"
 	"time"
+
+	"github.com/heraldhq/herald/internal/redisconn"
 )
 
 // DevJWTSecret is the HS256 secret used with --dev when no --jwt-secret is
@@ -55,6 +57,15 @@ type Config struct {
 	// RedisURL locates Redis (redis://[user:password@]host:port/db, or
 	// rediss:// for TLS); it may hold a password, which LogValue hides.
 	RedisURL string
+	// RedisMode is the Redis topology: single, cluster or sentinel
+	// (redisconn's modes).
+	RedisMode string
+	// RedisAddrs are the seeds of a cluster or the sentinels (host:port).
+	RedisAddrs []string
+	// RedisSentinelMaster is the master's name under Sentinel.
+	RedisSentinelMaster string
+	// RedisSentinelPassword authenticates to the sentinels.
+	RedisSentinelPassword string
 	// RedisPrefix starts every key and channel name, so that deployments
 	// can share a Redis.
 	RedisPrefix string
@@ -232,6 +243,10 @@ func (c Config) LogValue() slog.Value {
 		slog.String("data_dir", c.DataDir),
 		slog.String("store", c.Store),
 		slog.String("redis_url", redactURL(c.RedisURL)),
+		slog.String("redis_mode", c.RedisMode),
+		slog.Any("redis_addrs", c.RedisAddrs),
+		slog.String("redis_sentinel_master", c.RedisSentinelMaster),
+		slog.Bool("redis_sentinel_password", c.RedisSentinelPassword != ""),
 		slog.String("redis_prefix", c.RedisPrefix),
 		slog.Bool("dev", c.Dev),
 		slog.String("jwt_secret", secret),
@@ -267,4 +282,15 @@ func redactURL(s string) string {
 		return "(unparsable)"
 	}
 	return u.Redacted()
+}
+
+// Redis is where --store=redis finds Redis.
+func (c Config) Redis() redisconn.Config {
+	return redisconn.Config{
+		Mode:             c.RedisMode,
+		URL:              c.RedisURL,
+		Addrs:            c.RedisAddrs,
+		SentinelMaster:   c.RedisSentinelMaster,
+		SentinelPassword: c.RedisSentinelPassword,
+	}
 }

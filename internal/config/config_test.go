@@ -47,6 +47,7 @@ func TestDefaults(t *testing.T) {
 		DataDir:           "./data",
 		Store:             "embedded",
 		RedisURL:          "redis://127.0.0.1:6379/0",
+		RedisMode:         "single",
 		RedisPrefix:       "herald:",
 		Dev:               true,
 		JWTSecret:         config.DevJWTSecret,
@@ -458,9 +459,18 @@ func TestRedisStore(t *testing.T) {
 	if got, want := [3]string{c.Store, c.RedisURL, c.RedisPrefix}, [3]string{"redis", "redis://:pw@10.0.0.5:6380/2", "hq:"}; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
+	c, err = load(t, append(prod, "--store=redis", "--redis-mode=Sentinel", "--redis-sentinel-master=herald"),
+		env("HERALD_REDIS_ADDRS", "10.0.0.7:26379, 10.0.0.8:26379", "HERALD_REDIS_URL", "redis://:pw@10.0.0.5:6380/2",
+			"HERALD_REDIS_SENTINEL_PASSWORD", "sentinel-pw"))
+	if err != nil {
+		t.Fatalf("Load sentinel: %v", err)
+	}
+	if got, want := c.Redis().Describe(), `redis sentinel master "herald" via 10.0.0.7:26379,10.0.0.8:26379`; got != want {
+		t.Errorf("Redis().Describe() = %q, want %q", got, want)
+	}
 	var out bytes.Buffer
 	slog.New(slog.NewTextHandler(&out, nil)).Info("config", "config", c)
-	if strings.Contains(out.String(), "pw@") || !strings.Contains(out.String(), "10.0.0.5:6380") {
+	if strings.Contains(out.String(), "pw@") || strings.Contains(out.String(), "sentinel-pw") || !strings.Contains(out.String(), "10.0.0.5:6380") {
 		t.Errorf("logged config %q: want the Redis address without its password", out.String())
 	}
 
@@ -474,6 +484,11 @@ func TestRedisStore(t *testing.T) {
 		{"password kept out of errors", []string{"--store=redis", "--redis-url=redis://:s3cret@host:1/notadb"}, "--redis-url"},
 		{"empty prefix", []string{"--store=redis", "--redis-prefix="}, "--redis-prefix"},
 		{"brace in prefix", []string{"--store=redis", "--redis-prefix={x}:"}, "--redis-prefix"},
+		{"unknown mode", []string{"--store=redis", "--redis-mode=ring"}, `--redis-mode "ring": want single, cluster or sentinel`},
+		{"sentinel without master", []string{"--store=redis", "--redis-mode=sentinel", "--redis-addrs=127.0.0.1:26379"}, "needs --redis-sentinel-master"},
+		{"cluster on a database", []string{"--store=redis", "--redis-mode=cluster", "--redis-url=redis://h:7000/1"}, "only database 0"},
+		{"seeds without a mode", []string{"--store=redis", "--redis-addrs=a:1,b:2"}, "need --redis-mode=cluster or sentinel"},
+		{"seed without a port", []string{"--store=redis", "--redis-mode=cluster", "--redis-addrs=a:1,b"}, `--redis-addrs "b"`},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/heraldhq/herald/internal/redisconn"
 )
 
 // ErrUsage marks a command line the flags cannot parse: an unknown flag, a
@@ -30,6 +32,7 @@ func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, e
 		cors    listValue
 		brokers listValue
 		selfSub listValue
+		rAddrs  listValue
 	)
 	fs := flag.NewFlagSet("herald", flag.ContinueOnError)
 	// The flag package would print the whole usage around a parse error;
@@ -42,6 +45,10 @@ func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, e
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory of the embedded store")
 	fs.StringVar(&c.Store, "store", StoreEmbedded, "inbox store: embedded (one node, in --data-dir) or redis (a cluster of nodes sharing --redis-url)")
 	fs.StringVar(&c.RedisURL, "redis-url", DefaultRedisURL, "Redis of --store=redis: redis://[user:password@]host:port/db or rediss:// for TLS")
+	fs.StringVar(&c.RedisMode, "redis-mode", redisconn.Single, "Redis topology of --store=redis: single (--redis-url's server), cluster (a Redis Cluster) or sentinel (the master that Sentinel names)")
+	fs.Var(&rAddrs, "redis-addrs", "comma-separated host:port seeds of the Redis Cluster, or the sentinels (default: --redis-url's host); --redis-url still gives user, password, database and TLS")
+	fs.StringVar(&c.RedisSentinelMaster, "redis-sentinel-master", "", "name of the master the sentinels monitor (--redis-mode=sentinel)")
+	fs.StringVar(&c.RedisSentinelPassword, "redis-sentinel-password", "", "password of the sentinels themselves (empty: none); --redis-url's authenticates to the master and replicas")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "herald:", "prefix of every Redis key and channel, so deployments can share a Redis")
 	fs.BoolVar(&c.Dev, "dev", false, "development mode: public dev JWT secret if none is set, no API key needed (without --api-keys any key is accepted too), GET /v1/dev/token")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 secret for user tokens, at least 32 bytes (required unless --jwt-jwks-url or --dev)")
@@ -143,6 +150,8 @@ func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, e
 	c.CORSOrigins = cors
 	c.KafkaBrokers = brokers
 	c.SelfSubscribeTopics = selfSub
+	c.RedisAddrs = rAddrs
+	c.RedisMode = strings.ToLower(c.RedisMode)
 	c.LogLevel = strings.ToLower(c.LogLevel)
 	c.Store = strings.ToLower(c.Store)
 	c.KafkaSASLMechanism = strings.ToLower(c.KafkaSASLMechanism)

@@ -44,8 +44,8 @@ func (c Config) Validate() error {
 		}
 	case StoreRedis:
 		// The client's own parser, so that what passes here also opens.
-		if _, err := redis.ParseURL(c.RedisURL); err != nil {
-			add("--redis-url: %s", redactError(err, c.RedisURL))
+		if err := c.Redis().Check(); err != nil {
+			add("%v", err)
 		}
 		// A brace would open a Redis Cluster hash tag of its own and put
 		// a user's keys in different slots.
