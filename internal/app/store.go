@@ -14,6 +14,7 @@ import (
 	"github.com/heraldhq/herald/internal/hub"
 	"github.com/heraldhq/herald/internal/notify"
 	"github.com/heraldhq/herald/internal/redisconn"
+	"github.com/heraldhq/herald/internal/store"
 	"github.com/heraldhq/herald/internal/store/embedded"
 	redisstore "github.com/heraldhq/herald/internal/store/redis"
 )
@@ -49,7 +50,7 @@ func (a *App) openStore(cfg config.Config, log *slog.Logger) (publisher, []func(
 		if err != nil {
 			return nil, nil, fmt.Errorf("app: open store in %s: %w", cfg.DataDir, err)
 		}
-		a.store = st
+		a.store = store.Bounded(st, cfg.StoreTimeout, "store")
 		return a.hub, []func() error{st.Close}, nil
 	}
 
@@ -100,7 +101,7 @@ func (a *App) openStore(cfg config.Config, log *slog.Logger) (publisher, []func(
 	if err != nil {
 		return nil, closers, fmt.Errorf("app: open redis store: %w", err)
 	}
-	a.store = st
+	a.store = store.Bounded(st, cfg.StoreTimeout, "redis")
 	return b, append(closers, st.Close), nil
 }
 

@@ -71,9 +71,10 @@ type Bus struct {
 	live map[notify.UserID]chan struct{}
 	kick chan struct{}
 
-	ps   *redis.PubSub
-	stop chan struct{}
-	wg   sync.WaitGroup
+	ps      *redis.PubSub // classic pub/sub: one connection for every channel
+	sharded *shards       // Redis Cluster: sharded pub/sub, one connection per master
+	stop    chan struct{}
+	wg      sync.WaitGroup
 
 	lastWarn atomic.Int64 // unix nanoseconds of the last rate-limited warning
 }
@@ -98,13 +99,19 @@ func New(client redis.UniversalClient, prefix string, local Publisher, log *slog
 		kick:    make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 	}
-	// A PubSub with no channel yet opens no connection until the first
-	// SUBSCRIBE; from then on go-redis re-subscribes on every reconnect.
-	b.ps = client.Subscribe(context.Background())
-	b.wg.Add(3)
+	if cc, ok := client.(*redis.ClusterClient); ok {
+		b.sharded = newShards(b, cc)
+		b.wg.Add(2)
+	} else {
+		// A PubSub with no channel yet opens no connection until the
+		// first SUBSCRIBE; from then on go-redis re-subscribes on every
+		// reconnect.
+		b.ps = client.Subscribe(context.Background())
+		b.wg.Add(3)
+		go b.receiveLoop()
+	}
 	go b.publishLoop()
 	go b.watchLoop()
-	go b.receiveLoop()
 	return b
 }
 
@@ -178,6 +185,11 @@ func (b *Bus) change(user notify.UserID, d int) {
 	}
 	b.pending[user] = struct{}{}
 	b.mu.Unlock()
+	b.poke()
+}
+
+// poke wakes the watch loop.
+func (b *Bus) poke() {
 	select {
 	case b.kick <- struct{}{}:
 	default:
@@ -192,8 +204,13 @@ func (b *Bus) Close() error {
 		return nil
 	}
 	close(b.stop)
-	// Closing the PubSub ends the subscriber's blocking read at once.
-	err := b.ps.Close()
+	var err error
+	if b.sharded != nil {
+		err = b.sharded.close()
+	} else {
+		// Closing the PubSub ends the subscriber's blocking read at once.
+		err = b.ps.Close()
+	}
 	b.wg.Wait()
 	if err != nil && !errors.Is(err, redis.ErrClosed) {
 		return err
@@ -272,9 +289,20 @@ func (b *Bus) send(batches [][]notify.Entry) {
 	defer cancel()
 	pipe := b.rdb.Pipeline()
 	for _, g := range groups {
-		pipe.Publish(ctx, b.channel(g.user), encode(nil, g.user, g.entries))
+		if b.sharded != nil {
+			// Only the shard that serves the user's slot relays it; a
+			// cluster copies a classic PUBLISH to every node.
+			pipe.SPublish(ctx, b.channel(g.user), encode(nil, g.user, g.entries))
+		} else {
+			pipe.Publish(ctx, b.channel(g.user), encode(nil, g.user, g.entries))
+		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
+		if b.sharded != nil {
+			// A dead master answers no MOVED, so go-redis would keep
+			// its slots until its periodic reload: ask the cluster now.
+			b.sharded.cc.ReloadState(ctx)
+		}
 		b.m.publishErrors.Inc()
 		b.m.dropped.Add(float64(total))
 		b.warn("bus: publish failed; remote streams catch up by gap fill", "entries", total, "error", err)
@@ -314,6 +342,11 @@ func (b *Bus) watchLoop() {
 		clear(b.pending)
 		b.mu.Unlock()
 		b.m.watched.Set(float64(len(subscribed)))
+		if b.sharded != nil {
+			b.sharded.subscribe(sub)
+			b.sharded.unsubscribe(unsub)
+			continue
+		}
 		// go-redis records the channels even when the command fails and
 		// re-subscribes them on its next connection, so an error here
 		// needs no retry of ours.
@@ -379,38 +412,50 @@ func (b *Bus) receiveLoop() {
 			continue
 		}
 		retry.Reset()
-		if sub, ok := msg.(*redis.Subscription); ok {
-			if sub.Kind == "subscribe" {
-				b.confirm(sub.Channel)
-			}
-			continue
+		b.handle(msg)
+	}
+}
+
+// handle takes one message of a subscription connection: a confirmed
+// subscription, or entries for the local hub.
+func (b *Bus) handle(msg any) {
+	switch m := msg.(type) {
+	case *redis.Subscription:
+		if m.Kind == "subscribe" || m.Kind == "ssubscribe" {
+			b.confirm(m.Channel)
 		}
-		m, ok := msg.(*redis.Message)
-		if !ok {
-			continue // pongs
-		}
+	case *redis.Message:
 		entries, err := decode([]byte(m.Payload))
 		if err != nil {
 			b.m.decodeErrors.Inc()
 			b.warn("bus: dropping undecodable message", "channel", m.Channel, "error", err)
-			continue
+			return
 		}
 		b.m.received.Add(float64(len(entries)))
 		b.local.Publish(entries)
 	}
 }
 
-// confirm marks the user of channel live: Redis subscribed this node to it.
-func (b *Bus) confirm(channel string) {
-	enc, ok := strings.CutPrefix(channel, b.prefix+"bus:{u:")
+// parseChannel is the user of a channel named by Bus.channel.
+func parseChannel(prefix, channel string) (notify.UserID, bool) {
+	enc, ok := strings.CutPrefix(channel, prefix+"bus:{u:")
 	enc, ok2 := strings.CutSuffix(enc, "}")
 	raw, err := base64.RawURLEncoding.DecodeString(enc)
 	if !ok || !ok2 || err != nil {
+		return "", false
+	}
+	return notify.UserID(raw), true
+}
+
+// confirm marks the user of channel live: Redis subscribed this node to it.
+func (b *Bus) confirm(channel string) {
+	user, ok := b.userOf(channel)
+	if !ok {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if ch := b.live[notify.UserID(raw)]; ch != nil && !isClosed(ch) {
+	if ch := b.live[user]; ch != nil && !isClosed(ch) {
 		close(ch)
 	}
 }

@@ -66,6 +66,8 @@ type Config struct {
 	RedisSentinelMaster string
 	// RedisSentinelPassword authenticates to the sentinels.
 	RedisSentinelPassword string
+	// StoreTimeout bounds each store call (0: unbounded).
+	StoreTimeout time.Duration
 	// RedisPrefix starts every key and channel name, so that deployments
 	// can share a Redis.
 	RedisPrefix string
@@ -248,6 +250,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("redis_sentinel_master", c.RedisSentinelMaster),
 		slog.Bool("redis_sentinel_password", c.RedisSentinelPassword != ""),
 		slog.String("redis_prefix", c.RedisPrefix),
+		slog.Duration("store_timeout", c.StoreTimeout),
 		slog.Bool("dev", c.Dev),
 		slog.String("jwt_secret", secret),
 		slog.String("jwt_audience", c.JWTAudience),

@@ -48,6 +48,7 @@ func TestDefaults(t *testing.T) {
 		Store:             "embedded",
 		RedisURL:          "redis://127.0.0.1:6379/0",
 		RedisMode:         "single",
+		StoreTimeout:      5 * time.Second,
 		RedisPrefix:       "herald:",
 		Dev:               true,
 		JWTSecret:         config.DevJWTSecret,

@@ -30,6 +30,9 @@ func (c Config) Validate() error {
 	if c.HTTPAddr == c.GRPCAddr && !strings.HasSuffix(c.HTTPAddr, ":0") {
 		add("--http-addr and --grpc-addr are both %q", c.HTTPAddr)
 	}
+	if c.StoreTimeout < 0 {
+		add("--store-timeout %v: must not be negative", c.StoreTimeout)
+	}
 	switch c.Store {
 	case StoreEmbedded:
 		if c.DataDir == "" {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -21,6 +22,11 @@ const (
 	Cluster  = "cluster"
 	Sentinel = "sentinel"
 )
+
+// clusterStateReload bounds how long a client keeps sending a failed
+// master's slots to it after a replica took over: one CLUSTER SLOTS a
+// second at most, from each node of Herald.
+const clusterStateReload = time.Second
 
 // Config locates Redis.
 type Config struct {
@@ -169,29 +175,33 @@ func withoutServerName(o *redis.Options) {
 func clusterOptions(o *redis.Options, seeds []string) *redis.ClusterOptions {
 	withoutServerName(o)
 	return &redis.ClusterOptions{
-		Addrs:                 seeds,
-		ClientName:            o.ClientName,
-		Protocol:              o.Protocol,
-		Username:              o.Username,
-		Password:              o.Password,
-		MaxRetries:            o.MaxRetries,
-		MinRetryBackoff:       o.MinRetryBackoff,
-		MaxRetryBackoff:       o.MaxRetryBackoff,
-		DialTimeout:           o.DialTimeout,
-		ReadTimeout:           o.ReadTimeout,
-		WriteTimeout:          o.WriteTimeout,
-		ContextTimeoutEnabled: o.ContextTimeoutEnabled,
-		PoolFIFO:              o.PoolFIFO,
-		PoolSize:              o.PoolSize,
-		PoolTimeout:           o.PoolTimeout,
-		MinIdleConns:          o.MinIdleConns,
-		MaxIdleConns:          o.MaxIdleConns,
-		MaxActiveConns:        o.MaxActiveConns,
-		ConnMaxIdleTime:       o.ConnMaxIdleTime,
-		ConnMaxLifetime:       o.ConnMaxLifetime,
-		TLSConfig:             o.TLSConfig,
-		DisableIdentity:       o.DisableIdentity,
-		IdentitySuffix:        o.IdentitySuffix,
+		Addrs: seeds,
+		// A master that died answers no MOVED, which is what makes
+		// go-redis reload the slot map; without it the map is reloaded
+		// on use once it is this old (go-redis's default: a minute).
+		ClusterStateReloadInterval: clusterStateReload,
+		ClientName:                 o.ClientName,
+		Protocol:                   o.Protocol,
+		Username:                   o.Username,
+		Password:                   o.Password,
+		MaxRetries:                 o.MaxRetries,
+		MinRetryBackoff:            o.MinRetryBackoff,
+		MaxRetryBackoff:            o.MaxRetryBackoff,
+		DialTimeout:                o.DialTimeout,
+		ReadTimeout:                o.ReadTimeout,
+		WriteTimeout:               o.WriteTimeout,
+		ContextTimeoutEnabled:      o.ContextTimeoutEnabled,
+		PoolFIFO:                   o.PoolFIFO,
+		PoolSize:                   o.PoolSize,
+		PoolTimeout:                o.PoolTimeout,
+		MinIdleConns:               o.MinIdleConns,
+		MaxIdleConns:               o.MaxIdleConns,
+		MaxActiveConns:             o.MaxActiveConns,
+		ConnMaxIdleTime:            o.ConnMaxIdleTime,
+		ConnMaxLifetime:            o.ConnMaxLifetime,
+		TLSConfig:                  o.TLSConfig,
+		DisableIdentity:            o.DisableIdentity,
+		IdentitySuffix:             o.IdentitySuffix,
 	}
 }
 

@@ -1,0 +1,77 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/internal/notify"
+	"github.com/heraldhq/herald/internal/store"
+)
+
+// hanging is a store whose calls block until release is closed, whatever
+// their context says, as a client stuck in a socket read does; only Last
+// answers at once.
+type hanging struct {
+	store.Store
+	release chan struct{}
+}
+
+func (h hanging) Append(context.Context, []store.Delivery) ([]store.Result, error) {
+	<-h.release
+	return []store.Result{{ID: "late"}}, nil
+}
+
+func (h hanging) Read(ctx context.Context, _ notify.UserID, _ notify.Cursor, _ int) ([]notify.Entry, error) {
+	<-ctx.Done() // this one looks at its context
+	return nil, ctx.Err()
+}
+
+func (h hanging) Last(context.Context, notify.UserID) (notify.Cursor, error) { return 7, nil }
+
+func (h hanging) Ready(context.Context) error {
+	<-h.release
+	return nil
+}
+
+func TestBounded(t *testing.T) {
+	t.Parallel()
+	h := hanging{release: make(chan struct{})}
+	defer close(h.release)
+	s := store.Bounded(h, 20*time.Millisecond, "redis")
+
+	tests := []struct {
+		name string
+		call func(context.Context) error
+	}{
+		{"a call that ignores its context", func(ctx context.Context) error { _, err := s.Append(ctx, nil); return err }},
+		{"a call that ends with its context", func(ctx context.Context) error { _, err := s.Read(ctx, "u", 0, 1); return err }},
+		{"readiness", func(ctx context.Context) error { return s.(interface{ Ready(context.Context) error }).Ready(ctx) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.call(t.Context())
+			if !errors.Is(err, notify.ErrUnavailable) || !errors.Is(err, store.ErrTimeout) {
+				t.Fatalf("error = %v, want ErrUnavailable from ErrTimeout", err)
+			}
+			var ue *notify.UnavailableError
+			if !errors.As(err, &ue) || ue.Dependency != "redis" {
+				t.Errorf("error = %v, want it to name redis", err)
+			}
+			// The caller's own end stays the caller's: not a store fault.
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			if err := tc.call(ctx); !errors.Is(err, context.Canceled) || errors.Is(err, notify.ErrUnavailable) {
+				t.Errorf("with the caller's context canceled: error = %v, want context.Canceled", err)
+			}
+		})
+	}
+
+	if c, err := s.Last(t.Context(), "u"); c != 7 || err != nil {
+		t.Errorf("Last = %d, %v; want the store's answer, 7", c, err)
+	}
+	if store.Bounded(h, 0, "redis") != store.Store(h) {
+		t.Error("Bounded with no timeout should return the store as is")
+	}
+}
