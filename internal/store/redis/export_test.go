@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,20 +21,28 @@ import (
 // TestAddr is the Redis the tests use (testenv.RedisAddr); CI starts one.
 var TestAddr = testenv.RedisAddr()
 
-// OpenTest opens a store on TestAddr under a prefix of its own, and at
-// cleanup closes it, deletes the prefix's keys and fails t if a command
-// touched keys of two hash slots. A Redis that does not answer stops t as
+// OpenTest opens a store under a prefix of its own, and at cleanup closes
+// it, deletes the prefix's keys and fails t if a command touched keys of
+// two hash slots. The store is on opts.Client when set, which the caller
+// owns and may share between tests (a cluster or a failover client, say);
+// else on TestAddr, where a Redis that does not answer stops t as
 // testenv.NeedRedis does.
 func OpenTest(t testing.TB, opts Options) *Store {
 	t.Helper()
-	rdb := testenv.NeedRedis(t, TestAddr)
+	rdb := opts.Client
+	var slots *slotCheck
+	if rdb == nil {
+		c := testenv.NeedRedis(t, TestAddr)
+		rdb, opts.Client = c, c
+		slots = &slotCheck{}
+		rdb.AddHook(slots)
+	} else {
+		slots = sharedSlotCheck(rdb)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	slots := &slotCheck{}
-	rdb.AddHook(slots)
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
-	opts.Client = rdb
 	opts.Prefix = "herald-test-" + hex.EncodeToString(b) + ":"
 	s, err := Open(ctx, opts)
 	if err != nil {
@@ -41,27 +50,57 @@ func OpenTest(t testing.TB, opts Options) *Store {
 	}
 	t.Cleanup(func() {
 		_ = s.Close()
-		for _, v := range slots.errors() {
+		for _, v := range slots.errorsUnder(opts.Prefix) {
 			t.Errorf("cross-slot command: %s", v)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		iter := rdb.Scan(ctx, 0, opts.Prefix+"*", 1000).Iterator()
-		var keys []string
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
+		if err := deletePrefix(ctx, rdb, opts.Prefix); err != nil {
+			t.Errorf("cleanup: %v", err)
 		}
-		if err := iter.Err(); err != nil {
-			t.Errorf("cleanup scan: %v", err)
-		}
-		for from := 0; from < len(keys); from += 1000 {
-			if err := rdb.Unlink(ctx, keys[from:min(from+1000, len(keys))]...).Err(); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		}
-		_ = rdb.Close()
 	})
 	return s
+}
+
+// deletePrefix deletes the keys under prefix: on each master of a
+// cluster, one key per command since they lie in many slots.
+func deletePrefix(ctx context.Context, rdb redis.UniversalClient, prefix string) error {
+	if c, ok := rdb.(*redis.ClusterClient); ok {
+		return c.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+			keys, err := scanPrefix(ctx, node, prefix)
+			if err != nil {
+				return err
+			}
+			pipe := node.Pipeline()
+			for _, k := range keys {
+				pipe.Unlink(ctx, k)
+			}
+			_, err = pipe.Exec(ctx)
+			return err
+		})
+	}
+	keys, err := scanPrefix(ctx, rdb, prefix)
+	if err != nil {
+		return err
+	}
+	for from := 0; from < len(keys); from += 1000 {
+		if err := rdb.Unlink(ctx, keys[from:min(from+1000, len(keys))]...).Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func scanPrefix(ctx context.Context, rdb redis.Cmdable, prefix string) ([]string, error) {
+	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	var keys []string
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		return nil, fmt.Errorf("scan %s*: %w", prefix, err)
+	}
+	return keys, nil
 }
 
 // SetAfterAppend makes every group stop between its entries and its
@@ -74,24 +113,51 @@ func UserKeys(s *Store, user string) []string {
 	return []string{k.meta, k.state, k.entries, k.ids, k.expiring, k.topics, k.prefs}
 }
 
+// slotChecks holds the one slotCheck hooked to each client OpenTest was
+// given: tests that share a client share its hook, and each reports what
+// touched keys under its own prefix.
+var slotChecks sync.Map // redis.UniversalClient → *slotCheck
+
+func sharedSlotCheck(rdb redis.UniversalClient) *slotCheck {
+	c, loaded := slotChecks.LoadOrStore(rdb, &slotCheck{})
+	if !loaded {
+		rdb.AddHook(c.(*slotCheck))
+	}
+	return c.(*slotCheck)
+}
+
 // slotCheck is a go-redis hook that records every command whose keys
 // lie in more than one Redis Cluster hash slot: the scripts (EVAL and
 // EVALSHA name their keys) and transactions (MULTI…EXEC).
 type slotCheck struct {
 	mu  sync.Mutex
-	bad []string
+	bad []violation
 }
 
-func (c *slotCheck) errors() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.bad
+type violation struct {
+	what string
+	keys []string
 }
 
-func (c *slotCheck) report(v string) {
+func (c *slotCheck) errors() []string { return c.errorsUnder("") }
+
+// errorsUnder returns the violations with a key under prefix.
+func (c *slotCheck) errorsUnder(prefix string) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.bad = append(c.bad, v)
+	var out []string
+	for _, v := range c.bad {
+		if slices.ContainsFunc(v.keys, func(k string) bool { return strings.HasPrefix(k, prefix) }) {
+			out = append(out, fmt.Sprintf("%s %q", v.what, v.keys))
+		}
+	}
+	return out
+}
+
+func (c *slotCheck) report(what string, keys []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.bad = append(c.bad, violation{what, keys})
 }
 
 func (c *slotCheck) DialHook(next redis.DialHook) redis.DialHook { return next }
@@ -126,7 +192,7 @@ func (c *slotCheck) check(cmds []redis.Cmder, tx bool) {
 				keys = append(keys, fmt.Sprint(k))
 			}
 			if !sameSlot(keys) {
-				c.report(fmt.Sprintf("%s with keys %q", name, keys))
+				c.report(name+" with keys", keys)
 			}
 			txKeys = append(txKeys, keys...)
 		case "multi", "exec":
@@ -137,7 +203,7 @@ func (c *slotCheck) check(cmds []redis.Cmder, tx bool) {
 		}
 	}
 	if tx && !sameSlot(txKeys) {
-		c.report(fmt.Sprintf("transaction on keys %q", txKeys))
+		c.report("transaction on keys", txKeys)
 	}
 }
 

@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/heraldhq/herald/internal/notify"
+	"github.com/heraldhq/herald/internal/redistest"
 	"github.com/heraldhq/herald/internal/store"
 	redisstore "github.com/heraldhq/herald/internal/store/redis"
 	"github.com/heraldhq/herald/internal/store/storetest"
@@ -23,16 +27,69 @@ func opener(opts redisstore.Options) storetest.Open {
 
 func TestContract(t *testing.T) {
 	t.Parallel()
-	open := opener(redisstore.Options{})
+	contract(t, redisstore.Options{})
+}
+
+// TestContractCluster keeps the contract on a Redis Cluster of three
+// masters and three replicas, which rejects what a single Redis lets pass:
+// a script or transaction on keys of two slots, or a key on another node.
+func TestContractCluster(t *testing.T) {
+	t.Parallel()
+	c := redistest.StartCluster(t, redistest.ClusterOptions{})
+	rdb := c.Client(t)
+	t.Cleanup(func() {
+		var left atomic.Int64
+		err := rdb.ForEachMaster(context.Background(), func(ctx context.Context, node *redis.Client) error {
+			n, err := node.DBSize(ctx).Result()
+			left.Add(n)
+			return err
+		})
+		noKeysLeft(t, left.Load(), err)
+	})
+	contract(t, redisstore.Options{Client: rdb})
+}
+
+// TestContractSentinel keeps the contract through a failover client that
+// asks three Sentinels for the master.
+func TestContractSentinel(t *testing.T) {
+	t.Parallel()
+	s := redistest.StartSentinel(t, redistest.SentinelOptions{})
+	rdb := s.Client(t)
+	t.Cleanup(func() {
+		n, err := rdb.DBSize(context.Background()).Result()
+		noKeysLeft(t, n, err)
+	})
+	contract(t, redisstore.Options{Client: rdb})
+}
+
+// noKeysLeft fails t when keys outlived the cleanups of its subtests, which
+// run before t's own: each store's cleanup deletes its prefix's keys.
+func noKeysLeft(t *testing.T, n int64, err error) {
+	t.Helper()
+	if err != nil {
+		t.Errorf("DBSIZE after the tests: %v", err)
+	} else if n != 0 {
+		t.Errorf("%d keys left after the tests' cleanups, want none", n)
+	}
+}
+
+// contract runs the store contract suites on stores opened with base,
+// each under a prefix of its own.
+func contract(t *testing.T, base redisstore.Options) {
+	open := opener(base)
 	storetest.Run(t, open)
 	storetest.RunInbox(t, open)
 	storetest.RunParts(t, open)
 	// Groups of one request at a time must keep the contract too.
 	t.Run("MaxBatch=1", func(t *testing.T) {
 		t.Parallel()
-		storetest.Run(t, opener(redisstore.Options{MaxBatch: 1}))
+		opts := base
+		opts.MaxBatch = 1
+		storetest.Run(t, opener(opts))
 	})
-	storetest.RunRetention(t, 5, opener(redisstore.Options{RetentionCount: 5}))
+	retained := base
+	retained.RetentionCount = 5
+	storetest.RunRetention(t, 5, opener(retained))
 	storetest.RunSubscriptions(t, open)
 	storetest.RunPreferences(t, open)
 }
