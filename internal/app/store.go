@@ -95,6 +95,8 @@ func (a *App) openStore(cfg config.Config, log *slog.Logger) (publisher, []func(
 		RetentionCount:    cfg.RetentionCount,
 		RetentionAge:      cfg.RetentionAge,
 		IdempotencyWindow: cfg.IdempotencyWindow,
+		WaitReplicas:      cfg.RedisWaitReplicas,
+		WaitTimeout:       cfg.RedisWaitTimeout,
 		Logger:            log.With("component", "store"),
 		Registerer:        a.reg,
 	})

@@ -66,6 +66,10 @@ type Config struct {
 	RedisSentinelMaster string
 	// RedisSentinelPassword authenticates to the sentinels.
 	RedisSentinelPassword string
+	// RedisWaitReplicas is how many replicas must confirm each write
+	// within RedisWaitTimeout (0: none).
+	RedisWaitReplicas int
+	RedisWaitTimeout  time.Duration
 	// StoreTimeout bounds each store call (0: unbounded).
 	StoreTimeout time.Duration
 	// RedisPrefix starts every key and channel name, so that deployments
@@ -251,6 +255,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("redis_sentinel_password", c.RedisSentinelPassword != ""),
 		slog.String("redis_prefix", c.RedisPrefix),
 		slog.Duration("store_timeout", c.StoreTimeout),
+		slog.Int("redis_wait_replicas", c.RedisWaitReplicas),
+		slog.Duration("redis_wait_timeout", c.RedisWaitTimeout),
 		slog.Bool("dev", c.Dev),
 		slog.String("jwt_secret", secret),
 		slog.String("jwt_audience", c.JWTAudience),
@@ -295,5 +301,6 @@ func (c Config) Redis() redisconn.Config {
 		Addrs:            c.RedisAddrs,
 		SentinelMaster:   c.RedisSentinelMaster,
 		SentinelPassword: c.RedisSentinelPassword,
+		WaitTimeout:      c.RedisWaitTimeout,
 	}
 }

@@ -49,6 +49,7 @@ func TestDefaults(t *testing.T) {
 		RedisURL:          "redis://127.0.0.1:6379/0",
 		RedisMode:         "single",
 		StoreTimeout:      5 * time.Second,
+		RedisWaitTimeout:  time.Second,
 		RedisPrefix:       "herald:",
 		Dev:               true,
 		JWTSecret:         config.DevJWTSecret,

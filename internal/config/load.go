@@ -49,6 +49,8 @@ func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, e
 	fs.Var(&rAddrs, "redis-addrs", "comma-separated host:port seeds of the Redis Cluster, or the sentinels (default: --redis-url's host); --redis-url still gives user, password, database and TLS")
 	fs.StringVar(&c.RedisSentinelMaster, "redis-sentinel-master", "", "name of the master the sentinels monitor (--redis-mode=sentinel)")
 	fs.StringVar(&c.RedisSentinelPassword, "redis-sentinel-password", "", "password of the sentinels themselves (empty: none); --redis-url's authenticates to the master and replicas")
+	fs.IntVar(&c.RedisWaitReplicas, "redis-wait-replicas", 0, "acknowledge a write only once this many Redis replicas confirmed it (WAIT); fewer within --redis-wait-timeout fail the call with UNAVAILABLE (0: the master's answer suffices)")
+	durationVar(fs, &c.RedisWaitTimeout, "redis-wait-timeout", time.Second, "how long a write waits for --redis-wait-replicas")
 	durationVar(fs, &c.StoreTimeout, "store-timeout", 5*time.Second, "bound of each store call: a Redis or disk that hangs fails calls with UNAVAILABLE (503) after this, though a write may still be stored; 0: unbounded")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "herald:", "prefix of every Redis key and channel, so deployments can share a Redis")
 	fs.BoolVar(&c.Dev, "dev", false, "development mode: public dev JWT secret if none is set, no API key needed (without --api-keys any key is accepted too), GET /v1/dev/token")

@@ -30,6 +30,12 @@ func (c Config) Validate() error {
 	if c.HTTPAddr == c.GRPCAddr && !strings.HasSuffix(c.HTTPAddr, ":0") {
 		add("--http-addr and --grpc-addr are both %q", c.HTTPAddr)
 	}
+	if c.RedisWaitReplicas < 0 {
+		add("--redis-wait-replicas %d: must not be negative", c.RedisWaitReplicas)
+	}
+	if c.RedisWaitTimeout <= 0 || c.RedisWaitTimeout > time.Minute {
+		add("--redis-wait-timeout %v: want more than 0 and at most 1m", c.RedisWaitTimeout)
+	}
 	if c.StoreTimeout < 0 {
 		add("--store-timeout %v: must not be negative", c.StoreTimeout)
 	}

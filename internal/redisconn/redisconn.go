@@ -45,6 +45,9 @@ type Config struct {
 	// The URL's user and password authenticate to the master and
 	// replicas.
 	SentinelPassword string
+	// WaitTimeout is the longest WAIT the store sends; the client's read
+	// timeout is raised above it so that the reply is read, not cut off.
+	WaitTimeout time.Duration
 }
 
 // Check reports what is wrong with c, as New would, without connecting.
@@ -121,6 +124,12 @@ func (c Config) options() (options, error) {
 	o, err := redis.ParseURL(c.URL)
 	if err != nil {
 		return options{}, fmt.Errorf("--redis-url: %s", redact(err, c.URL))
+	}
+	if rt := o.ReadTimeout; rt >= 0 && c.WaitTimeout > 0 {
+		if rt == 0 {
+			rt = 3 * time.Second // go-redis's default
+		}
+		o.ReadTimeout = max(rt, c.WaitTimeout+time.Second)
 	}
 	switch c.mode() {
 	case Single:

@@ -107,7 +107,7 @@ func (s *Store) Mark(ctx context.Context, user notify.UserID, m store.Mark) (int
 	for _, id := range m.IDs {
 		args = append(args, id)
 	}
-	vs, err := markScript.Run(ctx, s.rdb, k.inbox(), args...).Int64Slice()
+	vs, err := s.runOne(ctx, markScript, k.inbox(), args...).Int64Slice()
 	if err != nil {
 		return 0, notify.Counts{}, fail(op, err)
 	}

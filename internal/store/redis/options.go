@@ -22,6 +22,7 @@ const (
 	DefaultReadLimit         = 1000
 	DefaultPageLimit         = 100
 	MaxPageLimit             = 10000
+	DefaultWaitTimeout       = time.Second
 )
 
 // Options configure a Store. Zero values mean the documented defaults.
@@ -51,6 +52,11 @@ type Options struct {
 	// MaxBatch caps the entries of one group (default 4096). A single
 	// Append larger than that goes alone, never split.
 	MaxBatch int
+	// WaitReplicas, when above 0, makes every write wait until that many
+	// replicas confirm it (Redis WAIT), up to WaitTimeout (default 1s);
+	// fewer fail the call with ErrUnavailable (ErrNotReplicated).
+	WaitReplicas int
+	WaitTimeout  time.Duration
 	// Logger receives the store's logs. Default: discard.
 	Logger *slog.Logger
 	// Registerer, if set, receives the store's metrics.
@@ -80,6 +86,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.WaitTimeout <= 0 {
+		o.WaitTimeout = DefaultWaitTimeout
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -92,6 +92,17 @@ func contract(t *testing.T, base redisstore.Options) {
 	storetest.RunRetention(t, 5, opener(retained))
 	storetest.RunSubscriptions(t, open)
 	storetest.RunPreferences(t, open)
+	if base.Client != nil {
+		// With replicas to wait for, every write ends with WAIT on its
+		// master's connection (wait.go).
+		t.Run("WaitReplicas=1", func(t *testing.T) {
+			t.Parallel()
+			opts := base
+			opts.WaitReplicas = 1
+			storetest.Run(t, opener(opts))
+			storetest.RunInbox(t, opener(opts))
+		})
+	}
 }
 
 // TestUnavailable: with Redis unreachable, calls fail with ErrUnavailable,

@@ -458,6 +458,9 @@ type call struct {
 // every script is safe to run again after NOSCRIPT, which ran nothing. It
 // returns the first call's error.
 func (s *Store) runAll(ctx context.Context, calls []*call) error {
+	if s.opts.WaitReplicas > 0 {
+		return s.runWaited(ctx, calls)
+	}
 	pipe := s.rdb.Pipeline()
 	for _, c := range calls {
 		c.cmd = c.script.EvalSha(ctx, pipe, c.keys, c.args...)

@@ -1,0 +1,101 @@
+package redisstore_test
+
+import (
+	"errors"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/internal/notify"
+	"github.com/heraldhq/herald/internal/redistest"
+	"github.com/heraldhq/herald/internal/store"
+	redisstore "github.com/heraldhq/herald/internal/store/redis"
+)
+
+// TestWaitReplicas: with WaitReplicas set, a write is acknowledged only
+// when that many replicas confirmed it; with the replica stopped, or more
+// replicas asked for than exist, the call fails with ErrUnavailable and
+// says why, and nothing is acknowledged.
+func TestWaitReplicas(t *testing.T) {
+	t.Parallel()
+	s := redistest.StartSentinel(t, redistest.SentinelOptions{})
+	rdb := s.Client(t)
+	deliver := func(st store.Store, id string) error {
+		n := &notify.Notification{ID: id, Title: "t", IdempotencyKey: "svc/" + id}
+		_, err := st.Append(t.Context(), []store.Delivery{{Notification: n, Recipients: []store.Recipient{{User: "u"}}}})
+		return err
+	}
+
+	one := redisstore.OpenTest(t, redisstore.Options{Client: rdb, WaitReplicas: 1, WaitTimeout: 200 * time.Millisecond})
+	if err := deliver(one, "n1"); err != nil {
+		t.Fatalf("Append with the replica up: %v", err)
+	}
+	if _, _, err := one.Mark(t.Context(), "u", store.Mark{Action: store.MarkRead, UpTo: 1}); err != nil {
+		t.Fatalf("Mark with the replica up: %v", err)
+	}
+
+	two := redisstore.OpenTest(t, redisstore.Options{Client: rdb, WaitReplicas: 2, WaitTimeout: 50 * time.Millisecond})
+	if err := deliver(two, "n2"); !errors.Is(err, notify.ErrUnavailable) || !errors.Is(err, redisstore.ErrNotReplicated) {
+		t.Fatalf("Append waiting for 2 of 1 replicas: error = %v, want ErrUnavailable (ErrNotReplicated)", err)
+	}
+
+	// A replica that stopped answering (paused, partitioned away) holds
+	// back every acknowledgement.
+	replica := s.Servers()[1]
+	pid := s.Pid(replica)
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := true
+	cont := func() {
+		if stopped {
+			stopped = false
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}
+	t.Cleanup(cont)
+	err := deliver(one, "n3")
+	_, _, merr := one.Mark(t.Context(), "u", store.Mark{Action: store.MarkUnread, UpTo: 1})
+	cont()
+	if !errors.Is(err, redisstore.ErrNotReplicated) {
+		t.Errorf("Append with the replica stopped: error = %v, want ErrNotReplicated", err)
+	}
+	if !errors.Is(merr, redisstore.ErrNotReplicated) {
+		t.Errorf("Mark with the replica stopped: error = %v, want ErrNotReplicated", merr)
+	}
+	// The retry with the same key, once the replica is back, is safe:
+	// one entry, acknowledged.
+	if err := deliver(one, "n3"); err != nil {
+		t.Fatalf("retry after the replica came back: %v", err)
+	}
+	es, err := one.Read(t.Context(), "u", 0, 10)
+	if err != nil || len(es) != 2 {
+		t.Fatalf("Read = %d entries, %v; want n1 and n3 once each", len(es), err)
+	}
+}
+
+// TestWaitReplicasCluster: in a cluster, WAIT goes to the master of each
+// write's keys, on the connection that sent them.
+func TestWaitReplicasCluster(t *testing.T) {
+	t.Parallel()
+	c := redistest.StartCluster(t, redistest.ClusterOptions{})
+	st := redisstore.OpenTest(t, redisstore.Options{Client: c.Client(t), WaitReplicas: 1})
+	var ds []store.Delivery
+	for i, u := range []notify.UserID{"alice", "bob", "carol", "dave", "erin", "frank"} {
+		n := &notify.Notification{ID: "n" + string(u), Title: "t", IdempotencyKey: "svc/" + string(rune('a'+i))}
+		ds = append(ds, store.Delivery{Notification: n, Recipients: []store.Recipient{{User: u}}})
+	}
+	res, err := st.Append(t.Context(), ds)
+	if err != nil {
+		t.Fatalf("Append to users on every master: %v", err)
+	}
+	for i, r := range res {
+		if r.Recipients != 1 {
+			t.Errorf("result %d: %+v, want one recipient", i, r)
+		}
+	}
+	three := redisstore.OpenTest(t, redisstore.Options{Client: c.Client(t), WaitReplicas: 3, WaitTimeout: 50 * time.Millisecond})
+	if _, err := three.Append(t.Context(), ds[:1]); !errors.Is(err, redisstore.ErrNotReplicated) {
+		t.Errorf("Append waiting for 3 replicas of a master with 1: error = %v, want ErrNotReplicated", err)
+	}
+}
