@@ -104,6 +104,10 @@ func (a *App) openStore(cfg config.Config, log *slog.Logger) (publisher, []func(
 		return nil, closers, fmt.Errorf("app: open redis store: %w", err)
 	}
 	a.store = store.Bounded(st, cfg.StoreTimeout, "redis")
+	bounded := a.store
+	b.RecoverWith(func(ctx context.Context, u notify.UserID) (notify.Entry, bool, error) {
+		return store.Newest(ctx, bounded, u)
+	})
 	return b, append(closers, st.Close), nil
 }
 

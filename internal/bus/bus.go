@@ -11,8 +11,16 @@
 // reconnecting, or dropped because the publish queue was full, is lost. The
 // store is the source of truth, and streams notice the hole by cursor: the
 // next entry of the user that arrives carries a cursor beyond last+1, and the
-// stream reads the missing entries from the store first (gap fill). A user
-// who gets no further entry sees the lost one on their next reconnect.
+// stream reads the missing entries from the store first (gap fill). When a
+// subscription comes back after it was lost (a reconnect, a failover), the
+// bus does not wait for the user's next entry: it hands the user's newest
+// entry from the store (RecoverWith) to the local hub, and streams that
+// missed anything fill the gap up to it.
+//
+// On Redis Cluster the bus uses sharded pub/sub (sharded.go): a user's
+// channel carries the user's hash tag, so SPUBLISH sends it only within
+// the shard that holds the user's inbox, where a classic PUBLISH would be
+// copied to every node of the cluster.
 package bus
 
 import (
@@ -70,6 +78,13 @@ type Bus struct {
 	// entry published for the user reaches this node.
 	live map[notify.UserID]chan struct{}
 	kick chan struct{}
+	// relive holds users whose subscription was lost while they were
+	// live, and recover those confirmed again since, for the recovery
+	// loop.
+	relive  map[notify.UserID]struct{}
+	recover map[notify.UserID]struct{}
+	rekick  chan struct{}
+	newest  atomic.Pointer[NewestFunc]
 
 	ps      *redis.PubSub // classic pub/sub: one connection for every channel
 	sharded *shards       // Redis Cluster: sharded pub/sub, one connection per master
@@ -97,21 +112,25 @@ func New(client redis.UniversalClient, prefix string, local Publisher, log *slog
 		pending: make(map[notify.UserID]struct{}),
 		live:    make(map[notify.UserID]chan struct{}),
 		kick:    make(chan struct{}, 1),
+		relive:  make(map[notify.UserID]struct{}),
+		recover: make(map[notify.UserID]struct{}),
+		rekick:  make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 	}
 	if cc, ok := client.(*redis.ClusterClient); ok {
 		b.sharded = newShards(b, cc)
-		b.wg.Add(2)
+		b.wg.Add(3)
 	} else {
 		// A PubSub with no channel yet opens no connection until the
 		// first SUBSCRIBE; from then on go-redis re-subscribes on every
 		// reconnect.
 		b.ps = client.Subscribe(context.Background())
-		b.wg.Add(3)
+		b.wg.Add(4)
 		go b.receiveLoop()
 	}
 	go b.publishLoop()
 	go b.watchLoop()
+	go b.recoverLoop()
 	return b
 }
 
@@ -177,6 +196,7 @@ func (b *Bus) change(user notify.UserID, d int) {
 	if n == 0 {
 		delete(b.counts, user)
 		delete(b.live, user)
+		delete(b.relive, user)
 	} else {
 		b.counts[user] = n
 		if b.live[user] == nil {
@@ -448,6 +468,9 @@ func parseChannel(prefix, channel string) (notify.UserID, bool) {
 }
 
 // confirm marks the user of channel live: Redis subscribed this node to it.
+// A confirmation of a user who was live before (go-redis subscribed again
+// after a reconnect, or the sharded bus after a failover) queues the user
+// for recovery: what was published meanwhile never reached this node.
 func (b *Bus) confirm(channel string) {
 	user, ok := b.userOf(channel)
 	if !ok {
@@ -455,8 +478,71 @@ func (b *Bus) confirm(channel string) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if ch := b.live[user]; ch != nil && !isClosed(ch) {
+	ch := b.live[user]
+	if ch == nil {
+		return // no longer watched
+	}
+	_, again := b.relive[user]
+	if isClosed(ch) || again {
+		delete(b.relive, user)
+		b.recover[user] = struct{}{}
+		select {
+		case b.rekick <- struct{}{}:
+		default:
+		}
+	}
+	if !isClosed(ch) {
 		close(ch)
+	}
+}
+
+// NewestFunc returns a user's newest entry in the store (false when there
+// is none).
+type NewestFunc func(ctx context.Context, user notify.UserID) (notify.Entry, bool, error)
+
+// RecoverWith sets how the bus finds a user's newest entry after a lost
+// subscription came back; without it, streams notice what they missed only
+// with the user's next entry. Call it before streams open.
+func (b *Bus) RecoverWith(f NewestFunc) { b.newest.Store(&f) }
+
+// recoverLoop hands the newest entry of each user whose subscription came
+// back to the local hub: a stream that already has it drops it, one that
+// missed entries reads them from the store up to it (gap fill).
+func (b *Bus) recoverLoop() {
+	defer b.wg.Done()
+	for {
+		select {
+		case <-b.rekick:
+		case <-b.stop:
+			return
+		}
+		b.mu.Lock()
+		users := make([]notify.UserID, 0, len(b.recover))
+		for u := range b.recover {
+			users = append(users, u)
+		}
+		clear(b.recover)
+		b.mu.Unlock()
+		f := b.newest.Load()
+		if f == nil {
+			continue
+		}
+		for _, u := range users {
+			if b.closed.Load() {
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+			e, ok, err := (*f)(ctx, u)
+			cancel()
+			switch {
+			case err != nil:
+				b.m.recoverErrors.Inc()
+				b.warn("bus: reading a user's newest entry after a resubscribe failed; their streams catch up with the next entry", "error", err)
+			case ok:
+				b.m.recovered.Inc()
+				b.local.Publish([]notify.Entry{e})
+			}
+		}
 	}
 }
 

@@ -15,6 +15,8 @@ type metrics struct {
 	received      prometheus.Counter
 	decodeErrors  prometheus.Counter
 	receiveErrors prometheus.Counter
+	recovered     prometheus.Counter
+	recoverErrors prometheus.Counter
 	watched       prometheus.Gauge
 }
 
@@ -29,12 +31,14 @@ func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
 		received:      counter("received_entries_total", "Entries received from the bus and handed to the local hub."),
 		decodeErrors:  counter("decode_errors_total", "Bus messages that could not be decoded."),
 		receiveErrors: counter("receive_errors_total", "Failed reads of the subscription connection (each one a reconnect)."),
+		recovered:     counter("recovered_users_total", "Users whose newest entry was handed to local streams after their lost subscription came back."),
+		recoverErrors: counter("recover_errors_total", "Failed reads of a user's newest entry after their subscription came back."),
 		watched: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "herald", Subsystem: "bus", Name: "watched_users",
 			Help: "Users whose bus channel this node is subscribed to.",
 		}),
 	}
-	for _, c := range []*prometheus.Counter{&m.published, &m.publishErrors, &m.dropped, &m.received, &m.decodeErrors, &m.receiveErrors} {
+	for _, c := range []*prometheus.Counter{&m.published, &m.publishErrors, &m.dropped, &m.received, &m.decodeErrors, &m.receiveErrors, &m.recovered, &m.recoverErrors} {
 		*c = promreg.Register(reg, log, *c)
 	}
 	m.watched = promreg.Register(reg, log, m.watched)

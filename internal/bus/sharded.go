@@ -219,6 +219,7 @@ func (s *shards) again(channels []string, pause bool) {
 		}
 		if isClosed(b.live[u]) {
 			b.live[u] = make(chan struct{})
+			b.relive[u] = struct{}{}
 		}
 		b.pending[u] = struct{}{}
 	}

@@ -75,6 +75,11 @@ func TestShardedPubSub(t *testing.T) {
 	watcher, sender := c.Client(t), c.Client(t)
 	got := make(sink, 64)
 	a := newBus(t, watcher, p, got, nil)
+	asked := make(chan notify.UserID, 16)
+	a.RecoverWith(func(_ context.Context, u notify.UserID) (notify.Entry, bool, error) {
+		asked <- u
+		return notify.Entry{}, false, nil // nothing stored: nothing to hand on
+	})
 	b := newBus(t, sender, p, make(sink, 64), nil)
 
 	masters := c.Masters(t)
@@ -152,9 +157,29 @@ func TestShardedPubSub(t *testing.T) {
 		case es := <-got:
 			if es[0].User == u && es[0].Cursor >= 100 {
 				t.Logf("%s's entries flow again %v after its master was killed", u, time.Since(start).Round(time.Millisecond))
+				checkAsked(t, asked, own[victim])
 				return
 			}
 		case <-time.After(200 * time.Millisecond): // one publish per round, bounded by deadline
+		}
+	}
+}
+
+// checkAsked waits until the bus asked for the newest entry of each of
+// users (their subscriptions came back) and of no other user.
+func checkAsked(t *testing.T, asked chan notify.UserID, users []notify.UserID) {
+	t.Helper()
+	got := map[notify.UserID]bool{}
+	timeout := time.After(10 * time.Second)
+	for len(got) < len(users) {
+		select {
+		case u := <-asked:
+			if !slices.Contains(users, u) {
+				t.Errorf("newest entry of %s asked for; its master did not fail", u)
+			}
+			got[u] = true
+		case <-timeout:
+			t.Fatalf("newest entries asked for %v, want %v", got, users)
 		}
 	}
 }

@@ -6,6 +6,7 @@ package store
 
 import (
 	"context"
+	"errors"
 
 	"github.com/heraldhq/herald/internal/notify"
 )
@@ -212,3 +213,20 @@ type Inbox interface {
 // order per user, before Append returns. It must not block: in one process it
 // hands them to the hub; in a cluster, to the bus.
 type CommitHook func(entries []notify.Entry)
+
+// Newest returns user's newest entry that is still there and not expired
+// (false when there is none).
+func Newest(ctx context.Context, s Store, user notify.UserID) (notify.Entry, bool, error) {
+	last, err := s.Last(ctx, user)
+	if err != nil || last == 0 {
+		return notify.Entry{}, false, err
+	}
+	es, err := s.Read(ctx, user, last-1, 1)
+	if errors.Is(err, notify.ErrCursorExpired) {
+		return notify.Entry{}, false, nil // trimmed: nothing to catch up to
+	}
+	if err != nil || len(es) == 0 || es[0].Cursor != last {
+		return notify.Entry{}, false, err
+	}
+	return es[0], true, nil
+}
