@@ -125,8 +125,9 @@ func (a *App) serveHTTP(srv *http.Server) error {
 	return srv.Serve(lis)
 }
 
-// readyTimeout bounds the store's readiness check.
-const readyTimeout = 2 * time.Second
+// readyTimeout bounds the store's readiness check, below the one second
+// that Kubernetes gives a probe by default.
+const readyTimeout = 800 * time.Millisecond
 
 // readyz reports whether this node takes traffic: not while starting or
 // draining, nor while its store fails.

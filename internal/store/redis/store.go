@@ -82,15 +82,42 @@ func newClient(opts Options) (redis.UniversalClient, error) {
 	return redis.NewClient(o), nil
 }
 
-// Ready reports whether Redis answers (PING), for /readyz.
+// Ready reports whether the store can write, for /readyz: a Redis Cluster
+// must report cluster_state:ok (all slots served), and a write of a small
+// probe key must succeed. A PING alone passes on a replica (READONLY to
+// writes) and on a cluster node reached without cluster mode (MOVED for
+// most keys); the error names which.
 func (s *Store) Ready(ctx context.Context) error {
 	if err := s.open("ready"); err != nil {
 		return err
 	}
-	if err := s.rdb.Ping(ctx).Err(); err != nil {
-		return fail("ready", err)
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		info, err := cc.ClusterInfo(ctx).Result()
+		if err != nil {
+			return fail("ready", err)
+		}
+		if !strings.Contains(info, "cluster_state:ok") {
+			return fail("ready", errors.New("cluster_state is not ok: some hash slots have no master (a failover may be under way)"))
+		}
+	} else {
+		info, err := s.rdb.Info(ctx, "cluster").Result()
+		if err != nil {
+			return fail("ready", err)
+		}
+		if strings.Contains(info, "cluster_enabled:1") {
+			return fail("ready", errors.New("this Redis is a Redis Cluster node, which answers MOVED for most keys: set --redis-mode=cluster"))
+		}
 	}
-	return nil
+	err := s.rdb.Set(ctx, s.opts.Prefix+"ready", s.opts.Now().UnixMilli(), time.Minute).Err()
+	switch {
+	case err == nil:
+		return nil
+	case redis.HasErrorPrefix(err, "MOVED"):
+		err = fmt.Errorf("%w (this Redis is part of a Redis Cluster: set --redis-mode=cluster)", err)
+	case redis.HasErrorPrefix(err, "READONLY"):
+		err = fmt.Errorf("%w (this Redis is a read-only replica: point at the master, or use --redis-mode=sentinel)", err)
+	}
+	return fail("ready", err)
 }
 
 // Close stops accepting appends, finishes those already queued and, if

@@ -2,9 +2,12 @@ package redisstore_test
 
 import (
 	"errors"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldhq/herald/internal/notify"
 	"github.com/heraldhq/herald/internal/redistest"
@@ -63,6 +66,17 @@ func TestWaitReplicas(t *testing.T) {
 	if !errors.Is(merr, redisstore.ErrNotReplicated) {
 		t.Errorf("Mark with the replica stopped: error = %v, want ErrNotReplicated", merr)
 	}
+	// A node reached directly at a replica is not ready, and says why.
+	replicaOnly := redis.NewClient(&redis.Options{Addr: replica})
+	t.Cleanup(func() { replicaOnly.Close() })
+	ro := redisstore.OpenTest(t, redisstore.Options{Client: replicaOnly})
+	if err := ro.Ready(t.Context()); !errors.Is(err, notify.ErrUnavailable) || !strings.Contains(err.Error(), "read-only replica") {
+		t.Errorf("Ready on a replica: %v, want ErrUnavailable naming the read-only replica", err)
+	}
+	if err := one.Ready(t.Context()); err != nil {
+		t.Errorf("Ready through Sentinel: %v", err)
+	}
+
 	// The retry with the same key, once the replica is back, is safe:
 	// one entry, acknowledged.
 	if err := deliver(one, "n3"); err != nil {
@@ -93,6 +107,15 @@ func TestWaitReplicasCluster(t *testing.T) {
 		if r.Recipients != 1 {
 			t.Errorf("result %d: %+v, want one recipient", i, r)
 		}
+	}
+	if err := st.Ready(t.Context()); err != nil {
+		t.Errorf("Ready on the cluster: %v", err)
+	}
+	// A node given one cluster node as a single Redis is not ready.
+	single := redis.NewClient(&redis.Options{Addr: c.Addrs()[0]})
+	t.Cleanup(func() { single.Close() })
+	if err := redisstore.OpenTest(t, redisstore.Options{Client: single}).Ready(t.Context()); err == nil || !strings.Contains(err.Error(), "--redis-mode=cluster") {
+		t.Errorf("Ready on a cluster node without cluster mode: %v, want an error naming --redis-mode=cluster", err)
 	}
 	three := redisstore.OpenTest(t, redisstore.Options{Client: c.Client(t), WaitReplicas: 3, WaitTimeout: 50 * time.Millisecond})
 	if _, err := three.Append(t.Context(), ds[:1]); !errors.Is(err, redisstore.ErrNotReplicated) {
