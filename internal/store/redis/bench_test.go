@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldhq/herald/internal/notify"
 	"github.com/heraldhq/herald/internal/store"
@@ -134,5 +138,85 @@ func BenchmarkList(b *testing.B) {
 		if err != nil || len(p.Entries) != 20 {
 			b.Fatalf("List: %d entries, %v", len(p.Entries), err)
 		}
+	}
+}
+
+// redisCPU is the Redis server's CPU time so far (INFO cpu, user + sys).
+func redisCPU(b *testing.B, c redis.UniversalClient) time.Duration {
+	b.Helper()
+	info, err := c.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total float64
+	for line := range strings.SplitSeq(info, "\r\n") {
+		for _, k := range []string{"used_cpu_user:", "used_cpu_sys:"} {
+			if v, ok := strings.CutPrefix(line, k); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					b.Fatal(err)
+				}
+				total += f
+			}
+		}
+	}
+	return time.Duration(total * float64(time.Second))
+}
+
+// BenchmarkRedisCPU measures the Redis CPU each appended entry costs, the
+// figure that bounds how many entries one Redis (or one shard) takes:
+// single-recipient notifications from 64 callers, with and without an
+// idempotency key, to fresh inboxes and to full ones, where every append
+// also trims one entry. Run it on a Redis nothing else uses.
+func BenchmarkRedisCPU(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		keep int // retention count; users' inboxes are filled to it first
+		key  bool
+	}{
+		{"fresh", 0, false},
+		{"fresh/key", 0, true},
+		{"full", 20, false},
+		{"full/key", 20, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			const users = 1000
+			s := redisstore.OpenTest(b, redisstore.Options{RetentionCount: bc.keep})
+			c := redis.NewClient(&redis.Options{Addr: redisstore.TestAddr})
+			defer c.Close()
+			var ids atomic.Int64
+			next := func() store.Delivery {
+				i := ids.Add(1)
+				n := benchNotification(i)
+				if bc.key {
+					n.IdempotencyKey = fmt.Sprint("bench/", i)
+				}
+				return store.Delivery{Notification: n, Recipients: []store.Recipient{{User: notify.UserID(fmt.Sprint("user-", i%users))}}}
+			}
+			for range bc.keep {
+				ds := make([]store.Delivery, users)
+				for i := range ds {
+					ds[i] = next()
+				}
+				if _, err := s.Append(context.Background(), ds); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.SetParallelism(64)
+			cpu0 := redisCPU(b, c)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := s.Append(context.Background(), []store.Delivery{next()}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			cpu := redisCPU(b, c) - cpu0
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "redis-µs/entry")
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+		})
 	}
 }
