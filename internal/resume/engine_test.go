@@ -100,6 +100,17 @@ func TestStream(t *testing.T) {
 			want: "open | 1 2 | | 3 |", reason: resume.ReasonClientGone, sent: 3,
 		},
 		{
+			name: "a cursor reused for another notification becomes a reset",
+			steps: []func(*env){
+				func(e *env) { e.src.commit(5) },
+				// A failover lost 1..5's last three: the next entry is
+				// cursor 3 again, another notification.
+				func(e *env) { e.src.lose(3); e.src.commit(1) },
+				func(e *env) { e.src.commit(1) },
+			},
+			want: "open | 1 2 3 4 5 | reset3 | | 4 |", reason: resume.ReasonClientGone, sent: 6,
+		},
+		{
 			name: "a gap trimmed meanwhile becomes a reset",
 			steps: []func(*env){
 				func(e *env) { e.src.commit(1) },

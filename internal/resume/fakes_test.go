@@ -19,6 +19,17 @@ type source struct {
 	floor   notify.Cursor // a Read after a cursor below it is ErrCursorExpired
 	readErr error
 	feed    *feed
+	gen     int // bumped by lose: later entries are other notifications
+}
+
+// lose drops the newest n entries, as a Redis failover that lost writes
+// does: the counter goes back, and the next entries reuse those cursors
+// for other notifications.
+func (s *source) lose(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.entries = s.entries[:len(s.entries)-n]
+	s.gen++
 }
 
 // store adds n entries without publishing them, as when the bus lost them.
@@ -28,7 +39,11 @@ func (s *source) store(n int) []notify.Entry {
 	out := make([]notify.Entry, n)
 	for i := range out {
 		c := notify.Cursor(len(s.entries) + 1)
-		out[i] = notify.Entry{User: "alice", Cursor: c, Notification: &notify.Notification{ID: fmt.Sprint(c)}}
+		id := fmt.Sprint(c)
+		if s.gen > 0 {
+			id = fmt.Sprintf("%d.%d", s.gen, c)
+		}
+		out[i] = notify.Entry{User: "alice", Cursor: c, Notification: &notify.Notification{ID: id}}
 		s.entries = append(s.entries, out[i])
 	}
 	return out

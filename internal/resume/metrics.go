@@ -33,6 +33,7 @@ type Metrics struct {
 	active      prometheus.Gauge
 	replayed    prometheus.Counter
 	sent        prometheus.Counter
+	reused      prometheus.Counter
 	disconnects *prometheus.CounterVec
 	// byReason holds disconnects' children, so that counting one costs
 	// no label lookup.
@@ -59,6 +60,10 @@ func NewMetrics(reg prometheus.Registerer, transport string, log *slog.Logger) *
 			Namespace: "herald", Subsystem: "stream", Name: "sent_total", ConstLabels: labels,
 			Help: "Entries written to streams, replayed or live.",
 		}),
+		reused: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "herald", Subsystem: "stream", Name: "reused_cursor_resets_total", ConstLabels: labels,
+			Help: "Resets sent because a live entry came under a cursor the stream had sent with another notification: the store's counter went back (a Redis failover or restart lost writes).",
+		}),
 		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "herald", Subsystem: "stream", Name: "disconnects_total", ConstLabels: labels,
 			Help: "Streams ended, by transport and reason.",
@@ -68,6 +73,7 @@ func NewMetrics(reg prometheus.Registerer, transport string, log *slog.Logger) *
 		m.active = promreg.Register(reg, log, m.active)
 		m.replayed = promreg.Register(reg, log, m.replayed)
 		m.sent = promreg.Register(reg, log, m.sent)
+		m.reused = promreg.Register(reg, log, m.reused)
 		m.disconnects = promreg.Register(reg, log, m.disconnects)
 	}
 	m.byReason = make(map[Reason]prometheus.Counter, len(Reasons))

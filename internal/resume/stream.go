@@ -26,6 +26,7 @@ type Stream struct {
 	// known is set once last is the client's real position (a resume, or
 	// an entry sent): only then does a jump in cursors mean a gap.
 	known bool
+	sent  sentRing  // the last entries sent, to tell reused cursors
 	open  bool      // a batch is begun and not flushed
 	count int       // entries added since the last flush
 	wrote time.Time // when the last batch began
@@ -204,9 +205,17 @@ func (s *Stream) untilDue(now time.Time) (d time.Duration, ok bool) {
 // store and added first. On one node cursors arrive contiguous and this
 // costs one comparison.
 func (s *Stream) deliver(en *notify.Entry) (Reason, error) {
-	if en.Counts == nil && s.known && en.Cursor > s.last+1 {
-		if reason, err := s.fill(en.Cursor); reason != "" {
-			return reason, err
+	if en.Counts == nil && s.known {
+		switch {
+		case en.Cursor > s.last+1:
+			if reason, err := s.fill(en.Cursor); reason != "" {
+				return reason, err
+			}
+		case en.Cursor <= s.last && s.sent.reused(en):
+			// The store's counter went back (see sentRing): the client
+			// refetches from the reset's cursor, which covers en.
+			s.e.cfg.Metrics.reused.Inc()
+			return s.reset()
 		}
 	}
 	s.write(en)
@@ -287,6 +296,7 @@ func (s *Stream) write(en *notify.Entry) {
 		}
 		s.last = en.Cursor
 		s.known = true
+		s.sent.add(en)
 	}
 	s.out.Entry(en)
 	s.count++

@@ -1,0 +1,52 @@
+package resume
+
+import (
+	"hash/maphash"
+
+	"github.com/heraldhq/herald/internal/notify"
+)
+
+// sentRing remembers the last few entries a stream sent, by cursor and a
+// hash of the notification ID, to tell a duplicate from a reused cursor.
+//
+// A store whose counter went back reuses cursors: a Redis replica promoted
+// before it received the newest writes (no --redis-wait-replicas), or a
+// Redis restarted without persistence, gives the next entry a cursor the
+// client already has, under another notification. Dropping it as seen, as
+// a duplicate would be, skips it silently, and every entry after it up to
+// the old cursor too. A cursor the stream sent with another notification
+// makes it send a reset instead, so the client refetches. Only the last
+// len(ring) cursors are known: a counter that went back further than that
+// for one user is not noticed, and nor is one whose first reuse came while
+// the client was away (it resumes from a cursor that is still valid).
+type sentRing struct {
+	ring [16]struct {
+		cursor notify.Cursor
+		id     uint64
+	}
+	next int
+}
+
+var idSeed = maphash.MakeSeed()
+
+func idHash(n *notify.Notification) uint64 {
+	if n == nil {
+		return 0
+	}
+	return maphash.String(idSeed, n.ID)
+}
+
+func (r *sentRing) add(en *notify.Entry) {
+	r.ring[r.next].cursor, r.ring[r.next].id = en.Cursor, idHash(en.Notification)
+	r.next = (r.next + 1) % len(r.ring)
+}
+
+// reused reports whether en's cursor was sent with another notification.
+func (r *sentRing) reused(en *notify.Entry) bool {
+	for _, s := range r.ring {
+		if s.cursor == en.Cursor && s.cursor != 0 {
+			return s.id != idHash(en.Notification)
+		}
+	}
+	return false
+}
