@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/internal/config"
 	"github.com/heraldhq/herald/internal/testenv"
 )
 
@@ -241,4 +244,42 @@ func reachable(defs map[string]map[string]any, root string) map[string]any {
 		}
 	}
 	return out
+}
+
+// TestDeployVariablesAreFlags: every HERALD_* setting in deploy/ names a
+// flag of herald, so that a misspelt one fails here, not silently in a
+// cluster where herald would run on its default.
+func TestDeployVariablesAreFlags(t *testing.T) {
+	t.Parallel()
+	var help bytes.Buffer
+	if _, err := config.LoadTo(&help, []string{"--help"}, func(string) string { return "" }); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help: %v", err)
+	}
+	known := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^  -([a-z0-9-]+)`).FindAllStringSubmatch(help.String(), -1) {
+		known[config.EnvName(m[1])] = true
+	}
+	files := []string{filepath.Join(repoRoot, "deploy", "compose.yaml")}
+	k8s, err := filepath.Glob(filepath.Join(repoRoot, "deploy", "k8s", "*.yaml"))
+	if err != nil || len(k8s) == 0 {
+		t.Fatalf("deploy/k8s: %v, %d files", err, len(k8s))
+	}
+	// A YAML key (a variable set), not a mention in a comment.
+	setting := regexp.MustCompile(`(?m)^[ \t]+(?:- name: )?(HERALD_[A-Z0-9_]+)(?::|[ \t]*$)`)
+	n := 0
+	for _, f := range append(files, k8s...) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range setting.FindAllSubmatch(b, -1) {
+			n++
+			if !known[string(m[1])] {
+				t.Errorf("%s sets %s, which is no herald flag's variable", filepath.Base(f), m[1])
+			}
+		}
+	}
+	if n < 10 {
+		t.Errorf("found %d HERALD_* settings in deploy/: is the pattern stale?", n)
+	}
 }
