@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 )
@@ -25,6 +26,8 @@ type config struct {
 
 	HeraldBin  string   // start this herald instead of using a running one
 	HeraldArgs []string // extra flags for it
+	// HeraldNodes is how many nodes of HeraldBin to start (cluster mode).
+	HeraldNodes int
 	Calibrate  bool
 	// BareNotify is how notifications reach the bare server: "http" (JSON
 	// to POST /notify) or "grpc" (herald's own NotifyService calls).
@@ -65,6 +68,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.GRPCConns, "grpc-conns", 1, "gRPC connections the callers share")
 	fs.StringVar(&c.Notify, "notify", notifyGRPC, "how herald gets notifications: grpc (NotifyService calls over --grpc-conns connections) or rest (POST /v1/notify as JSON, one keep-alive connection per caller)")
 	fs.StringVar(&c.HeraldBin, "herald-bin", "", "start this herald binary on free 127.0.0.1 ports with a temporary data directory and fresh credentials, instead of using --http-addr/--grpc-addr")
+	fs.IntVar(&c.HeraldNodes, "herald-nodes", 1, "with --herald-bin, start this many nodes sharing a Redis store (give --herald-arg=--store=redis and its Redis flags); streams and calls are spread over them")
 	fs.Var((*stringList)(&c.HeraldArgs), "herald-arg", "extra flag for the herald that --herald-bin starts (repeatable)")
 	fs.BoolVar(&c.Calibrate, "calibrate", false, "also run the same load against a bare net/http SSE server started by the tool, and report ratios")
 	fs.StringVar(&c.BareNotify, "bare-notify", bareNotifyHTTP, "with --calibrate, how the bare server gets notifications: http (JSON over HTTP/1.1) or grpc (the same NotifyService calls herald gets, served by grpc-go)")
@@ -139,6 +143,9 @@ func (c *config) validate() error {
 	case c.Calibrate && (l.Mode == modeReconnect || l.Mode == modeStorm):
 		// Resuming needs history, which the bare server has none of.
 		return fmt.Errorf("--calibrate does not support %s mode: the bare server keeps no history to resume from", l.Mode)
+	}
+	if c.HeraldNodes < 1 || (c.HeraldNodes > 1 && (c.HeraldBin == "" || !slices.Contains(c.HeraldArgs, "--store=redis"))) {
+		return fmt.Errorf("--herald-nodes %d: want 1, or more with --herald-bin and --herald-arg=--store=redis (nodes share a Redis store)", c.HeraldNodes)
 	}
 	herald := c.HeraldBin != "" || c.HTTPAddr != "" || c.GRPCAddr != ""
 	if c.HeraldBin == "" && herald {

@@ -28,3 +28,24 @@ func TestBareNotifyFlag(t *testing.T) {
 		}
 	}
 }
+
+func TestHeraldNodesFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		errPart string // "" for none
+	}{
+		{[]string{"--herald-bin", "bin/herald"}, ""},
+		{[]string{"--herald-bin", "bin/herald", "--herald-nodes", "3", "--herald-arg=--store=redis"}, ""},
+		{[]string{"--herald-bin", "bin/herald", "--herald-nodes", "3"}, "--herald-arg=--store=redis"},
+		{[]string{"--http-addr", "a:1", "--grpc-addr", "a:2", "--jwt-secret", "s", "--api-key", "k", "--herald-nodes", "2"}, "with --herald-bin"},
+		{[]string{"--herald-bin", "bin/herald", "--herald-nodes", "0"}, "want 1"},
+	} {
+		_, err := parseFlags(tc.args, io.Discard)
+		switch {
+		case tc.errPart == "" && err != nil:
+			t.Errorf("%q: %v", tc.args, err)
+		case tc.errPart != "" && (err == nil || !strings.Contains(err.Error(), tc.errPart)):
+			t.Errorf("%q: error %v, want one saying %q", tc.args, err, tc.errPart)
+		}
+	}
+}

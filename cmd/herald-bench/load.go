@@ -52,8 +52,8 @@ type loadConfig struct {
 
 // server is where one load run goes.
 type server struct {
-	Name     string // "herald" or "bare"
-	HTTPAddr string
+	Name      string   // "herald" or "bare"
+	HTTPAddrs []string // each node's; streams are spread over them
 	Secret   string // HS256 secret for user tokens
 	Send     sender
 }
@@ -158,7 +158,7 @@ func runLoad(ctx context.Context, cfg loadConfig, srv server, log *slog.Logger) 
 		}
 	}
 
-	before, err := scrape(ctx, srv.HTTPAddr)
+	before, err := scrapeAll(ctx, srv.HTTPAddrs)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +167,7 @@ func runLoad(ctx context.Context, cfg loadConfig, srv server, log *slog.Logger) 
 	// Connect.
 	var st streamStats
 	opts := readOpts{
-		dial:       dialConfig{addr: srv.HTTPAddr, sourceIPs: cfg.SourceIPs, timeout: cfg.ConnectTimeout},
+		dial:       dialConfig{addrs: srv.HTTPAddrs, sourceIPs: cfg.SourceIPs, timeout: cfg.ConnectTimeout},
 		maxRetries: 20,
 	}
 	switch cfg.Mode {
@@ -213,7 +213,7 @@ func runLoad(ctx context.Context, cfg loadConfig, srv server, log *slog.Logger) 
 	}
 	workers.Wait()
 	connectTime := time.Since(start)
-	afterConnect, err := scrape(ctx, srv.HTTPAddr)
+	afterConnect, err := scrapeAll(ctx, srv.HTTPAddrs)
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +237,7 @@ func runLoad(ctx context.Context, cfg loadConfig, srv server, log *slog.Logger) 
 
 	// Let the server's memory settle at idle, then measure it.
 	wait(ctx, cfg.Settle)
-	idle, err := scrape(ctx, srv.HTTPAddr)
+	idle, err := scrapeAll(ctx, srv.HTTPAddrs)
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +255,7 @@ func runLoad(ctx context.Context, cfg loadConfig, srv server, log *slog.Logger) 
 		}
 		st.stormAt.Store(sendStart.Add(at).UnixNano())
 	}
-	peak := sampleRSS(ctx, srv.HTTPAddr, idle.RSS)
+	peak := sampleRSS(ctx, srv.HTTPAddrs, idle.RSS)
 	sendRes := send(ctx, cfg, srv.Send, live, topic, topicTgt, &st)
 	res.Sent, res.Acked, res.SendErrors = sendRes.sent, sendRes.acked, sendRes.errors
 	res.SendSeconds = sendRes.elapsed.Seconds()
@@ -284,7 +284,7 @@ func runLoad(ctx context.Context, cfg loadConfig, srv server, log *slog.Logger) 
 			res.StormRecoverySeconds = time.Duration(last - at).Seconds()
 		}
 	}
-	after, err := scrape(ctx, srv.HTTPAddr)
+	after, err := scrapeAll(ctx, srv.HTTPAddrs)
 	if err != nil {
 		return nil, err
 	}
@@ -430,7 +430,7 @@ func send(ctx context.Context, cfg loadConfig, snd sender, live []*stream, topic
 
 // sampleRSS reads the server's RSS every 100 ms until the returned function
 // is called, which stops sampling and returns the largest value seen.
-func sampleRSS(ctx context.Context, addr string, initial float64) func() float64 {
+func sampleRSS(ctx context.Context, addrs []string, initial float64) func() float64 {
 	ctx, cancel := context.WithCancel(ctx)
 	var (
 		peak atomic.Uint64
@@ -447,7 +447,7 @@ func sampleRSS(ctx context.Context, addr string, initial float64) func() float64
 				return
 			case <-tick.C:
 			}
-			if p, err := scrape(ctx, addr); err == nil && uint64(p.RSS) > peak.Load() {
+			if p, err := scrapeAll(ctx, addrs); err == nil && uint64(p.RSS) > peak.Load() {
 				peak.Store(uint64(p.RSS))
 			}
 		}

@@ -123,12 +123,56 @@ type heraldProcess struct {
 
 // startHerald starts bin on free 127.0.0.1 ports with a temporary data
 // directory, a random JWT secret and API key, and extra flags.
-func startHerald(bin string, extra []string) (*heraldProcess, error) {
+// heralds are the nodes of a cluster the tool started, sharing
+// credentials.
+type heralds struct {
+	nodes          []*heraldProcess
+	Secret, APIKey string
+}
+
+// startHeralds starts n nodes of bin with the same credentials and extra
+// flags (which must make them share a store for n > 1).
+func startHeralds(bin string, extra []string, n int) (*heralds, error) {
+	secret, key := randomHex(24), "hk_bench_"+randomHex(16)
+	hs := &heralds{Secret: secret, APIKey: key}
+	for range max(n, 1) {
+		h, err := startHerald(bin, extra, secret, key)
+		if err != nil {
+			hs.Stop()
+			return nil, err
+		}
+		hs.nodes = append(hs.nodes, h)
+	}
+	return hs, nil
+}
+
+func (hs *heralds) Stop() {
+	for _, h := range hs.nodes {
+		h.Stop()
+	}
+}
+
+func (hs *heralds) HTTPAddrs() []string {
+	out := make([]string, len(hs.nodes))
+	for i, h := range hs.nodes {
+		out[i] = h.HTTPAddr
+	}
+	return out
+}
+
+func (hs *heralds) GRPCAddrs() []string {
+	out := make([]string, len(hs.nodes))
+	for i, h := range hs.nodes {
+		out[i] = h.GRPCAddr
+	}
+	return out
+}
+
+func startHerald(bin string, extra []string, secret, key string) (*heraldProcess, error) {
 	dir, err := os.MkdirTemp("", "herald-bench-")
 	if err != nil {
 		return nil, err
 	}
-	secret, key := randomHex(24), "hk_bench_"+randomHex(16)
 	args := append([]string{
 		"--data-dir=" + dir,
 		"--jwt-secret=" + secret,
@@ -163,6 +207,20 @@ func randomHex(n int) string {
 type procStats struct {
 	RSS float64 // bytes
 	CPU float64 // seconds, user and system
+}
+
+// scrapeAll sums the figures of every node.
+func scrapeAll(ctx context.Context, addrs []string) (procStats, error) {
+	var sum procStats
+	for _, a := range addrs {
+		st, err := scrape(ctx, a)
+		if err != nil {
+			return procStats{}, err
+		}
+		sum.RSS += st.RSS
+		sum.CPU += st.CPU
+	}
+	return sum, nil
 }
 
 // scrape reads process_resident_memory_bytes and process_cpu_seconds_total

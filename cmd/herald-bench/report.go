@@ -67,7 +67,7 @@ func runBare(ctx context.Context, cfg config, log *slog.Logger) (*result, error)
 	defer snd.Close()
 	// The bare server checks no token, but the streams send one all the
 	// same, so that both servers get byte-for-byte the same requests.
-	return runLoad(ctx, cfg.Load, server{Name: name, HTTPAddr: c.HTTPAddr, Secret: "bare-server-checks-no-token-0123456789", Send: snd}, log)
+	return runLoad(ctx, cfg.Load, server{Name: name, HTTPAddrs: []string{c.HTTPAddr}, Secret: "bare-server-checks-no-token-0123456789", Send: snd}, log)
 }
 
 // bareSender is how the load reaches the bare server c, and the name its
@@ -85,24 +85,33 @@ func bareSender(cfg config, c *child) (string, sender, error) {
 }
 
 func runHerald(ctx context.Context, cfg config, log *slog.Logger) (*result, error) {
-	httpAddr, grpcAddr, secret, key := cfg.HTTPAddr, cfg.GRPCAddr, cfg.Secret, cfg.APIKey
+	httpAddrs, grpcAddrs, secret, key := []string{cfg.HTTPAddr}, []string{cfg.GRPCAddr}, cfg.Secret, cfg.APIKey
 	if cfg.HeraldBin != "" {
-		h, err := startHerald(cfg.HeraldBin, cfg.HeraldArgs)
+		nodes, err := startHeralds(cfg.HeraldBin, cfg.HeraldArgs, cfg.HeraldNodes)
 		if err != nil {
 			return nil, err
 		}
-		defer h.Stop()
-		httpAddr, grpcAddr, secret, key = h.HTTPAddr, h.GRPCAddr, h.Secret, h.APIKey
+		defer nodes.Stop()
+		httpAddrs, grpcAddrs, secret, key = nodes.HTTPAddrs(), nodes.GRPCAddrs(), nodes.Secret, nodes.APIKey
 	}
-	var snd sender = newRESTSender(httpAddr, key, cfg.Load.Callers)
-	if cfg.Notify == notifyGRPC {
-		var err error
-		if snd, err = newGRPCSender(grpcAddr, key, cfg.GRPCConns); err != nil {
-			return nil, err
+	// One sender per node; calls go to them in turn.
+	var snds senders
+	defer snds.Close()
+	for i := range httpAddrs {
+		var snd sender = newRESTSender(httpAddrs[i], key, cfg.Load.Callers)
+		if cfg.Notify == notifyGRPC {
+			var err error
+			if snd, err = newGRPCSender(grpcAddrs[i], key, cfg.GRPCConns); err != nil {
+				return nil, err
+			}
 		}
+		snds.all = append(snds.all, snd)
 	}
-	defer snd.Close()
-	return runLoad(ctx, cfg.Load, server{Name: "herald", HTTPAddr: httpAddr, Secret: secret, Send: snd}, log)
+	var snd sender = &snds
+	if len(snds.all) == 1 {
+		snd = snds.all[0]
+	}
+	return runLoad(ctx, cfg.Load, server{Name: "herald", HTTPAddrs: httpAddrs, Secret: secret, Send: snd}, log)
 }
 
 // report writes the results as a table, or as JSON with --json. With

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -34,6 +35,30 @@ type sender interface {
 	Notify(ctx context.Context, notes []note) (int, error)
 	Subscribe(ctx context.Context, topic string, users []string) error
 	Close() error
+}
+
+// senders spreads calls over the nodes of a cluster, in turn.
+type senders struct {
+	all  []sender
+	next atomic.Uint64
+}
+
+func (s *senders) pick() sender { return s.all[(s.next.Add(1)-1)%uint64(len(s.all))] }
+
+func (s *senders) Notify(ctx context.Context, notes []note) (int, error) {
+	return s.pick().Notify(ctx, notes)
+}
+
+func (s *senders) Subscribe(ctx context.Context, topic string, users []string) error {
+	return s.pick().Subscribe(ctx, topic, users)
+}
+
+func (s *senders) Close() error {
+	var errs []error
+	for _, snd := range s.all {
+		errs = append(errs, snd.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // How notifications reach the bare server (--bare-notify).

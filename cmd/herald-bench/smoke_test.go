@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -99,6 +101,52 @@ func TestSmoke(t *testing.T) {
 	if r.Reconnects != 500 || r.StormRecoverySeconds <= 0 || r.Lost != 0 || r.Duplicated != 0 || r.Deliveries != r.Acked || r.Acked == 0 {
 		t.Errorf("storm: got %d resumed, recovery %.2f s, %d acked, %d delivered, %d lost, %d duplicated; want all 500 resumed and every acked event delivered once",
 			r.Reconnects, r.StormRecoverySeconds, r.Acked, r.Deliveries, r.Lost, r.Duplicated)
+	}
+}
+
+// TestSmokeCluster: two nodes on the test Redis, streams and calls spread
+// over both, every acknowledged event delivered once across nodes.
+func TestSmokeCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two herald nodes")
+	}
+	rdb := testenv.NeedRedis(t, testenv.RedisAddr())
+	testenv.NeedOpenFiles(t, 2*400+200)
+	bin, err := bins.Path("herald")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	prefix := "herald-test-" + hex.EncodeToString(b) + ":"
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		keys, _ := rdb.Keys(ctx, prefix+"*").Result()
+		if len(keys) > 0 {
+			rdb.Del(ctx, keys...)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	err = run(ctx, []string{"--streams", "400", "--rate", "500", "--duration", "2s", "--settle", "100ms", "--drain", "5s",
+		"--herald-bin", bin, "--herald-nodes", "2", "--herald-arg=--store=redis",
+		"--herald-arg=--redis-url=redis://" + testenv.RedisAddr() + "/0", "--herald-arg=--redis-prefix=" + prefix, "--json"}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("cluster smoke: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	var out struct {
+		Results []result `json:"results"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil || len(out.Results) != 1 {
+		t.Fatalf("JSON output (%v):\n%s", err, stdout.String())
+	}
+	r := out.Results[0]
+	t.Logf("two nodes: %d streams, %d acked, %d delivered, p50 %.2f ms, p99 %.2f ms", r.Connected, r.Acked, r.Deliveries, r.LatencyP50Ms, r.LatencyP99Ms)
+	if r.Connected != 400 || r.Lost != 0 || r.Duplicated != 0 || r.Deliveries != r.Acked || r.Acked == 0 {
+		t.Errorf("got %d connected, %d acked, %d delivered, %d lost, %d duplicated; want 400 connected, every acked event delivered once",
+			r.Connected, r.Acked, r.Deliveries, r.Lost, r.Duplicated)
 	}
 }
 

@@ -38,7 +38,7 @@ func (st *streamStats) noteErr(err error) {
 
 // dialConfig is how streams reach the server.
 type dialConfig struct {
-	addr      string // host:port of GET /v1/stream
+	addrs     []string // host:port of GET /v1/stream on each node; stream i uses addrs[i%len]
 	sourceIPs int    // spread over 127.0.0.2 … 127.0.0.(1+sourceIPs), at most 253
 	timeout   time.Duration
 }
@@ -74,14 +74,15 @@ func (d dialConfig) localAddr(idx int) *net.TCPAddr {
 // server has the stream registered.
 func (s *stream) connect(ctx context.Context, d dialConfig) (*sseReader, error) {
 	dl := net.Dialer{Timeout: d.timeout, LocalAddr: d.localAddr(s.idx)}
-	conn, err := dl.DialContext(ctx, "tcp", d.addr)
+	addr := d.addrs[s.idx%len(d.addrs)]
+	conn, err := dl.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	var req strings.Builder
 	req.Grow(512)
 	req.WriteString("GET /v1/stream HTTP/1.1\r\nHost: ")
-	req.WriteString(d.addr)
+	req.WriteString(addr)
 	req.WriteString("\r\nAccept: text/event-stream\r\nAuthorization: Bearer ")
 	req.WriteString(s.token)
 	req.WriteString("\r\nX-Bench-User: ")
