@@ -28,7 +28,7 @@ type config struct {
 	HeraldArgs []string // extra flags for it
 	// HeraldNodes is how many nodes of HeraldBin to start (cluster mode).
 	HeraldNodes int
-	Calibrate  bool
+	Calibrate   bool
 	// BareNotify is how notifications reach the bare server: "http" (JSON
 	// to POST /notify) or "grpc" (herald's own NotifyService calls).
 	BareNotify string

@@ -54,8 +54,8 @@ type loadConfig struct {
 type server struct {
 	Name      string   // "herald" or "bare"
 	HTTPAddrs []string // each node's; streams are spread over them
-	Secret   string // HS256 secret for user tokens
-	Send     sender
+	Secret    string   // HS256 secret for user tokens
+	Send      sender
 }
 
 // result is what one load run measured. Durations are in the units their

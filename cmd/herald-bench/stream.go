@@ -39,7 +39,7 @@ func (st *streamStats) noteErr(err error) {
 // dialConfig is how streams reach the server.
 type dialConfig struct {
 	addrs     []string // host:port of GET /v1/stream on each node; stream i uses addrs[i%len]
-	sourceIPs int    // spread over 127.0.0.2 … 127.0.0.(1+sourceIPs), at most 253
+	sourceIPs int      // spread over 127.0.0.2 … 127.0.0.(1+sourceIPs), at most 253
 	timeout   time.Duration
 }
 
