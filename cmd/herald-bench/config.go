@@ -91,6 +91,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&l.ReconnectEvery, "reconnect-every", 2*time.Second, "reconnect mode: mean time between a stream's drops")
 	fs.DurationVar(&l.StormAt, "storm-at", 0, "storm mode: when, after sending starts, every stream drops (default a third of --duration)")
 	fs.DurationVar(&l.StormWindow, "storm-window", time.Second, "storm mode: the drops are spread over this window")
+	fs.IntVar(&l.TopicOffline, "topic-offline", 0, "topic mode: also subscribe this many users who have no stream, so that each notification is stored for them too (a fan-out beyond the open streams)")
 	fs.DurationVar(&l.ReconnectGap, "reconnect-gap", 100*time.Millisecond, "reconnect mode: time a dropped stream stays away")
 	fs.BoolVar(&l.ToolGC, "tool-gc", false, "let the tool's own garbage collector run while it sends and drains (by default it is paused then, with a 4 GiB backstop, so that its collections do not add to the latency it measures)")
 	if err := fs.Parse(args); err != nil {
@@ -138,6 +139,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("--source-ips must be 0 to 253")
 	case l.Duration <= 0 || l.Rate < 0:
 		return fmt.Errorf("--duration must be positive and --rate not negative")
+	case l.TopicOffline < 0 || (l.TopicOffline > 0 && l.Mode != modeTopic):
+		return fmt.Errorf("--topic-offline needs --mode topic and must not be negative")
 	case l.Mode == modeReconnect && l.ReconnectEvery <= 0:
 		return fmt.Errorf("--reconnect-every must be positive")
 	case c.Calibrate && (l.Mode == modeReconnect || l.Mode == modeStorm):

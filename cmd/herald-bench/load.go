@@ -43,8 +43,11 @@ type loadConfig struct {
 	Drain              time.Duration
 	ReconnectEvery     time.Duration
 	ReconnectGap       time.Duration
-	StormAt            time.Duration
-	StormWindow        time.Duration
+	// TopicOffline users are subscribed to the topic without a stream:
+	// each notification is stored for them too.
+	TopicOffline int
+	StormAt      time.Duration
+	StormWindow  time.Duration
 	// ToolGC lets the tool's own garbage collector run while it sends and
 	// drains; by default it is paused then (see pauseGC).
 	ToolGC bool
@@ -73,6 +76,7 @@ type result struct {
 	SendErrors          int64   `json:"send_errors"`
 	SendSeconds         float64 `json:"send_seconds"`
 	AckedPerSecond      float64 `json:"acked_per_second"`
+	StoredPerSecond     float64 `json:"entries_stored_per_second"`
 	AckP50Ms            float64 `json:"ack_p50_ms"`
 	AckP99Ms            float64 `json:"ack_p99_ms"`
 	Expected            int64   `json:"expected_deliveries"`
@@ -154,6 +158,15 @@ func runLoad(ctx context.Context, cfg loadConfig, srv server, log *slog.Logger) 
 			}
 			if err := srv.Send.Subscribe(ctx, topic, users); err != nil {
 				return nil, fmt.Errorf("subscribe: %w", err)
+			}
+		}
+		for i := 0; i < cfg.TopicOffline; i += maxSubscribePairs {
+			users = users[:0]
+			for j := i; j < min(i+maxSubscribePairs, cfg.TopicOffline); j++ {
+				users = append(users, fmt.Sprintf("bench-%s-off-%07d", runID, j))
+			}
+			if err := srv.Send.Subscribe(ctx, topic, users); err != nil {
+				return nil, fmt.Errorf("subscribe offline users: %w", err)
 			}
 		}
 	}
@@ -264,8 +277,10 @@ func runLoad(ctx context.Context, cfg loadConfig, srv server, log *slog.Logger) 
 	res.AckP99Ms = ms(sendRes.ackLatency.Quantile(0.99))
 	if cfg.Mode == modeTopic {
 		res.Expected = res.Acked * int64(len(live))
+		res.StoredPerSecond = float64(res.Acked*int64(len(live)+cfg.TopicOffline)) / sendRes.elapsed.Seconds()
 	} else {
 		res.Expected = res.Acked
+		res.StoredPerSecond = res.AckedPerSecond
 	}
 	log.Info("sent", "server", srv.Name, "acked", res.Acked, "errors", res.SendErrors, "seconds", res.SendSeconds)
 

@@ -233,6 +233,7 @@ var figures = []figure{
 	{"server CPU per connect (µs)", "%.0f", true, func(r *result) float64 { return r.ServerCPUConnectUs }, false},
 	{"notifications acked", "%.0f", false, func(r *result) float64 { return float64(r.Acked) }, false},
 	{"acked notifications/s", "%.0f", true, func(r *result) float64 { return r.AckedPerSecond }, false},
+	{"inbox entries stored/s", "%.0f", true, func(r *result) float64 { return r.StoredPerSecond }, false},
 	{"ack latency p50 (ms)", "%.2f", true, func(r *result) float64 { return r.AckP50Ms }, false},
 	{"ack latency p99 (ms)", "%.2f", true, func(r *result) float64 { return r.AckP99Ms }, false},
 	{"deliveries", "%.0f", false, func(r *result) float64 { return float64(r.Deliveries) }, false},
