@@ -125,9 +125,10 @@ func (a *App) serveHTTP(srv *http.Server) error {
 	return srv.Serve(lis)
 }
 
-// readyTimeout bounds the store's readiness check, below the one second
-// that Kubernetes gives a probe by default.
-const readyTimeout = 800 * time.Millisecond
+// readyTimeout bounds the store's readiness check, below the two seconds
+// deploy/k8s gives the probe, and long enough for go-redis's own dial
+// retries to fail with their cause rather than with the deadline.
+const readyTimeout = 1500 * time.Millisecond
 
 // readyz reports whether this node takes traffic: not while starting or
 // draining, nor while its store fails.
