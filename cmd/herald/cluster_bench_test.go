@@ -27,16 +27,16 @@ func BenchmarkClusterDelivery(b *testing.B) {
 		benchDelivery(b, s, []*server{s}, users, callers)
 	})
 	b.Run("redis-3nodes", func(b *testing.B) {
-		rdb := clusterRedis(b, clusterRedisAddr)
-		prefix := clusterPrefix(b, rdb)
-		nodes := startCluster(b, 3, "redis://"+clusterRedisAddr+"/0", prefix)
+		rt := singleTopology(b)
+		prefix := clusterPrefix(b, rt.client)
+		nodes := startCluster(b, rt, 3, prefix)
 		// Streams on nodes 2 and 3; node 1 takes the Notify calls.
 		chans := make([]string, users)
 		for i := range chans {
 			chans[i] = clusterChannel(prefix, fmt.Sprintf("cb-%03d", i))
 		}
 		benchDelivery(b, nodes[0], nodes[1:], users, callers, func() bool {
-			got, err := rdb.PubSubNumSub(context.Background(), chans...).Result()
+			got, err := subscribers(context.Background(), rt.client, chans)
 			if err != nil {
 				return false
 			}

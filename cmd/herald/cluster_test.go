@@ -3,9 +3,6 @@ package main_test
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -31,10 +28,11 @@ import (
 	"github.com/heraldhq/herald/internal/testenv"
 )
 
-// These tests run several herald processes with --store=redis on one Redis:
-// the shared one at testenv.RedisAddr (missing: skipped, or failed under CI),
-// or one a test starts for itself. Each test uses a key prefix of its own and
-// deletes its keys at the end.
+// These tests run several herald processes with --store=redis on one Redis
+// (topology_test.go): the shared one at testenv.RedisAddr (missing: skipped,
+// or failed under CI), one a test starts for itself, or a Redis Cluster or
+// Sentinel setup of the test's own (internal/redistest). Each test uses a key
+// prefix of its own and deletes its keys at the end.
 
 var clusterRedisAddr = testenv.RedisAddr()
 
@@ -45,80 +43,18 @@ func clusterRedis(t testing.TB, addr string) *redis.Client {
 	return testenv.NeedRedis(t, addr)
 }
 
-// clusterPrefix returns a fresh key prefix whose keys are deleted at
-// cleanup. Call it before starting the nodes, so that they are gone first.
-func clusterPrefix(t testing.TB, rdb *redis.Client) string {
-	t.Helper()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	p := "herald-test-" + hex.EncodeToString(b) + ":"
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		iter := rdb.Scan(ctx, 0, p+"*", 1000).Iterator()
-		var keys []string
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-			if len(keys) == 1000 {
-				rdb.Del(ctx, keys...)
-				keys = keys[:0]
-			}
-		}
-		if len(keys) > 0 {
-			rdb.Del(ctx, keys...)
-		}
-	})
-	return p
-}
-
-// startCluster starts n nodes on the Redis at url under prefix.
-func startCluster(t testing.TB, n int, url, prefix string, extra ...string) []*server {
-	t.Helper()
-	nodes := make([]*server, n)
-	for i := range nodes {
-		args := append([]string{"--store=redis", "--redis-url=" + url, "--redis-prefix=" + prefix}, extra...)
-		nodes[i] = startServer(t, withArgs(args...))
-	}
-	return nodes
-}
-
-// clusterChannel is the bus channel of user (as internal/bus names it).
-func clusterChannel(prefix, user string) string {
-	return prefix + "bus:{u:" + base64.RawURLEncoding.EncodeToString([]byte(user)) + "}"
-}
-
-// waitSubscribed waits until n nodes listen to each user's channel: a node
-// subscribes shortly after a user's first stream opens, and what is
-// published before reaches that stream only with the next entry.
-func waitSubscribed(t *testing.T, rdb *redis.Client, prefix string, n int64, users ...string) {
-	t.Helper()
-	chans := make([]string, len(users))
-	for i, u := range users {
-		chans[i] = clusterChannel(prefix, u)
-	}
-	var got map[string]int64
-	waitFor(t, 10*time.Second, func() bool {
-		var err error
-		got, err = rdb.PubSubNumSub(context.Background(), chans...).Result()
-		if err != nil {
-			return false
-		}
-		for _, c := range chans {
-			if got[c] != n {
-				return false
-			}
-		}
-		return true
-	}, func() string { return fmt.Sprintf("subscribers by channel %v, want %d each", got, n) })
-}
-
 // TestClusterFanOut: a notification sent to one node reaches the user's
-// streams on the two others, SSE and gRPC alike.
+// streams on the two others, SSE and gRPC alike, and so does a read event,
+// on one Redis and on a Redis Cluster.
 func TestClusterFanOut(t *testing.T) {
 	t.Parallel()
-	rdb := clusterRedis(t, clusterRedisAddr)
+	onTopologies(t, testClusterFanOut)
+}
+
+func testClusterFanOut(t *testing.T, rt *redisTopology) {
+	rdb := rt.client
 	prefix := clusterPrefix(t, rdb)
-	nodes := startCluster(t, 3, "redis://"+clusterRedisAddr+"/0", prefix)
+	nodes := startCluster(t, rt, 3, prefix)
 
 	sse2 := nodes[1].streamFor(t, "alice", "")
 	sse3 := nodes[2].streamFor(t, "alice", "")
@@ -296,12 +232,16 @@ func checkExactlyOnce(t *testing.T, c *clusterClient, acked []string) {
 // TestClusterNodeKilled kills a node with SIGKILL while its clients stream
 // and a producer on another node keeps sending: the clients reconnect to the
 // third node with their Last-Event-ID and get every acknowledged
-// notification exactly once.
+// notification exactly once; on one Redis and on a Redis Cluster.
 func TestClusterNodeKilled(t *testing.T) {
 	t.Parallel()
-	rdb := clusterRedis(t, clusterRedisAddr)
+	onTopologies(t, testClusterNodeKilled)
+}
+
+func testClusterNodeKilled(t *testing.T, rt *redisTopology) {
+	rdb := rt.client
 	prefix := clusterPrefix(t, rdb)
-	nodes := startCluster(t, 3, "redis://"+clusterRedisAddr+"/0", prefix)
+	nodes := startCluster(t, rt, 3, prefix)
 	users := []string{"fo-0", "fo-1", "fo-2", "fo-3"}
 
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
@@ -442,12 +382,13 @@ func (r *ownRedis) kill() {
 func TestClusterRedisRestart(t *testing.T) {
 	t.Parallel()
 	r := startOwnRedis(t)
-	url := "redis://" + r.addr + "/0"
+	rdb := redis.NewClient(&redis.Options{Addr: r.addr})
+	defer rdb.Close()
 	const prefix = "herald-test-restart:"
 	// Every acknowledged notification must still be there at the end: the
 	// producers are unpaced, and a slow run passed the default of 1,000
 	// per user.
-	nodes := startCluster(t, 2, url, prefix, "--retention-count=1000000")
+	nodes := startCluster(t, singleAt(rdb, r.addr), 2, prefix, "--retention-count=1000000")
 	users := []string{"rr-0", "rr-1", "rr-2", "rr-3"}
 
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
@@ -546,8 +487,6 @@ func TestClusterRedisRestart(t *testing.T) {
 		}
 	}
 	// The watcher's node listens again; a few more, then stop.
-	rdb := redis.NewClient(&redis.Options{Addr: r.addr})
-	defer rdb.Close()
 	waitSubscribed(t, rdb, prefix, 1, users[0])
 	phase("watcher's node subscribed again")
 	n := ackedNow()
@@ -632,10 +571,15 @@ func httpStatus(t *testing.T, url string) int {
 }
 
 // TestClusterKafka runs two nodes in one consumer group: whichever node owns
-// a message's partition stores it, and clients on both nodes receive it.
+// a message's partition stores it, and clients on both nodes receive it;
+// on one Redis and on a Redis Cluster.
 func TestClusterKafka(t *testing.T) {
 	t.Parallel()
-	rdb := clusterRedis(t, clusterRedisAddr)
+	onTopologies(t, testClusterKafka)
+}
+
+func testClusterKafka(t *testing.T, rt *redisTopology) {
+	rdb := rt.client
 	prefix := clusterPrefix(t, rdb)
 	const topic, group = "cluster.notifications", "cluster-group"
 	kc, err := kfake.NewCluster(
@@ -648,7 +592,7 @@ func TestClusterKafka(t *testing.T) {
 	}
 	t.Cleanup(kc.Close)
 	addrs := kc.ListenAddrs()
-	nodes := startCluster(t, 2, "redis://"+clusterRedisAddr+"/0", prefix,
+	nodes := startCluster(t, rt, 2, prefix,
 		"--kafka-brokers", strings.Join(addrs, ","), "--kafka-topic", topic, "--kafka-group", group, "--kafka-session-timeout", "1s")
 
 	users := []string{"kx-0", "kx-1", "kx-2", "kx-3", "kx-4", "kx-5"}

@@ -239,10 +239,9 @@ func TestFaultKill9UnderLoad(t *testing.T) {
 // read on the surviving node and on the restarted one.
 func TestFaultClusterNodeKilledUnderLoad(t *testing.T) {
 	t.Parallel()
-	rdb := clusterRedis(t, clusterRedisAddr)
-	prefix := clusterPrefix(t, rdb)
-	url := "redis://" + clusterRedisAddr + "/0"
-	nodes := startCluster(t, 2, url, prefix)
+	rt := singleTopology(t)
+	prefix := clusterPrefix(t, rt.client)
+	nodes := startCluster(t, rt, 2, prefix)
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
 	load := newFaultLoad("ck-a", "ck-b", "ck-c", "ck-d")
@@ -287,7 +286,7 @@ func TestFaultClusterNodeKilledUnderLoad(t *testing.T) {
 
 	retried := load.retryUnknown(ctx, t, clients[1])
 	load.check(ctx, t, nodes[1].inboxClient(t))
-	restarted := startCluster(t, 1, url, prefix)[0]
+	restarted := startCluster(t, rt, 1, prefix)[0]
 	load.check(ctx, t, restarted.inboxClient(t))
 	load.mu.Lock()
 	t.Logf("acknowledged %d; failed calls by code %v; %d left unknown by the callers", load.total, load.codes, retried)

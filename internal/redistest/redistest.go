@@ -1,5 +1,5 @@
 // Package redistest starts real Redis deployments for tests: a Redis
-// Cluster (StartCluster) and a master with a replica watched by three
+// Cluster (StartCluster) and a master with replicas watched by three
 // Sentinels (StartSentinel). It is imported only by _test.go files.
 //
 // Every process is a redis-server started without a shell, listening on

@@ -27,6 +27,10 @@ type SentinelOptions struct {
 	// MasterName is the name the Sentinels monitor the master under
 	// (default "herald").
 	MasterName string
+	// Replicas is how many replicas the master has (default 1). With two,
+	// the promoted one has a replica again after a failover: the other
+	// follows it.
+	Replicas int
 	// DownAfter is down-after-milliseconds (default 1s): how long the
 	// master may not answer before a Sentinel counts it as down.
 	DownAfter time.Duration
@@ -42,6 +46,9 @@ func (o SentinelOptions) withDefaults() SentinelOptions {
 	if o.MasterName == "" {
 		o.MasterName = "herald"
 	}
+	if o.Replicas <= 0 {
+		o.Replicas = 1
+	}
 	if o.DownAfter <= 0 {
 		o.DownAfter = time.Second
 	}
@@ -51,18 +58,19 @@ func (o SentinelOptions) withDefaults() SentinelOptions {
 	return o
 }
 
-// Sentinel is a running master and replica on 127.0.0.1, watched by three
-// Sentinels with a quorum of two.
+// Sentinel is a running master and its replicas on 127.0.0.1, watched by
+// three Sentinels with a quorum of two.
 type Sentinel struct {
 	g         *group
 	opts      SentinelOptions
-	servers   []string // the master, then the replica, as started
+	servers   []string // the master, then the replicas, as started
 	sentinels []string
 }
 
-// StartSentinel starts a master, a replica of it and three Sentinels, and
-// returns once every Sentinel names the master, knows the replica and the
-// other two Sentinels. The processes are killed when t ends.
+// StartSentinel starts a master, opts.Replicas replicas of it and three
+// Sentinels, and returns once every Sentinel names the master, knows the
+// replicas and the other two Sentinels. The processes are killed when t
+// ends.
 func StartSentinel(t testing.TB, opts SentinelOptions) *Sentinel {
 	t.Helper()
 	opts = opts.withDefaults()
@@ -78,12 +86,17 @@ func StartSentinel(t testing.TB, opts SentinelOptions) *Sentinel {
 	}
 	master := g.start("master", false, server())
 	_, port, _ := net.SplitHostPort(master.addr)
-	replica := g.start("replica", false, server("--replicaof", "127.0.0.1", port))
-	s.servers = []string{master.addr, replica.addr}
-	// The replica first, so that the Sentinels find it in the master's
+	s.servers = []string{master.addr}
+	for range opts.Replicas {
+		replica := g.start("replica", false, server("--replicaof", "127.0.0.1", port))
+		s.servers = append(s.servers, replica.addr)
+	}
+	// The replicas first, so that the Sentinels find them in the master's
 	// INFO at once rather than at their next 10-second poll.
-	if err := waitFor(setupTimeout, func(ctx context.Context) error { return linkUp(ctx, replica.addr) }); err != nil {
-		g.fatal("the replica did not sync: "+err.Error(), master, replica)
+	for _, r := range s.servers[1:] {
+		if err := waitFor(setupTimeout, func(ctx context.Context) error { return linkUp(ctx, r) }); err != nil {
+			g.fatal("replica " + r + " did not sync: " + err.Error())
+		}
 	}
 	for range sentinels {
 		p := g.start("sentinel", false, func(port int) ([]string, error) {
@@ -95,7 +108,7 @@ func StartSentinel(t testing.TB, opts SentinelOptions) *Sentinel {
 	if err := waitFor(setupTimeout, s.ready); err != nil {
 		g.fatal("the sentinels did not agree: " + err.Error())
 	}
-	t.Logf("redistest: master, replica and %d sentinels ready in %v", sentinels, time.Since(began).Round(time.Millisecond))
+	t.Logf("redistest: master, %d replicas and %d sentinels ready in %v", opts.Replicas, sentinels, time.Since(began).Round(time.Millisecond))
 	return s
 }
 
@@ -117,7 +130,7 @@ func (s *Sentinel) config(port int, master string) string {
 	}, "\n")
 }
 
-// ready reports why the Sentinels do not all know the master, the replica
+// ready reports why the Sentinels do not all know the master, the replicas
 // and each other yet, or nil.
 func (s *Sentinel) ready(ctx context.Context) error {
 	name := s.opts.MasterName
@@ -133,10 +146,12 @@ func (s *Sentinel) ready(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if !slices.ContainsFunc(replicas, func(r map[string]string) bool {
-			return net.JoinHostPort(r["ip"], r["port"]) == s.servers[1] && r["flags"] == "slave"
-		}) {
-			return fmt.Errorf("sentinel %s does not know replica %s as up: %v", a, s.servers[1], replicas)
+		for _, want := range s.servers[1:] {
+			if !slices.ContainsFunc(replicas, func(r map[string]string) bool {
+				return net.JoinHostPort(r["ip"], r["port"]) == want && r["flags"] == "slave"
+			}) {
+				return fmt.Errorf("sentinel %s does not know replica %s as up: %v", a, want, replicas)
+			}
 		}
 		others, err := sentinelList(ctx, a, "SENTINELS", name)
 		if err != nil {
@@ -158,7 +173,7 @@ func (s *Sentinel) ready(ctx context.Context) error {
 // SentinelAddrs returns the addresses of the Sentinels.
 func (s *Sentinel) SentinelAddrs() []string { return slices.Clone(s.sentinels) }
 
-// Servers returns the addresses of the master and the replica as they
+// Servers returns the addresses of the master and the replicas as they
 // started, the master first; MasterAddr tells which is master now.
 func (s *Sentinel) Servers() []string { return slices.Clone(s.servers) }
 
@@ -237,7 +252,7 @@ func (s *Sentinel) Client(t testing.TB) *redis.Client {
 	return rdb
 }
 
-// Kill kills the master, the replica or the Sentinel at addr with SIGKILL
+// Kill kills the master, a replica or the Sentinel at addr with SIGKILL
 // and waits until it exited.
 func (s *Sentinel) Kill(t testing.TB, addr string) {
 	t.Helper()
@@ -248,7 +263,7 @@ func (s *Sentinel) Kill(t testing.TB, addr string) {
 // there is none.
 func (s *Sentinel) Pid(addr string) int { return s.g.pid(addr) }
 
-// Flush empties the master (FLUSHALL), which the replica follows.
+// Flush empties the master (FLUSHALL), which the replicas follow.
 func (s *Sentinel) Flush(t testing.TB) {
 	t.Helper()
 	m := s.MasterAddr(t)
