@@ -316,7 +316,10 @@ func TestFaultDiskFull(t *testing.T) {
 	dir := filepath.Join(mnt, "data")
 	// A 16 MiB volume is run with a memtable to match (README, "Disk
 	// footprint"): each WAL file is preallocated to it.
-	small := withArgs("--store-memtable-mb=2")
+	// Every acknowledged notification must be there at the end: the
+	// callers are unpaced, and a fast run passed the default retention
+	// of 1,000 per user.
+	small := withArgs("--store-memtable-mb=2", "--retention-count=1000000")
 	s := startServer(t, withDataDir(dir), small)
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()

@@ -60,7 +60,9 @@ type App struct {
 	// redisDown says Redis did not answer at start, so Run waits for it
 	// in the background to log when the node becomes ready.
 	redisDown bool
-	redisAddr string
+	// storeHealth is the store's readiness, checked in the background.
+	storeHealth *storeHealth
+	redisAddr   string
 
 	grpcLis net.Listener
 	httpLis net.Listener
@@ -289,6 +291,10 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	httpSrv := a.httpServer(mux)
+	// Before the HTTP server serves /readyz, which reads it.
+	if c, ok := any(a.store).(interface{ Ready(context.Context) error }); ok {
+		a.storeHealth = &storeHealth{check: c.Ready, log: a.log.With("component", "store")}
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	pprofAddr := ""
@@ -333,6 +339,9 @@ func (a *App) Run(ctx context.Context) error {
 			awaitRedis(gctx, a.rdb, a.redisAddr, redisRetryEvery, a.log.With("component", "store"))
 			return nil
 		})
+	}
+	if a.storeHealth != nil {
+		g.Go(func() error { a.storeHealth.run(gctx); return nil })
 	}
 	a.ready.Store(true)
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)

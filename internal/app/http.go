@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -125,9 +124,9 @@ func (a *App) serveHTTP(srv *http.Server) error {
 	return srv.Serve(lis)
 }
 
-// readyTimeout bounds the store's readiness check, below the two seconds
-// deploy/k8s gives the probe, and long enough for go-redis's own dial
-// retries to fail with their cause rather than with the deadline.
+// readyTimeout bounds the readiness check that /readyz runs itself, before
+// the background one has a result, below the two seconds deploy/k8s gives
+// the probe.
 const readyTimeout = 1500 * time.Millisecond
 
 // readyz reports whether this node takes traffic: not while starting or
@@ -137,13 +136,12 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
 		return
 	}
-	if c, ok := any(a.store).(interface{ Ready(context.Context) error }); ok {
-		// Bounded: a hung store must fail the probe, not hang it past the
-		// prober's own timeout.
-		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
-		defer cancel()
-		if err := c.Ready(ctx); err != nil {
-			a.log.WarnContext(r.Context(), "readyz: store not ready", "error", err)
+	if a.storeHealth != nil {
+		// The background check's last result (readiness.go); bounded when
+		// there is none yet, so that a hung store fails the probe rather
+		// than hang it past the prober's own timeout.
+		if err := a.storeHealth.err(r.Context(), readyTimeout); err != nil {
+			a.log.DebugContext(r.Context(), "readyz: store not ready", "error", err)
 			// "store" says which store and why, so that whoever looks at a
 			// failing probe sees what to fix; status stays as it was.
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store unavailable", "store": a.storeName + ": " + storeCause(err)})

@@ -45,7 +45,7 @@ func TestRedisUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	a := &App{log: log, store: st, storeName: "redis " + addr}
+	a := &App{log: log, store: st, storeName: "redis " + addr, storeHealth: &storeHealth{check: st.Ready, log: log}}
 	a.ready.Store(true)
 	w := httptest.NewRecorder()
 	a.readyz(w, httptest.NewRequest(http.MethodGet, "/readyz", nil))

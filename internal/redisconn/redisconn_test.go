@@ -1,8 +1,10 @@
 package redisconn
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -48,8 +50,19 @@ func TestNewTopology(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer single.Close()
-	if c, ok := single.(*redis.Client); !ok || c.Options().DB != 2 {
-		t.Errorf("single: %T, want *redis.Client on database 2", single)
+	if c, ok := single.(*redis.Client); !ok || c.Options().DB != 2 || c.Options().DialerRetries != 1 {
+		t.Errorf("single: %T, want *redis.Client on database 2, one dial per attempt", single)
+	}
+	// A client whose Redis refuses connections fails fast, naming why.
+	down, err := New(Config{URL: "redis://127.0.0.1:1/0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	if err := down.Ping(ctx).Err(); err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("Ping of a closed port within 1s: %v, want connection refused", err)
 	}
 
 	cl, err := New(Config{Mode: Cluster, URL: "rediss://user:pw@cfg.example:6379?dial_timeout=3s&pool_size=7", Addrs: []string{"n1:7000", "n2:7000"}})
