@@ -56,39 +56,50 @@ func newShards(b *Bus, cc *redis.ClusterClient) *shards {
 
 // subscribe subscribes each channel on the master of its slot. A channel
 // that fails is given back to the watch loop after a pause: its user's live
-// channel stays open, so the loop subscribes it again.
+// channel stays open, so the loop subscribes it again. After one failure
+// on a master, the rest of its channels wait for the next round untried:
+// each try of a dead master costs a dial.
 func (s *shards) subscribe(channels []string) {
 	if len(channels) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
-	var failed []string
-	var lastErr error
-	reloaded := false
+	var (
+		failed  []string
+		lastErr error
+		order   []*shard
+		byShard = make(map[*shard][]string)
+	)
 	for _, ch := range channels {
 		sh, err := s.shardFor(ctx, ch)
-		if err == nil {
-			// One command per channel: SSUBSCRIBE takes channels of one
-			// slot only, and users rarely share one.
-			err = sh.ps.SSubscribe(ctx, ch)
-		}
 		if err != nil {
 			failed, lastErr = append(failed, ch), err
-			if !reloaded {
-				// The slot map may be stale (a failover, a resharding):
-				// ask the cluster again before the retry.
-				s.cc.ReloadState(ctx)
-				reloaded = true
-			}
 			continue
 		}
-		s.b.log.Debug("bus: sharded subscribe", "channel", ch, "addr", sh.addr)
-		s.mu.Lock()
-		s.where[ch] = sh
-		s.mu.Unlock()
+		if byShard[sh] == nil {
+			order = append(order, sh)
+		}
+		byShard[sh] = append(byShard[sh], ch)
+	}
+	for _, sh := range order {
+		chans := byShard[sh]
+		for i, ch := range chans {
+			// One command per channel: SSUBSCRIBE takes channels of one
+			// slot only, and users rarely share one.
+			if err := sh.ps.SSubscribe(ctx, ch); err != nil {
+				failed, lastErr = append(failed, chans[i:]...), err
+				break
+			}
+			s.mu.Lock()
+			s.where[ch] = sh
+			s.mu.Unlock()
+		}
 	}
 	if len(failed) > 0 {
+		// The slot map may be stale (a failover, a resharding): ask the
+		// cluster again before the retry.
+		s.cc.ReloadState(ctx)
 		s.b.m.receiveErrors.Inc()
 		s.b.log.Debug("bus: sharded subscribe failed", "channels", len(failed), "error", lastErr)
 		s.b.warn("bus: sharded subscribe failed; retrying", "channels", len(failed), "error", lastErr)
