@@ -229,7 +229,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 		rpc.StreamDeadlines(), // lets a stream bound a Send its client does not read
 	)...)
 	a.streamN = limit.NewStreams(cfg.MaxStreamsPerUser, a.reg, log) // SSE and gRPC share it
-	limiter := rpc.NewRateLimiter(auth.Limit{Rate: cfg.NotifyRate, Burst: cfg.NotifyBurst}, a.reg, rpcLog)
+	limiter := rpc.NewRateLimiter(auth.Limit{Rate: cfg.NotifyRate, Burst: cfg.NotifyBurst}, nil, a.reg, rpcLog)
 	a.services.Notify = rpc.NewNotifyServer(svc, rpcLog, rpc.WithRateLimiter(limiter))
 	a.services.Subscription = rpc.NewSubscriptionServer(a.store, rpcLog)
 	heraldv1.RegisterNotifyServiceServer(a.grpcSrv, a.services.Notify)

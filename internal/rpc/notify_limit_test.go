@@ -22,7 +22,7 @@ import (
 // limited returns a NotifyServer whose default limit is def.
 func limited(def auth.Limit, reg prometheus.Registerer) *rpc.NotifyServer {
 	svc := ingest.New(router.New(nil), titleAppender{}, ingest.Options{})
-	return rpc.NewNotifyServer(svc, nil, rpc.WithRateLimiter(rpc.NewRateLimiter(def, reg, slog.New(slog.DiscardHandler))))
+	return rpc.NewNotifyServer(svc, nil, rpc.WithRateLimiter(rpc.NewRateLimiter(def, nil, reg, slog.New(slog.DiscardHandler))))
 }
 
 func send(s *rpc.NotifyServer, ctx context.Context, n int) error {
@@ -164,3 +164,4 @@ func TestNotifyRateLimitDefaults(t *testing.T) {
 		}
 	})
 }
+
