@@ -30,6 +30,7 @@ import (
 	"github.com/heraldhq/herald/internal/ingest"
 	"github.com/heraldhq/herald/internal/kafka"
 	"github.com/heraldhq/herald/internal/limit"
+	"github.com/heraldhq/herald/internal/limit/redislimit"
 	"github.com/heraldhq/herald/internal/promreg"
 	"github.com/heraldhq/herald/internal/rest"
 	"github.com/heraldhq/herald/internal/router"
@@ -71,6 +72,7 @@ type App struct {
 	users   auth.Verifier // closed at shutdown if it is an io.Closer
 	certs   *certReloader // nil without TLS
 	streamN *limit.Streams
+	leases  *redislimit.Leases // nil without Redis
 
 	// What REST calls in process: the gRPC server's implementations and
 	// its unary interceptor chain.
@@ -230,8 +232,9 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 		grpc.ChainStreamInterceptor(auth.Stream(policy)),
 		rpc.StreamDeadlines(), // lets a stream bound a Send its client does not read
 	)...)
-	a.streamN = limit.NewStreams(cfg.MaxStreamsPerUser, a.reg, log) // SSE and gRPC share it
-	limiter := rpc.NewRateLimiter(auth.Limit{Rate: cfg.NotifyRate, Burst: cfg.NotifyBurst}, a.reg, rpcLog)
+	buckets, streamOpts := a.clusterLimits(cfg, log)
+	a.streamN = limit.NewStreams(cfg.MaxStreamsPerUser, a.reg, log, streamOpts...) // SSE and gRPC share it
+	limiter := rpc.NewRateLimiter(auth.Limit{Rate: cfg.NotifyRate, Burst: cfg.NotifyBurst}, buckets, a.reg, rpcLog)
 	a.services.Notify = rpc.NewNotifyServer(svc, rpcLog, rpc.WithRateLimiter(limiter))
 	a.services.Subscription = rpc.NewSubscriptionServer(a.store, rpcLog)
 	heraldv1.RegisterNotifyServiceServer(a.grpcSrv, a.services.Notify)
@@ -334,6 +337,9 @@ func (a *App) Run(ctx context.Context) error {
 		g.Go(func() error { return runKafka(kctx, a.consumer, a.kafkaDone) })
 	}
 	g.Go(a.keys.watch(gctx)) // API key reloads on SIGHUP and file change
+	if a.leases != nil {
+		g.Go(func() error { return a.leases.Run(gctx) }) // this node's stream leases
+	}
 	if a.redisDown {
 		g.Go(func() error {
 			awaitRedis(gctx, a.rdb, a.redisAddr, redisRetryEvery, a.log.With("component", "store"))

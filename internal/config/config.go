@@ -110,7 +110,7 @@ type Config struct {
 	APIKeysFile string
 	// NotifyRate is the notifications per second each API key may send
 	// (0: unlimited) with bursts of NotifyBurst; a key's own rate in
-	// APIKeysFile wins.
+	// APIKeysFile wins. Per node, or shared by all nodes with StoreRedis.
 	NotifyRate  float64
 	NotifyBurst int
 
@@ -126,7 +126,8 @@ type Config struct {
 	TLSClientCA string
 
 	// MaxStreamsPerUser bounds a user's open streams (SSE and gRPC) on one
-	// node; one more is refused with 429 / RESOURCE_EXHAUSTED.
+	// node, or on all nodes together with StoreRedis; one more is refused
+	// with 429 / RESOURCE_EXHAUSTED.
 	MaxStreamsPerUser int
 	// MaxConnsPerIP bounds the open HTTP connections from one client
 	// address (0: unlimited); behind a proxy, every connection comes from

@@ -70,7 +70,7 @@ func TestHelpNamesDurations(t *testing.T) {
 	if strings.Contains(help, "-retry value") {
 		t.Errorf("--help calls a duration flag's type \"value\":\n%s", help)
 	}
-	if !strings.Contains(help, "notifications per second each service (API key name) may send, per node") {
+	if !strings.Contains(help, "notifications per second each service (API key name) may send: per node, or across all nodes with --store=redis") {
 		t.Errorf("--notify-rate's help does not say the limit is per service:\n%s", help)
 	}
 }

@@ -26,8 +26,9 @@ var (
 // Limiter bounds a user's open streams; limit.Streams implements it.
 type Limiter interface {
 	// Acquire counts a new stream of user, or reports false when the user
-	// has too many open; release is called when the stream ends.
-	Acquire(user notify.UserID) (release func(), ok bool)
+	// has too many open; release is called when the stream ends. ctx
+	// bounds a limiter that asks another process (in a cluster: Redis).
+	Acquire(ctx context.Context, user notify.UserID) (release func(), ok bool)
 }
 
 // Defaults for zero Config fields.
@@ -115,7 +116,7 @@ func (e *Engine) Open(ctx context.Context, req Request) (*Stream, error) {
 	release := func() {}
 	if e.cfg.Limiter != nil {
 		var ok bool
-		if release, ok = e.cfg.Limiter.Acquire(req.User); !ok {
+		if release, ok = e.cfg.Limiter.Acquire(ctx, req.User); !ok {
 			return nil, ErrTooManyStreams
 		}
 	}

@@ -331,7 +331,7 @@ type limiter struct {
 	max, open int
 }
 
-func (l *limiter) Acquire(user notify.UserID) (func(), bool) {
+func (l *limiter) Acquire(_ context.Context, user notify.UserID) (func(), bool) {
 	if user != "alice" {
 		return func() {}, true
 	}

@@ -5,48 +5,59 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/limit"
 	"github.com/heraldhq/herald/internal/promreg"
 )
 
+// Limiter keeps the token buckets of the services: limit.Rates on one node,
+// redislimit.Rates shared by the nodes of a cluster.
+type Limiter interface {
+	// Take takes n tokens from the bucket of service, shaped r, or none
+	// and reports false with the time until n would pass. undo gives the
+	// tokens back, for a request that then fails.
+	Take(ctx context.Context, service string, r limit.Rate, n int) (undo func(), wait time.Duration, ok bool)
+}
+
 // RateLimiter bounds the notifications each service sends, by service name,
-// with a token bucket per name on this node: a key's own auth.Limit, or the
-// default. Names come from the configured keys, so the buckets are few.
+// with a token bucket per name: a key's own auth.Limit, or the default.
+// Where the buckets are, and so whether the rate is per node or per
+// cluster, is up to its Limiter.
 type RateLimiter struct {
 	def     auth.Limit
+	buckets Limiter
 	log     *slog.Logger
 	limited *prometheus.CounterVec
-
-	mu     sync.Mutex
-	byName map[string]*rate.Limiter
 }
 
 // NewRateLimiter returns a limiter whose default, for keys without their own
-// limit and for development mode's keyless requests, is def. reg may be nil.
-func NewRateLimiter(def auth.Limit, reg prometheus.Registerer, log *slog.Logger) *RateLimiter {
+// limit and for development mode's keyless requests, is def. buckets nil
+// means buckets on this node (limit.Rates); reg may be nil.
+func NewRateLimiter(def auth.Limit, buckets Limiter, reg prometheus.Registerer, log *slog.Logger) *RateLimiter {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if buckets == nil {
+		buckets = limit.NewRates()
+	}
 	l := &RateLimiter{
-		def: def,
-		log: log,
+		def:     def,
+		buckets: buckets,
+		log:     log,
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "herald",
 			Subsystem: "notify",
 			Name:      "rate_limited_total",
 			Help:      "Notifications refused because their service exceeded its rate, by service.",
 		}, []string{"service"}),
-		byName: make(map[string]*rate.Limiter),
 	}
 	if reg != nil {
 		l.limited = promreg.Register(reg, log, l.limited)
@@ -75,42 +86,20 @@ func (l *RateLimiter) take(ctx context.Context, n int) (undo func(), err error) 
 	if burst <= 0 {
 		burst = max(1, int(math.Ceil(lim.Rate)))
 	}
-	now := time.Now()
-	r := l.bucket(name, rate.Limit(lim.Rate), burst, now).ReserveN(now, n)
-	if !r.OK() {
+	if n > burst {
 		var v violations
 		v.Add("notifications", "%d notifications in one call exceed the burst of %d of service %q; send at most %d per call", n, burst, name, burst)
 		return nil, v.err()
 	}
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
+	undo, d, ok := l.buckets.Take(ctx, name, limit.Rate{PerSecond: lim.Rate, Burst: burst}, n)
+	if !ok {
 		l.limited.WithLabelValues(name).Add(float64(n))
 		if l.log.Enabled(ctx, slog.LevelDebug) {
 			l.log.DebugContext(ctx, "notifications over rate", "service", name, "count", n, "retry_after", d)
 		}
 		return nil, exhausted(name, lim.Rate, burst, d)
 	}
-	return r.Cancel, nil
-}
-
-// bucket returns name's token bucket, set to the limit in force: a reload
-// may have changed it since.
-func (l *RateLimiter) bucket(name string, r rate.Limit, burst int, now time.Time) *rate.Limiter {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b, ok := l.byName[name]
-	if !ok {
-		b = rate.NewLimiter(r, burst)
-		l.byName[name] = b
-		return b
-	}
-	if b.Limit() != r {
-		b.SetLimitAt(now, r)
-	}
-	if b.Burst() != burst {
-		b.SetBurstAt(now, burst)
-	}
-	return b
+	return undo, nil
 }
 
 func exhausted(name string, r float64, burst int, d time.Duration) error {

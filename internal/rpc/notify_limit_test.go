@@ -2,6 +2,8 @@ package rpc_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"log/slog"
 	"testing"
 	"testing/synctest"
@@ -15,14 +17,16 @@ import (
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
 	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/ingest"
+	"github.com/heraldhq/herald/internal/limit/redislimit"
 	"github.com/heraldhq/herald/internal/router"
 	"github.com/heraldhq/herald/internal/rpc"
+	"github.com/heraldhq/herald/internal/testenv"
 )
 
 // limited returns a NotifyServer whose default limit is def.
 func limited(def auth.Limit, reg prometheus.Registerer) *rpc.NotifyServer {
 	svc := ingest.New(router.New(nil), titleAppender{}, ingest.Options{})
-	return rpc.NewNotifyServer(svc, nil, rpc.WithRateLimiter(rpc.NewRateLimiter(def, reg, slog.New(slog.DiscardHandler))))
+	return rpc.NewNotifyServer(svc, nil, rpc.WithRateLimiter(rpc.NewRateLimiter(def, nil, reg, slog.New(slog.DiscardHandler))))
 }
 
 func send(s *rpc.NotifyServer, ctx context.Context, n int) error {
@@ -163,4 +167,52 @@ func TestNotifyRateLimitDefaults(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestNotifyRateLimitCluster: two NotifyServers on one Redis (two nodes)
+// answer as one node does: RESOURCE_EXHAUSTED with RetryInfo past the
+// shared burst, InvalidArgument above the burst, and a failed request's
+// notifications given back.
+func TestNotifyRateLimitCluster(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.NeedRedis(t, testenv.RedisAddr())
+	id := make([]byte, 6)
+	_, _ = rand.Read(id)
+	prefix := "herald-test-" + hex.EncodeToString(id) + ":"
+	t.Cleanup(func() {
+		if keys, _ := rdb.Keys(context.Background(), prefix+"*").Result(); len(keys) > 0 {
+			rdb.Del(context.Background(), keys...)
+		}
+	})
+	reg := prometheus.NewRegistry()
+	node := func() *rpc.NotifyServer {
+		svc := ingest.New(router.New(nil), titleAppender{}, ingest.Options{})
+		rates := redislimit.NewRates(rdb, redislimit.Options{Prefix: prefix})
+		return rpc.NewNotifyServer(svc, nil, rpc.WithRateLimiter(rpc.NewRateLimiter(auth.Limit{}, rates, reg, nil)))
+	}
+	a, b := node(), node()
+	ctx := asKey(t, "name=billing rate=0.1 burst=5") // a token every 10 s
+
+	if err := send(a, ctx, 3); err != nil {
+		t.Fatalf("batch of 3 of the burst of 5: %v", err)
+	}
+	if d := retryDelay(t, send(b, ctx, 3)); d <= 0 || d > 10*time.Second {
+		t.Errorf("batch of 3 with 2 left on the other node: delay %v, want (0, 10s]", d)
+	}
+	// A failed request on one node gives back to both.
+	if _, err := a.Notify(ctx, &heraldv1.NotifyRequest{Notification: note("unavailable")}); status.Code(err) != codes.Unavailable {
+		t.Fatalf("failing notify: %v", err)
+	}
+	if err := send(b, ctx, 2); err != nil {
+		t.Fatalf("the last 2 of the burst: %v", err)
+	}
+	if d := retryDelay(t, send(a, ctx, 1)); d <= 0 || d > 10*time.Second {
+		t.Errorf("one past the burst: delay %v, want (0, 10s]", d)
+	}
+	if err := send(a, ctx, 6); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("batch over the burst: %v, want InvalidArgument", err)
+	}
+	if got := rateLimited(t, reg); got != 4 {
+		t.Errorf("rate_limited_total = %v, want 4 (a batch of 3 + 1)", got)
+	}
 }

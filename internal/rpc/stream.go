@@ -36,7 +36,7 @@ type Subscriber interface {
 type StreamLimiter interface {
 	// Acquire counts a new stream of user, or reports false when the user
 	// has too many open; release is called when the stream ends.
-	Acquire(user notify.UserID) (release func(), ok bool)
+	Acquire(ctx context.Context, user notify.UserID) (release func(), ok bool)
 }
 
 // DefaultStreamWriteTimeout bounds a batch of Sends by default.

@@ -83,7 +83,7 @@ func TestStreamSendDeadline(t *testing.T) {
 		}
 		<-tick.C
 	}
-	release, ok := slots.Acquire("alice")
+	release, ok := slots.Acquire(t.Context(), "alice")
 	if !ok {
 		t.Fatal("the slot is still held after the stream ended")
 	}

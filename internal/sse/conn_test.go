@@ -22,7 +22,9 @@ import (
 // when a stream gives its slot back, that is when the stream has ended.
 type released chan struct{}
 
-func (r released) Acquire(notify.UserID) (func(), bool) { return func() { close(r) }, true }
+func (r released) Acquire(context.Context, notify.UserID) (func(), bool) {
+	return func() { close(r) }, true
+}
 
 // wait fails the test with msg unless the stream ends within 10 s.
 func (r released) wait(t *testing.T, msg string) {
