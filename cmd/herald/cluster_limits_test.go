@@ -21,11 +21,14 @@ import (
 // that ends frees its slot for the other node at once.
 func TestClusterLimits(t *testing.T) {
 	t.Parallel()
-	rdb := clusterRedis(t, clusterRedisAddr)
-	prefix := clusterPrefix(t, rdb)
+	onTopologies(t, testClusterLimits)
+}
+
+func testClusterLimits(t *testing.T, rt *redisTopology) {
+	prefix := clusterPrefix(t, rt.client)
 	// One notification every 10 s after a burst of 10: none comes back
 	// while the test sends.
-	nodes := startCluster(t, 2, "redis://"+clusterRedisAddr+"/0", prefix, "--notify-rate=0.1", "--notify-burst=10")
+	nodes := startCluster(t, rt, 2, prefix, "--notify-rate=0.1", "--notify-burst=10")
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 
