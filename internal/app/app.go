@@ -101,6 +101,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/sched/latencies:seconds$`)},
 	)))
 	promreg.Register(a.reg, log, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	promreg.Register(a.reg, log, a.readyGauge())
 
 	var closers []func() error
 	defer func() {

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Readiness of the store is checked in the background, and /readyz answers
@@ -56,6 +58,13 @@ func (h *storeHealth) refresh(ctx context.Context) error {
 	return err
 }
 
+// passed reports whether a check has ended and the last one passed. It never
+// checks itself.
+func (h *storeHealth) passed() bool {
+	r := h.last.Load()
+	return r != nil && r.err == nil
+}
+
 // err is the last check's error; before the first check ended, it checks
 // now, within bound.
 func (h *storeHealth) err(ctx context.Context, bound time.Duration) error {
@@ -65,4 +74,21 @@ func (h *storeHealth) err(ctx context.Context, bound time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
 	return h.check(ctx)
+}
+
+// readyGauge is herald_ready: 1 while /readyz answers ready, else 0. It
+// reads what readyz reads, a.ready and the store's last background check,
+// but never checks the store itself, so a scrape costs nothing and reads 0
+// until the first check has ended (within a second of the start).
+func (a *App) readyGauge() prometheus.GaugeFunc {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "herald",
+		Name:      "ready",
+		Help:      "1 while GET /readyz answers ready (serving, not starting or draining, and the store's last readiness check passed), else 0.",
+	}, func() float64 {
+		if !a.ready.Load() || (a.storeHealth != nil && !a.storeHealth.passed()) {
+			return 0
+		}
+		return 1
+	})
 }
