@@ -86,6 +86,12 @@
 //  3. The record is settled: entries added, last user set, complete when
 //     the delivery is whole or the final part.
 //
+// The requests of a group fail one by one: a request fails when one of its
+// calls failed (its users' master down, or short of replicas under
+// WaitReplicas) and takes no further step; the others complete. In a
+// cluster, a master in trouble thus holds up only the calls that write to
+// it.
+//
 // A crash (or an error) between the steps leaves the record incomplete, and
 // the sender's retry resumes under the first attempt's ID without
 // duplicates; a delivery's count includes the entries a crashed attempt

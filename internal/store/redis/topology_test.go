@@ -1,8 +1,11 @@
 package redisstore_test
 
 import (
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -120,5 +123,73 @@ func TestWaitReplicasCluster(t *testing.T) {
 	three := redisstore.OpenTest(t, redisstore.Options{Client: c.Client(t), WaitReplicas: 3, WaitTimeout: 50 * time.Millisecond})
 	if _, err := three.Append(t.Context(), ds[:1]); !errors.Is(err, redisstore.ErrNotReplicated) {
 		t.Errorf("Append waiting for 3 replicas of a master with 1: error = %v, want ErrNotReplicated", err)
+	}
+}
+
+// TestFailureStaysWithItsMaster: in a cluster, a master whose writes fail
+// (here its replica stopped, so WAIT falls short) fails only the calls
+// that wrote to it; calls grouped with them for users on other masters
+// succeed.
+func TestFailureStaysWithItsMaster(t *testing.T) {
+	t.Parallel()
+	c := redistest.StartCluster(t, redistest.ClusterOptions{})
+	cc := c.Client(t)
+	st := redisstore.OpenTest(t, redisstore.Options{Client: cc, WaitReplicas: 1, WaitTimeout: 300 * time.Millisecond})
+	masters := c.Masters(t)
+	victim := masters[0]
+	var on, off []notify.UserID
+	for i := 0; i < 1000 && (len(on) < 3 || len(off) < 3); i++ {
+		u := notify.UserID(fmt.Sprint("user-", i))
+		node, err := cc.MasterForKey(t.Context(), "{u:"+base64.RawURLEncoding.EncodeToString([]byte(u))+"}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if node.Options().Addr == victim {
+			on = append(on, u)
+		} else {
+			off = append(off, u)
+		}
+	}
+	var replica string
+	for r, m := range c.Replicas(t) {
+		if m == victim {
+			replica = r
+		}
+	}
+	pid := c.Pid(replica)
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+
+	// Without keys, so that each call writes its user's master only.
+	deliver := func(u notify.UserID, id string) error {
+		n := &notify.Notification{ID: id, Title: "t"}
+		_, err := st.Append(t.Context(), []store.Delivery{{Notification: n, Recipients: []store.Recipient{{User: u}}}})
+		return err
+	}
+	// The first call holds the writer for the WAIT timeout, so the others
+	// queue and are written as one group.
+	errs := make(map[notify.UserID]error)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i, u := range append(on, off...) {
+		wg.Go(func() {
+			err := deliver(u, fmt.Sprint("n", i))
+			mu.Lock()
+			errs[u] = err
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	for _, u := range on {
+		if !errors.Is(errs[u], redisstore.ErrNotReplicated) {
+			t.Errorf("%s on the master without its replica: %v, want ErrNotReplicated", u, errs[u])
+		}
+	}
+	for _, u := range off {
+		if errs[u] != nil {
+			t.Errorf("%s on a healthy master: %v, want success", u, errs[u])
+		}
 	}
 }

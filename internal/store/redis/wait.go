@@ -32,23 +32,28 @@ type pipeGroup struct {
 	calls  []*call
 }
 
-// runWaited is runAll with WAIT: one pipeline per master, run at once.
-func (s *Store) runWaited(ctx context.Context, calls []*call) error {
+// runWaited is runAll with WAIT: one pipeline per master, run at once. A
+// master's failure, or its WAIT's, fails its calls only.
+func (s *Store) runWaited(ctx context.Context, calls []*call) {
 	groups, err := s.byMaster(ctx, calls)
 	if err != nil {
-		return err
+		for _, c := range calls {
+			c.err = err
+		}
+		return
 	}
-	errs := make([]error, len(groups))
 	var wg sync.WaitGroup
-	for i, g := range groups {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = s.runGroup(ctx, g)
-		}()
+	for _, g := range groups {
+		wg.Go(func() {
+			err := s.runGroup(ctx, g)
+			for _, c := range g.calls {
+				if c.err = cmdErr(c.cmd); c.err == nil {
+					c.err = err
+				}
+			}
+		})
 	}
 	wg.Wait()
-	return errors.Join(errs...)
 }
 
 // byMaster groups calls by the master of their first key: in a cluster,
@@ -101,11 +106,6 @@ func (s *Store) runGroup(ctx context.Context, g *pipeGroup) error {
 			_, _ = pipe.Exec(ctx)
 		}
 	}
-	for _, c := range g.calls {
-		if err := c.cmd.Err(); err != nil && !errors.Is(err, redis.Nil) {
-			return err
-		}
-	}
 	return s.checkWait(wait)
 }
 
@@ -135,9 +135,10 @@ func (s *Store) runOne(ctx context.Context, script *redis.Script, keys []string,
 		return script.Run(ctx, s.rdb, keys, args...)
 	}
 	c := &call{script: script, keys: keys, args: args}
-	if err := s.runWaited(ctx, []*call{c}); err != nil {
+	s.runWaited(ctx, []*call{c})
+	if c.err != nil {
 		cmd := redis.NewCmd(ctx)
-		cmd.SetErr(err)
+		cmd.SetErr(c.err)
 		return cmd
 	}
 	return c.cmd

@@ -128,33 +128,46 @@ drain:
 	}
 	start := time.Now()
 	g := newGroup(w.s, taken)
-	err := g.write(context.Background())
+	g.write(context.Background())
 	// Entries that reached Redis are visible to Read whatever else failed,
 	// so the hook gets them too.
 	if len(g.entries) > 0 {
 		w.s.opts.OnCommit(g.entries)
 	}
-	if err != nil {
-		w.s.metrics.Failures.Inc()
-		w.s.opts.Logger.Error("store: append failed", "requests", len(taken), "err", err)
-		err = fail("append", err)
-		for _, r := range taken {
-			r.reply <- reply{err: err}
+	// Each request fails alone: in a cluster one master that fails (dead,
+	// or short of replicas) must not fail the calls of users on the others.
+	errs := g.requestErrors(len(taken))
+	failed := 0
+	var firstErr error
+	for i, r := range taken {
+		if errs[i] != nil {
+			failed++
+			if firstErr == nil {
+				firstErr = errs[i]
+			}
+			r.reply <- reply{err: fail("append", errs[i])}
+			continue
 		}
+		r.reply <- reply{results: g.results[i]}
+	}
+	if failed > 0 {
+		w.s.metrics.Failures.Inc()
+		w.s.opts.Logger.Error("store: append failed", "requests", failed, "of", len(taken), "err", firstErr)
+	}
+	if failed == len(taken) {
 		return
 	}
 	w.s.metrics.Commit.Observe(time.Since(start).Seconds())
 	w.s.metrics.GroupSize.Observe(float64(len(g.entries)))
 	w.s.metrics.Entries.Add(float64(len(g.entries)))
-	w.s.metrics.Appends.Add(float64(len(taken)))
+	w.s.metrics.Appends.Add(float64(len(taken) - failed))
 	w.s.metrics.Duplicates.Add(float64(g.dups))
-	for i, r := range taken {
-		r.reply <- reply{results: g.results[i]}
-	}
 }
 
 // item is one delivery of a group.
 type item struct {
+	req     int // index of its request in the group
+	err     error
 	d       store.Delivery
 	res     *store.Result
 	first   bool    // a whole delivery or a first part
@@ -203,6 +216,7 @@ func newGroup(s *Store, reqs []*request) *group {
 		g.results[i] = make([]store.Result, len(r.ds))
 		for j, d := range r.ds {
 			g.items = append(g.items, &item{
+				req:   i,
 				d:     d,
 				res:   &g.results[i][j],
 				first: !d.Part.Multi || d.Part.Seq == 0,
@@ -215,28 +229,48 @@ func newGroup(s *Store, reqs []*request) *group {
 
 // write stores the group: (1) claim the idempotency keys of first
 // deliveries, (2) append each user's entries, (3) settle the records.
-// Each step is one pipeline; a step that fails leaves the records
-// incomplete, so a retry resumes without duplicates (see doc.go).
-func (g *group) write(ctx context.Context) error {
-	if err := g.claim(ctx); err != nil {
-		return err
-	}
-	if err := g.append(ctx); err != nil {
-		return err
-	}
+// Each step is one pipeline. An item whose call fails in a step takes no
+// further step and fails its request alone; its record stays incomplete,
+// so a retry resumes without duplicates (see doc.go).
+func (g *group) write(ctx context.Context) {
+	g.claim(ctx)
+	g.append(ctx)
 	if f := g.s.afterAppend; f != nil {
 		if err := f(); err != nil {
-			return err
+			for _, it := range g.items {
+				it.fail(err)
+			}
+			return
 		}
 	}
-	if err := g.settle(ctx); err != nil {
-		return err
-	}
+	g.settle(ctx)
 	g.finish()
-	return nil
 }
 
-func (g *group) claim(ctx context.Context) error {
+// fail records the first error of an item.
+func (it *item) fail(err error) {
+	if it.err == nil {
+		it.err = err
+	}
+}
+
+// requestErrors is each request's first failed item's error (nil: whole).
+// A repeat of a key within the group fails with the item it follows.
+func (g *group) requestErrors(n int) []error {
+	errs := make([]error, n)
+	for _, it := range g.items {
+		err := it.err
+		if err == nil && it.owner != nil {
+			err = it.owner.err
+		}
+		if err != nil && errs[it.req] == nil {
+			errs[it.req] = err
+		}
+	}
+	return errs
+}
+
+func (g *group) claim(ctx context.Context) {
 	owners := make(map[string]*item)
 	var calls []*call
 	for _, it := range g.items {
@@ -255,20 +289,29 @@ func (g *group) claim(ctx context.Context) error {
 		it.claim = c
 	}
 	if len(calls) == 0 {
-		return nil
+		return
 	}
-	return g.s.runAll(ctx, calls)
+	g.s.runAll(ctx, calls)
+	for _, it := range g.items {
+		if it.claim != nil && it.claim.err != nil {
+			it.fail(it.claim.err)
+		}
+	}
 }
 
-func (g *group) append(ctx context.Context) error {
+func (g *group) append(ctx context.Context) {
 	var (
 		batches []*userBatch
 		byUser  = make(map[notify.UserID]*userBatch)
 		now     = micros(g.now)
 	)
 	for _, it := range g.items {
+		if it.err != nil {
+			continue
+		}
 		if err := g.decide(it); err != nil {
-			return err
+			it.fail(err)
+			continue
 		}
 		if !it.appends || len(it.d.Recipients) == 0 {
 			continue
@@ -291,23 +334,28 @@ func (g *group) append(ctx context.Context) error {
 		}
 	}
 	if len(batches) == 0 {
-		return nil
+		return
 	}
 	calls := make([]*call, len(batches))
 	for i, b := range batches {
 		calls[i] = b.call
 	}
-	err := g.s.runAll(ctx, calls)
+	g.s.runAll(ctx, calls)
 	// Collect what was stored even if some calls failed: users are
-	// independent, and their entries are visible.
+	// independent, and their entries are visible. The items of a user
+	// whose call failed fail, whatever their other users got.
 	for _, b := range batches {
-		cs, cerr := b.call.cmd.Int64Slice()
+		cerr := b.call.err
+		var cs []int64
+		if cerr == nil {
+			cs, cerr = b.call.cmd.Int64Slice()
+		}
 		if cerr == nil && len(cs) != len(b.refs) {
 			cerr = fmt.Errorf("append for %s: %d cursors for %d entries", b.user, len(cs), len(b.refs))
 		}
 		if cerr != nil {
-			if err == nil {
-				err = cerr
+			for _, r := range b.refs {
+				r.it.fail(cerr)
 			}
 			continue
 		}
@@ -319,7 +367,6 @@ func (g *group) append(ctx context.Context) error {
 			}
 		}
 	}
-	return err
 }
 
 // decide settles, from its claim, whether it stores entries.
@@ -366,11 +413,14 @@ func parseRecord(fields []any) (record, error) {
 	return record{id: str(0), n: n, done: str(2) == "1", lastUser: notify.UserID(str(3)), fingerprint: str(4)}, nil
 }
 
-func (g *group) settle(ctx context.Context) error {
-	var calls []*call
+func (g *group) settle(ctx context.Context) {
+	var (
+		calls []*call
+		owner []*item
+	)
 	w := g.s.opts.IdempotencyWindow
 	for _, it := range g.items {
-		if it.key == "" || !it.appends {
+		if it.key == "" || !it.appends || it.err != nil {
 			continue
 		}
 		final := !it.d.Part.Multi || it.d.Part.Final
@@ -380,16 +430,25 @@ func (g *group) settle(ctx context.Context) error {
 		}
 		calls = append(calls, &call{script: settleScript, keys: []string{g.s.idemKey(it.key)},
 			args: []any{it.d.Notification.ID, it.stored, string(last), boolArg(final), micros(g.now), w.Milliseconds(), it.d.Notification.Fingerprint}})
+		owner = append(owner, it)
 	}
 	if len(calls) == 0 {
-		return nil
+		return
 	}
-	return g.s.runAll(ctx, calls)
+	g.s.runAll(ctx, calls)
+	for i, c := range calls {
+		if c.err != nil {
+			owner[i].fail(c.err)
+		}
+	}
 }
 
-// finish fills in the results.
+// finish fills in the results of the items that did not fail.
 func (g *group) finish() {
 	for _, it := range g.items {
+		if it.err != nil || (it.owner != nil && it.owner.err != nil) {
+			continue
+		}
 		n := it.d.Notification
 		switch {
 		case it.rec != nil:
@@ -451,15 +510,17 @@ type call struct {
 	keys   []string
 	args   []any
 	cmd    *redis.Cmd
+	err    error // the call's failure, its own or its pipeline's (nil: done)
 }
 
 // runAll runs calls in one pipeline with EVALSHA, then, in a second, with
 // EVAL those that Redis did not know (it restarted, or never saw them):
-// every script is safe to run again after NOSCRIPT, which ran nothing. It
-// returns the first call's error.
-func (s *Store) runAll(ctx context.Context, calls []*call) error {
+// every script is safe to run again after NOSCRIPT, which ran nothing. Each
+// call's failure is in its err.
+func (s *Store) runAll(ctx context.Context, calls []*call) {
 	if s.opts.WaitReplicas > 0 {
-		return s.runWaited(ctx, calls)
+		s.runWaited(ctx, calls)
+		return
 	}
 	pipe := s.rdb.Pipeline()
 	for _, c := range calls {
@@ -481,9 +542,14 @@ func (s *Store) runAll(ctx context.Context, calls []*call) error {
 		}
 	}
 	for _, c := range calls {
-		if err := c.cmd.Err(); err != nil && !errors.Is(err, redis.Nil) {
-			return err
-		}
+		c.err = cmdErr(c.cmd)
+	}
+}
+
+// cmdErr is a reply's failure; redis.Nil is an answer, not one.
+func cmdErr(cmd *redis.Cmd) error {
+	if err := cmd.Err(); err != nil && !errors.Is(err, redis.Nil) {
+		return err
 	}
 	return nil
 }
