@@ -111,6 +111,19 @@ func TestStream(t *testing.T) {
 			want: "open | 1 2 3 4 5 | reset3 | | 4 |", reason: resume.ReasonClientGone, sent: 6,
 		},
 		{
+			name: "one reset for several reused cursors",
+			steps: []func(*env){
+				func(e *env) { e.src.commit(5) },
+				// The three entries after the failover come in one batch,
+				// and the reset moves the client past all of them: the
+				// two after the first are covered by the refetch, not
+				// reasons for more resets.
+				func(e *env) { e.src.lose(3); e.src.commit(3) },
+				func(e *env) { e.src.commit(1) },
+			},
+			want: "open | 1 2 3 4 5 | reset5 | | 6 |", reason: resume.ReasonClientGone, sent: 6,
+		},
+		{
 			name: "a gap trimmed meanwhile becomes a reset",
 			steps: []func(*env){
 				func(e *env) { e.src.commit(1) },

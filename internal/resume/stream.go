@@ -254,6 +254,10 @@ func (s *Stream) reset() (Reason, error) {
 	s.begin()
 	s.out.Control(Control{Kind: Reset, Cursor: last})
 	s.last = last
+	// The client refetches everything up to last: an entry it was sent
+	// before no longer tells a reused cursor, and one up to last that
+	// arrives now is in the refetch.
+	s.sent = sentRing{}
 	if err := s.flush(); err != nil {
 		return s.writeFailed(err)
 	}
