@@ -28,15 +28,12 @@ import (
 // client refetches its inbox, instead of dropping the new entry as a
 // duplicate and skipping it silently.
 //
-// What a stream can notice bounds the test. It remembers its last 16
-// cursors, so the loss per user stays below that. And it notices a reused
-// cursor only in an entry that reaches it: the failover also takes the
-// nodes' bus subscriptions on the killed master with it, and entries
-// committed before a node subscribes again on the new master reach its
-// streams only through the bus's recovery, which hands over the user's
-// newest entry alone, and the gap fill, which reads after the stream's
-// cursor; reused cursors below it are skipped then. So the test sends the
-// notifications after the promotion once the nodes are subscribed again.
+// What a stream can notice bounds the test: it remembers its last 16
+// cursors, so the loss per user stays below that. The notifications after
+// the promotion are sent at once, before the nodes streaming the victims
+// have subscribed again on the new master: those entries reach the
+// streams through the bus's recovery, which hands over the user's 16
+// newest entries, among them the reused cursors.
 
 // Notifications per user in each phase: before replication is cut, between
 // the cut and the kill (lost to the master's users), and after the
@@ -174,13 +171,10 @@ func TestClusterLostWritesReset(t *testing.T) {
 		return fmt.Sprintf("masters %v after %s was killed, want %s among them", now, victim, replica)
 	})
 	promoted := time.Since(killed)
-	// Entries committed before the nodes streaming the victims subscribe
-	// again on the new master could be skipped (see the top).
-	waitSubscribed(t, rt.client, prefix, 1, victims...)
-	resubscribed := time.Since(killed)
-
 	send(lostWritesAfter)
 	acked := time.Since(killed)
+	waitSubscribed(t, rt.client, prefix, 1, victims...)
+	resubscribed := time.Since(killed)
 
 	// The test's client follows the promotion: it answers once it does.
 	waitFor(t, 10*time.Second, func() bool {

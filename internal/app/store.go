@@ -14,6 +14,7 @@ import (
 	"github.com/heraldhq/herald/internal/hub"
 	"github.com/heraldhq/herald/internal/notify"
 	"github.com/heraldhq/herald/internal/redisconn"
+	"github.com/heraldhq/herald/internal/resume"
 	"github.com/heraldhq/herald/internal/store"
 	"github.com/heraldhq/herald/internal/store/embedded"
 	redisstore "github.com/heraldhq/herald/internal/store/redis"
@@ -105,8 +106,10 @@ func (a *App) openStore(cfg config.Config, log *slog.Logger) (publisher, []func(
 	}
 	a.store = store.Bounded(st, cfg.StoreTimeout, "redis")
 	bounded := a.store
-	b.RecoverWith(func(ctx context.Context, u notify.UserID) (notify.Entry, bool, error) {
-		return store.Newest(ctx, bounded, u)
+	// As many as a stream remembers of what it sent, so that a cursor a
+	// failover made reused is noticed among them.
+	b.RecoverWith(func(ctx context.Context, u notify.UserID) ([]notify.Entry, error) {
+		return store.Recent(ctx, bounded, u, resume.Remembered)
 	})
 	return b, append(closers, st.Close), nil
 }

@@ -14,8 +14,9 @@
 // stream reads the missing entries from the store first (gap fill). When a
 // subscription comes back after it was lost (a reconnect, a failover), the
 // bus does not wait for the user's next entry: it hands the user's newest
-// entry from the store (RecoverWith) to the local hub, and streams that
-// missed anything fill the gap up to it.
+// entries from the store (RecoverWith) to the local hub, and streams that
+// missed anything fill the gap up to them, or notice a cursor reused after
+// a failover lost writes.
 //
 // On Redis Cluster the bus uses sharded pub/sub (sharded.go): a user's
 // channel carries the user's hash tag, so SPUBLISH sends it only within
@@ -84,7 +85,7 @@ type Bus struct {
 	relive  map[notify.UserID]struct{}
 	recover map[notify.UserID]struct{}
 	rekick  chan struct{}
-	newest  atomic.Pointer[NewestFunc]
+	recent  atomic.Pointer[RecentFunc]
 
 	ps      *redis.PubSub // classic pub/sub: one connection for every channel
 	sharded *shards       // Redis Cluster: sharded pub/sub, one connection per master
@@ -496,18 +497,18 @@ func (b *Bus) confirm(channel string) {
 	}
 }
 
-// NewestFunc returns a user's newest entry in the store (false when there
-// is none).
-type NewestFunc func(ctx context.Context, user notify.UserID) (notify.Entry, bool, error)
+// RecentFunc returns a user's newest entries in the store, oldest first.
+type RecentFunc func(ctx context.Context, user notify.UserID) ([]notify.Entry, error)
 
-// RecoverWith sets how the bus finds a user's newest entry after a lost
+// RecoverWith sets how the bus finds a user's newest entries after a lost
 // subscription came back; without it, streams notice what they missed only
 // with the user's next entry. Call it before streams open.
-func (b *Bus) RecoverWith(f NewestFunc) { b.newest.Store(&f) }
+func (b *Bus) RecoverWith(f RecentFunc) { b.recent.Store(&f) }
 
-// recoverLoop hands the newest entry of each user whose subscription came
-// back to the local hub: a stream that already has it drops it, one that
-// missed entries reads them from the store up to it (gap fill).
+// recoverLoop hands the newest entries of each user whose subscription came
+// back to the local hub: a stream drops those it has, reads from the store
+// what it missed before them (gap fill), and resets on a cursor it sent
+// with another notification (a failover that lost writes).
 func (b *Bus) recoverLoop() {
 	defer b.wg.Done()
 	for {
@@ -523,7 +524,7 @@ func (b *Bus) recoverLoop() {
 		}
 		clear(b.recover)
 		b.mu.Unlock()
-		f := b.newest.Load()
+		f := b.recent.Load()
 		if f == nil {
 			continue
 		}
@@ -532,15 +533,15 @@ func (b *Bus) recoverLoop() {
 				return
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-			e, ok, err := (*f)(ctx, u)
+			es, err := (*f)(ctx, u)
 			cancel()
 			switch {
 			case err != nil:
 				b.m.recoverErrors.Inc()
-				b.warn("bus: reading a user's newest entry after a resubscribe failed; their streams catch up with the next entry", "error", err)
-			case ok:
+				b.warn("bus: reading a user's newest entries after a resubscribe failed; their streams catch up with the next entry", "error", err)
+			case len(es) > 0:
 				b.m.recovered.Inc()
-				b.local.Publish([]notify.Entry{e})
+				b.local.Publish(es)
 			}
 		}
 	}

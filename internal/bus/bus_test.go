@@ -188,9 +188,9 @@ func TestReconnectResubscribes(t *testing.T) {
 	bs := sink(make(chan []notify.Entry, 16))
 	b := newBus(t, sc, p, bs, nil)
 	asked := make(chan notify.UserID, 4)
-	b.RecoverWith(func(_ context.Context, u notify.UserID) (notify.Entry, bool, error) {
+	b.RecoverWith(func(_ context.Context, u notify.UserID) ([]notify.Entry, error) {
 		asked <- u
-		return entry(u, 99), true, nil // the newest entry in the store
+		return []notify.Entry{entry(u, 98), entry(u, 99)}, nil // the newest entries in the store
 	})
 	pub := newBus(t, c, p, sink(make(chan []notify.Entry, 1)), nil)
 	b.Watch("u")
@@ -217,8 +217,8 @@ func TestReconnectResubscribes(t *testing.T) {
 		t.Fatal("no pub/sub connection found to kill")
 	}
 	// Nothing is published: the recovery comes by itself.
-	if es := bs.next(t); es[0].User != "u" || es[0].Cursor != 99 || <-asked != "u" {
-		t.Fatalf("after the reconnect got %s/%d, want u's newest entry, 99", es[0].User, es[0].Cursor)
+	if es := bs.next(t); len(es) != 2 || es[0].Cursor != 98 || es[1].Cursor != 99 || <-asked != "u" {
+		t.Fatalf("after the reconnect got %v, want u's newest entries, 98 and 99", es)
 	}
 	// Publish until one arrives: messages sent while the subscriber is
 	// reconnecting are lost, which is what gap fill is for.

@@ -31,8 +31,8 @@ func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
 		received:      counter("received_entries_total", "Entries received from the bus and handed to the local hub."),
 		decodeErrors:  counter("decode_errors_total", "Bus messages that could not be decoded."),
 		receiveErrors: counter("receive_errors_total", "Failed reads of the subscription connection (each one a reconnect)."),
-		recovered:     counter("recovered_users_total", "Users whose newest entry was handed to local streams after their lost subscription came back."),
-		recoverErrors: counter("recover_errors_total", "Failed reads of a user's newest entry after their subscription came back."),
+		recovered:     counter("recovered_users_total", "Users whose newest entries were handed to local streams after their lost subscription came back."),
+		recoverErrors: counter("recover_errors_total", "Failed reads of a user's newest entries after their subscription came back."),
 		watched: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "herald", Subsystem: "bus", Name: "watched_users",
 			Help: "Users whose bus channel this node is subscribed to.",

@@ -76,9 +76,9 @@ func TestShardedPubSub(t *testing.T) {
 	got := make(sink, 64)
 	a := newBus(t, watcher, p, got, nil)
 	asked := make(chan notify.UserID, 16)
-	a.RecoverWith(func(_ context.Context, u notify.UserID) (notify.Entry, bool, error) {
+	a.RecoverWith(func(_ context.Context, u notify.UserID) ([]notify.Entry, error) {
 		asked <- u
-		return notify.Entry{}, false, nil // nothing stored: nothing to hand on
+		return nil, nil // nothing stored: nothing to hand on
 	})
 	b := newBus(t, sender, p, make(sink, 64), nil)
 

@@ -18,14 +18,16 @@ import (
 // makes it send a reset instead, so the client refetches. Only the last
 // len(ring) cursors are known: a counter that went back further than that
 // for one user is not noticed, and nor is one whose first reuse came while
-// the client was away (it resumes from a cursor that is still valid). Nor,
-// in a cluster, are reused cursors whose entries never reach the stream:
-// the failover takes the nodes' bus subscriptions on the lost master with
-// it, and what is committed before a node subscribes again on the new one
-// reaches its streams only as the user's newest entry (the bus's recovery)
-// and by gap fill, which reads after the stream's cursor.
+// the client was away (it resumes from a cursor that is still valid). In a
+// cluster, a failover takes the nodes' bus subscriptions on the lost master
+// with it, and what is committed before a node subscribes again reaches its
+// streams through the bus's recovery: it hands over the user's Remembered
+// newest entries, so that the reused cursors among them are compared too.
+// Remembered is how many of the cursors it sent a stream remembers.
+const Remembered = 16
+
 type sentRing struct {
-	ring [16]struct {
+	ring [Remembered]struct {
 		cursor notify.Cursor
 		id     uint64
 	}

@@ -214,19 +214,24 @@ type Inbox interface {
 // hands them to the hub; in a cluster, to the bus.
 type CommitHook func(entries []notify.Entry)
 
-// Newest returns user's newest entry that is still there and not expired
-// (false when there is none).
-func Newest(ctx context.Context, s Store, user notify.UserID) (notify.Entry, bool, error) {
+// Recent returns up to n of user's newest entries that are still there and
+// not expired, oldest first.
+func Recent(ctx context.Context, s Store, user notify.UserID, n int) ([]notify.Entry, error) {
 	last, err := s.Last(ctx, user)
-	if err != nil || last == 0 {
-		return notify.Entry{}, false, err
+	if err != nil || last == 0 || n <= 0 {
+		return nil, err
 	}
-	es, err := s.Read(ctx, user, last-1, 1)
+	after := notify.Cursor(0)
+	if last > notify.Cursor(n) {
+		after = last - notify.Cursor(n)
+	}
+	es, err := s.Read(ctx, user, after, n)
+	if errors.Is(err, notify.ErrCursorExpired) && after < last-1 {
+		// Retention trimmed some of them: the newest alone, then.
+		es, err = s.Read(ctx, user, last-1, 1)
+	}
 	if errors.Is(err, notify.ErrCursorExpired) {
-		return notify.Entry{}, false, nil // trimmed: nothing to catch up to
+		return nil, nil // trimmed: nothing to catch up to
 	}
-	if err != nil || len(es) == 0 || es[0].Cursor != last {
-		return notify.Entry{}, false, err
-	}
-	return es[0], true, nil
+	return es, err
 }
