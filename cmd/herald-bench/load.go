@@ -77,6 +77,7 @@ type result struct {
 	SendSeconds         float64 `json:"send_seconds"`
 	AckedPerSecond      float64 `json:"acked_per_second"`
 	StoredPerSecond     float64 `json:"entries_stored_per_second"`
+	BusDropped          float64 `json:"bus_dropped_entries"`
 	AckP50Ms            float64 `json:"ack_p50_ms"`
 	AckP99Ms            float64 `json:"ack_p99_ms"`
 	Expected            int64   `json:"expected_deliveries"`
@@ -303,6 +304,7 @@ func runLoad(ctx context.Context, cfg loadConfig, srv server, log *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
+	res.BusDropped = after.BusDropped - before.BusDropped
 
 	// Stop the readers, so that their records can be read.
 	for _, s := range streams {

@@ -207,6 +207,9 @@ func randomHex(n int) string {
 type procStats struct {
 	RSS float64 // bytes
 	CPU float64 // seconds, user and system
+	// BusDropped is herald_bus_dropped_entries_total (cluster mode): live
+	// entries the bus did not carry to other nodes.
+	BusDropped float64
 }
 
 // scrapeAll sums the figures of every node.
@@ -219,6 +222,7 @@ func scrapeAll(ctx context.Context, addrs []string) (procStats, error) {
 		}
 		sum.RSS += st.RSS
 		sum.CPU += st.CPU
+		sum.BusDropped += st.BusDropped
 	}
 	return sum, nil
 }
@@ -258,6 +262,8 @@ func scrape(ctx context.Context, addr string) (procStats, error) {
 		case "process_cpu_seconds_total":
 			st.CPU, err = strconv.ParseFloat(value, 64)
 			haveCPU = err == nil
+		case "herald_bus_dropped_entries_total":
+			st.BusDropped, _ = strconv.ParseFloat(value, 64)
 		}
 	}
 	if !haveRSS || !haveCPU {

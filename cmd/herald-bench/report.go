@@ -247,6 +247,7 @@ var figures = []figure{
 	{"server RSS peak while sending (MB)", "%.1f", true, func(r *result) float64 { return r.ServerRSSPeak / (1 << 20) }, false},
 	{"storm: time to resume every stream (s)", "%.2f", false, func(r *result) float64 { return r.StormRecoverySeconds }, false},
 	{"load tool CPU s while sending", "%.2f", false, func(r *result) float64 { return r.ToolCPUSend }, false},
+	{"bus entries dropped (cluster)", "%.0f", false, func(r *result) float64 { return r.BusDropped }, true},
 	{"lost", "%.0f", false, func(r *result) float64 { return float64(r.Lost) }, true},
 	{"duplicated", "%.0f", false, func(r *result) float64 { return float64(r.Duplicated) }, true},
 	{"unexpected drops", "%.0f", false, func(r *result) float64 { return float64(r.Drops) }, true},

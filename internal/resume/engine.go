@@ -128,8 +128,7 @@ func (e *Engine) Open(ctx context.Context, req Request) (*Stream, error) {
 	// queued, and whatever committed before is in the store. Entries in
 	// both are skipped by cursor.
 	feed := e.cfg.Source.Subscribe(req.User, e.cfg.QueueSize)
-	e.waitLive(ctx, req.User)
-	return &Stream{
+	s := &Stream{
 		e:       e,
 		feed:    feed,
 		user:    req.User,
@@ -138,7 +137,30 @@ func (e *Engine) Open(ctx context.Context, req Request) (*Stream, error) {
 		resume:  req.Resume,
 		expiry:  req.Expiry,
 		release: release,
-	}, nil
+	}
+	if e.cfg.WaitLive != nil {
+		e.waitLive(ctx, req.User)
+		if !req.Resume {
+			s.startLive(ctx)
+		}
+	}
+	return s, nil
+}
+
+// startLive puts a live-only stream at the store's newest cursor, read once
+// the bus confirmed the user: in a cluster, entries committed from then on
+// by several nodes may arrive out of order, and the first to arrive must
+// not hide an earlier one as already sent. Everything after this cursor is
+// the client's; a gap before the first live entry is read from the store.
+// On one node the feed is in cursor order and needs none of this.
+func (s *Stream) startLive(ctx context.Context) {
+	last, err := s.e.cfg.Source.Last(ctx, s.user)
+	if err != nil {
+		// The stream goes live unanchored, as it would on one node.
+		s.e.cfg.Logger.WarnContext(ctx, "live stream starts without the store's newest cursor", "user_id", string(s.user), "error", err)
+		return
+	}
+	s.last, s.known = last, true
 }
 
 func (e *Engine) waitLive(ctx context.Context, user notify.UserID) {

@@ -100,6 +100,20 @@ func TestStream(t *testing.T) {
 			want: "open | 1 2 | | 3 |", reason: resume.ReasonClientGone, sent: 3,
 		},
 		{
+			name:   "in a cluster a live-only stream starts at the store's newest, so an early entry arriving late is not lost",
+			before: func(s *source) { s.store(5) },
+			cfg: func(c *resume.Config, s *source) {
+				c.WaitLive = func(context.Context, notify.UserID) error { return nil }
+			},
+			steps: []func(*env){func(e *env) {
+				// Two nodes committed 6 and 7; 7's message comes first.
+				es := e.src.store(2)
+				e.src.feed.publish(&es[1])
+				e.src.feed.publish(&es[0])
+			}},
+			want: "open | 6 7 |", reason: resume.ReasonClientGone, replayed: 1, sent: 2,
+		},
+		{
 			name: "a cursor reused for another notification becomes a reset",
 			steps: []func(*env){
 				func(e *env) { e.src.commit(5) },
