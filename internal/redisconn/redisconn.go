@@ -189,47 +189,12 @@ func withoutServerName(o *redis.Options) {
 	}
 }
 
-func clusterOptions(o *redis.Options, seeds []string) *redis.ClusterOptions {
+// universal carries the URL's options over to the other topologies,
+// through go-redis's own conversions (UniversalOptions.Cluster, Failover).
+func universal(o *redis.Options, addrs []string) *redis.UniversalOptions {
 	withoutServerName(o)
-	return &redis.ClusterOptions{
-		Addrs: seeds,
-		// A master that died answers no MOVED, which is what makes
-		// go-redis reload the slot map; without it the map is reloaded
-		// on use once it is this old (go-redis's default: a minute).
-		ClusterStateReloadInterval: clusterStateReload,
-		ClientName:                 o.ClientName,
-		Protocol:                   o.Protocol,
-		Username:                   o.Username,
-		Password:                   o.Password,
-		MaxRetries:                 o.MaxRetries,
-		MinRetryBackoff:            o.MinRetryBackoff,
-		MaxRetryBackoff:            o.MaxRetryBackoff,
-		DialTimeout:                o.DialTimeout,
-		DialerRetries:              o.DialerRetries,
-		DialerRetryTimeout:         o.DialerRetryTimeout,
-		ReadTimeout:                o.ReadTimeout,
-		WriteTimeout:               o.WriteTimeout,
-		ContextTimeoutEnabled:      o.ContextTimeoutEnabled,
-		PoolFIFO:                   o.PoolFIFO,
-		PoolSize:                   o.PoolSize,
-		PoolTimeout:                o.PoolTimeout,
-		MinIdleConns:               o.MinIdleConns,
-		MaxIdleConns:               o.MaxIdleConns,
-		MaxActiveConns:             o.MaxActiveConns,
-		ConnMaxIdleTime:            o.ConnMaxIdleTime,
-		ConnMaxLifetime:            o.ConnMaxLifetime,
-		TLSConfig:                  o.TLSConfig,
-		DisableIdentity:            o.DisableIdentity,
-		IdentitySuffix:             o.IdentitySuffix,
-	}
-}
-
-func failoverOptions(o *redis.Options, c Config) *redis.FailoverOptions {
-	withoutServerName(o)
-	return &redis.FailoverOptions{
-		MasterName:            c.SentinelMaster,
-		SentinelAddrs:         c.seeds(),
-		SentinelPassword:      c.SentinelPassword,
+	return &redis.UniversalOptions{
+		Addrs:                 addrs,
 		ClientName:            o.ClientName,
 		Protocol:              o.Protocol,
 		Username:              o.Username,
@@ -256,6 +221,22 @@ func failoverOptions(o *redis.Options, c Config) *redis.FailoverOptions {
 		DisableIdentity:       o.DisableIdentity,
 		IdentitySuffix:        o.IdentitySuffix,
 	}
+}
+
+func clusterOptions(o *redis.Options, seeds []string) *redis.ClusterOptions {
+	co := universal(o, seeds).Cluster()
+	// A master that died answers no MOVED, which is what makes go-redis
+	// reload the slot map; without it the map is reloaded on use once it
+	// is this old (go-redis's default: a minute).
+	co.ClusterStateReloadInterval = clusterStateReload
+	return co
+}
+
+func failoverOptions(o *redis.Options, c Config) *redis.FailoverOptions {
+	u := universal(o, c.seeds())
+	u.MasterName = c.SentinelMaster
+	u.SentinelPassword = c.SentinelPassword
+	return u.Failover()
 }
 
 // redact hides the URL's password in a parser's message.

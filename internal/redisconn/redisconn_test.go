@@ -75,7 +75,8 @@ func TestNewTopology(t *testing.T) {
 		t.Fatalf("cluster: %T, want *redis.ClusterClient", cl)
 	}
 	o := cc.Options()
-	if strings.Join(o.Addrs, ",") != "n1:7000,n2:7000" || o.Username != "user" || o.Password != "pw" || o.PoolSize != 7 || o.DialTimeout.Seconds() != 3 {
+	if strings.Join(o.Addrs, ",") != "n1:7000,n2:7000" || o.Username != "user" || o.Password != "pw" || o.PoolSize != 7 || o.DialTimeout.Seconds() != 3 ||
+		o.DialerRetries != 1 || o.ClusterStateReloadInterval != time.Second {
 		t.Errorf("cluster options: addrs %v user %q password %q pool %d dial %v", o.Addrs, o.Username, o.Password, o.PoolSize, o.DialTimeout)
 	}
 	// Each node's certificate is checked against the host it is dialled by.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/heraldhq/herald/internal/bound"
 	"github.com/heraldhq/herald/internal/notify"
 )
 
@@ -30,90 +31,64 @@ type bounded struct {
 }
 
 // ErrTimeout is the cause of an ErrUnavailable from a bounded call.
-var ErrTimeout = errors.New("no answer within the store timeout")
+var ErrTimeout = bound.ErrTimeout
 
-// bound runs f with ctx bounded and turns the bound's expiry (not the
-// caller's own end) into ErrUnavailable. f runs in a goroutine of its own:
-// a client blocked in a socket read may not look at ctx (go-redis without
-// ContextTimeoutEnabled, a stalled disk), and the caller gets its answer at
-// the bound all the same; f's late result is dropped.
-func bound[T any](b *bounded, ctx context.Context, f func(context.Context) (T, error)) (T, error) {
-	cctx, cancel := context.WithTimeout(ctx, b.timeout)
-	defer cancel()
-	type result struct {
-		v   T
-		err error
+// call runs f bounded (see package bound) and turns the bound's expiry,
+// not the caller's own end, into ErrUnavailable.
+func call[T any](b *bounded, ctx context.Context, f func(context.Context) (T, error)) (T, error) {
+	v, err := bound.Call(ctx, b.timeout, f)
+	if errors.Is(err, bound.ErrTimeout) {
+		err = &notify.UnavailableError{Dependency: b.dep, Err: fmt.Errorf("%w; the call may still take effect", err)}
 	}
-	done := make(chan result, 1)
-	go func() {
-		v, err := f(cctx)
-		done <- result{v, err}
-	}()
-	select {
-	case r := <-done:
-		if r.err != nil && ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
-			r.err = b.timedOut(r.err)
-		}
-		return r.v, r.err
-	case <-cctx.Done():
-		var zero T
-		if err := ctx.Err(); err != nil {
-			return zero, err
-		}
-		return zero, b.timedOut(cctx.Err())
-	}
-}
-
-func (b *bounded) timedOut(cause error) error {
-	return &notify.UnavailableError{Dependency: b.dep, Err: fmt.Errorf("%w (%v; the call may still take effect): %w", ErrTimeout, b.timeout, cause)}
+	return v, err
 }
 
 func (b *bounded) Append(ctx context.Context, ds []Delivery) ([]Result, error) {
-	return bound(b, ctx, func(ctx context.Context) ([]Result, error) { return b.s.Append(ctx, ds) })
+	return call(b, ctx, func(ctx context.Context) ([]Result, error) { return b.s.Append(ctx, ds) })
 }
 
 func (b *bounded) Read(ctx context.Context, user notify.UserID, after notify.Cursor, limit int) ([]notify.Entry, error) {
-	return bound(b, ctx, func(ctx context.Context) ([]notify.Entry, error) { return b.s.Read(ctx, user, after, limit) })
+	return call(b, ctx, func(ctx context.Context) ([]notify.Entry, error) { return b.s.Read(ctx, user, after, limit) })
 }
 
 func (b *bounded) Last(ctx context.Context, user notify.UserID) (notify.Cursor, error) {
-	return bound(b, ctx, func(ctx context.Context) (notify.Cursor, error) { return b.s.Last(ctx, user) })
+	return call(b, ctx, func(ctx context.Context) (notify.Cursor, error) { return b.s.Last(ctx, user) })
 }
 
 func (b *bounded) Subscribe(ctx context.Context, topics []notify.Topic, users []notify.UserID) (int, error) {
-	return bound(b, ctx, func(ctx context.Context) (int, error) { return b.s.Subscribe(ctx, topics, users) })
+	return call(b, ctx, func(ctx context.Context) (int, error) { return b.s.Subscribe(ctx, topics, users) })
 }
 
 func (b *bounded) Unsubscribe(ctx context.Context, topics []notify.Topic, users []notify.UserID) (int, error) {
-	return bound(b, ctx, func(ctx context.Context) (int, error) { return b.s.Unsubscribe(ctx, topics, users) })
+	return call(b, ctx, func(ctx context.Context) (int, error) { return b.s.Unsubscribe(ctx, topics, users) })
 }
 
 func (b *bounded) UserTopics(ctx context.Context, user notify.UserID, after notify.Topic, limit int) ([]notify.Topic, error) {
-	return bound(b, ctx, func(ctx context.Context) ([]notify.Topic, error) { return b.s.UserTopics(ctx, user, after, limit) })
+	return call(b, ctx, func(ctx context.Context) ([]notify.Topic, error) { return b.s.UserTopics(ctx, user, after, limit) })
 }
 
 func (b *bounded) TopicSubscribers(ctx context.Context, topic notify.Topic, after notify.UserID, limit int) ([]notify.UserID, error) {
-	return bound(b, ctx, func(ctx context.Context) ([]notify.UserID, error) {
+	return call(b, ctx, func(ctx context.Context) ([]notify.UserID, error) {
 		return b.s.TopicSubscribers(ctx, topic, after, limit)
 	})
 }
 
 func (b *bounded) UserPreferences(ctx context.Context, user notify.UserID) (UserPreferences, error) {
-	return bound(b, ctx, func(ctx context.Context) (UserPreferences, error) { return b.s.UserPreferences(ctx, user) })
+	return call(b, ctx, func(ctx context.Context) (UserPreferences, error) { return b.s.UserPreferences(ctx, user) })
 }
 
 func (b *bounded) UpdatePreferences(ctx context.Context, user notify.UserID, change PreferenceChange) (UserPreferences, error) {
-	return bound(b, ctx, func(ctx context.Context) (UserPreferences, error) {
+	return call(b, ctx, func(ctx context.Context) (UserPreferences, error) {
 		return b.s.UpdatePreferences(ctx, user, change)
 	})
 }
 
 func (b *bounded) PreferencesOf(ctx context.Context, users []notify.UserID) ([]UserPreferences, error) {
-	return bound(b, ctx, func(ctx context.Context) ([]UserPreferences, error) { return b.s.PreferencesOf(ctx, users) })
+	return call(b, ctx, func(ctx context.Context) ([]UserPreferences, error) { return b.s.PreferencesOf(ctx, users) })
 }
 
 func (b *bounded) List(ctx context.Context, user notify.UserID, q ListQuery) (InboxPage, error) {
-	return bound(b, ctx, func(ctx context.Context) (InboxPage, error) { return b.s.List(ctx, user, q) })
+	return call(b, ctx, func(ctx context.Context) (InboxPage, error) { return b.s.List(ctx, user, q) })
 }
 
 func (b *bounded) Mark(ctx context.Context, user notify.UserID, m Mark) (int, notify.Counts, error) {
@@ -121,7 +96,7 @@ func (b *bounded) Mark(ctx context.Context, user notify.UserID, m Mark) (int, no
 		n int
 		c notify.Counts
 	}
-	r, err := bound(b, ctx, func(ctx context.Context) (marked, error) {
+	r, err := call(b, ctx, func(ctx context.Context) (marked, error) {
 		n, c, err := b.s.Mark(ctx, user, m)
 		return marked{n, c}, err
 	})
@@ -129,7 +104,7 @@ func (b *bounded) Mark(ctx context.Context, user notify.UserID, m Mark) (int, no
 }
 
 func (b *bounded) Counts(ctx context.Context, user notify.UserID) (notify.Counts, error) {
-	return bound(b, ctx, func(ctx context.Context) (notify.Counts, error) { return b.s.Counts(ctx, user) })
+	return call(b, ctx, func(ctx context.Context) (notify.Counts, error) { return b.s.Counts(ctx, user) })
 }
 
 // Ready forwards to the store's own readiness check, bounded too.
@@ -138,7 +113,7 @@ func (b *bounded) Ready(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	_, err := bound(b, ctx, func(ctx context.Context) (struct{}, error) { return struct{}{}, r.Ready(ctx) })
+	_, err := call(b, ctx, func(ctx context.Context) (struct{}, error) { return struct{}{}, r.Ready(ctx) })
 	return err
 }
 

@@ -2,7 +2,6 @@ package redislimit
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -113,35 +112,4 @@ func (f *failOpen) failed(ctx context.Context, err error) {
 	}
 	f.log.WarnContext(ctx, "redis did not answer a limit check in time; this node decides alone for now",
 		"limit", f.limit, "timeout", f.timeout, "err", err, "suppressed_before", f.dropped.Swap(0))
-}
-
-// errTimeout is the cause of a check that Redis did not answer in time.
-var errTimeout = errors.New("no answer within the limit timeout")
-
-// bound runs f with ctx bounded by the timeout and returns at the bound
-// even if f does not: go-redis without ContextTimeoutEnabled waits for its
-// own read timeout (3 s by default) in a socket read, whatever ctx says.
-// f's late result is dropped; what it did in Redis stays done.
-func bound[T any](ctx context.Context, timeout time.Duration, f func(context.Context) (T, error)) (T, error) {
-	cctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	type result struct {
-		v   T
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		v, err := f(cctx)
-		done <- result{v, err}
-	}()
-	select {
-	case r := <-done:
-		return r.v, r.err
-	case <-cctx.Done():
-		var zero T
-		if err := ctx.Err(); err != nil {
-			return zero, err
-		}
-		return zero, errTimeout
-	}
 }
