@@ -265,6 +265,8 @@ func (g *group) append(ctx context.Context) error {
 		batches []*userBatch
 		byUser  = make(map[notify.UserID]*userBatch)
 		now     = micros(g.now)
+		// One argument, since each costs the script: see appendScript.
+		retention = strconv.Itoa(g.s.opts.RetentionCount) + ":" + strconv.FormatInt(g.s.opts.RetentionAge.Microseconds(), 10)
 	)
 	for _, it := range g.items {
 		if err := g.decide(it); err != nil {
@@ -276,17 +278,23 @@ func (g *group) append(ctx context.Context) error {
 		n := it.d.Notification
 		body := encodeNotification(nil, n)
 		exp := expiry(n)
-		state := strconv.FormatInt(now, 10) + ":" + strconv.FormatInt(exp, 10)
+		// Flags '0' (counted), or '8' (uncounted) for a notification
+		// that expired already.
+		state := "0"
+		if exp != 0 && exp <= now {
+			state = "8"
+		}
+		state += strconv.FormatInt(now, 10) + ":" + strconv.FormatInt(exp, 10)
 		for _, rc := range it.d.Recipients {
 			b := byUser[rc.User]
 			if b == nil {
 				k := g.s.userKeys(rc.User)
 				b = &userBatch{user: rc.User, call: &call{script: appendScript, keys: k.inbox(),
-					args: []any{now, g.s.cutoff(g.now), g.s.opts.RetentionCount, g.s.opts.RetentionAge.Milliseconds()}}}
+					args: []any{now, retention}}}
 				byUser[rc.User] = b
 				batches = append(batches, b)
 			}
-			b.call.args = append(b.call.args, n.ID, exp, state, encodeEntry(rc.Topic, body))
+			b.call.args = append(b.call.args, n.ID, state, encodeEntry(rc.Topic, body))
 			b.refs = append(b.refs, ref{it: it, topic: rc.Topic})
 		}
 	}
@@ -301,7 +309,7 @@ func (g *group) append(ctx context.Context) error {
 	// Collect what was stored even if some calls failed: users are
 	// independent, and their entries are visible.
 	for _, b := range batches {
-		cs, cerr := b.call.cmd.Int64Slice()
+		cs, cerr := cursors(b.call.cmd)
 		if cerr == nil && len(cs) != len(b.refs) {
 			cerr = fmt.Errorf("append for %s: %d cursors for %d entries", b.user, len(cs), len(b.refs))
 		}
@@ -320,6 +328,15 @@ func (g *group) append(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+// cursors is the append script's reply: one cursor as a number, or a
+// table of them.
+func cursors(cmd *redis.Cmd) ([]int64, error) {
+	if c, err := cmd.Int64(); err == nil {
+		return []int64{c}, nil
+	}
+	return cmd.Int64Slice()
 }
 
 // decide settles, from its claim, whether it stores entries.
