@@ -125,7 +125,11 @@
 //     (Notification IDs are unique, as ingest makes them: one ID appended
 //     twice to a user is stored once, with or without a key.)
 //  3. The record is settled: entries added, last user set, complete when
-//     the delivery is whole or the final part.
+//     the delivery is whole or the final part. A record this group's
+//     claim made is written whole (HSET of its six fields and PEXPIRE:
+//     two plain commands, no script); only later parts, and deliveries
+//     that resumed a record, run the settle script, which adds to what is
+//     there.
 //
 // A crash (or an error) between the steps leaves the record incomplete, and
 // the sender's retry resumes under the first attempt's ID without

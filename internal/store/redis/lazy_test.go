@@ -391,3 +391,31 @@ func liveNewest(t *testing.T, s *Store, user notify.UserID) int {
 	}
 	return n
 }
+
+// TestSettleRecreatesRecord: the settle of a freshly claimed record
+// writes it whole with its TTL, so a record that vanished between the
+// claim and the settle comes back complete, and a retry is a duplicate.
+func TestSettleRecreatesRecord(t *testing.T) {
+	t.Parallel()
+	s := OpenTest(t, Options{})
+	ctx := t.Context()
+	key := s.idemKey("svc/vanish")
+	SetAfterAppend(s, func() error { return s.rdb.Del(ctx, key).Err() })
+	n := &notify.Notification{ID: "v1", Title: "t", IdempotencyKey: "svc/vanish", Fingerprint: "fp"}
+	if _, err := s.Append(ctx, []store.Delivery{{Notification: n, Recipients: []store.Recipient{{User: "a"}, {User: "b"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	SetAfterAppend(s, nil)
+	rec, err := s.rdb.HGetAll(ctx, key).Result()
+	if err != nil || rec["id"] != "v1" || rec["n"] != "2" || rec["done"] != "1" || rec["t"] == "" || rec["f"] != "fp" {
+		t.Fatalf("record = %v, %v; want v1, 2 entries, done", rec, err)
+	}
+	if ttl := s.rdb.PTTL(ctx, key).Val(); ttl <= 0 || ttl > DefaultIdempotencyWindow {
+		t.Errorf("record PTTL = %v, want within the window", ttl)
+	}
+	retry := &notify.Notification{ID: "v2", Title: "t", IdempotencyKey: "svc/vanish", Fingerprint: "fp"}
+	res, err := s.Append(ctx, []store.Delivery{{Notification: retry, Recipients: []store.Recipient{{User: "a"}}}})
+	if err != nil || res[0] != (store.Result{ID: "v1", Recipients: 2, Duplicate: true}) {
+		t.Errorf("retry = %+v, %v; want a duplicate of v1 with 2 recipients", res, err)
+	}
+}

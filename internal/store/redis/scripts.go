@@ -489,7 +489,6 @@ local r = redis.call('HMGET', KEYS[1], 'id', 'n', 'done', 'last', 't', 'f')
 if r[1] and tonumber(ARGV[2]) - tonumber(r[5]) < tonumber(ARGV[3]) then
   return {r[1], r[2], r[3], r[4], r[6] or ''}
 end
-redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'n', 0, 'done', 0, 'last', '', 't', ARGV[2], 'f', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 0

@@ -161,6 +161,7 @@ type item struct {
 	key     string  // idempotency key, "" for none
 	owner   *item   // an earlier item of the group that claimed (or met) key
 	claim   *call   // its claim of key
+	claimed bool    // the claim made the record (so it is this item's, as made)
 	rec     *record // the live record the claim met
 	appends bool    // stores entries
 	stored  int     // entries that exist for it (new, or from a crashed attempt)
@@ -354,7 +355,7 @@ func (g *group) decide(it *item) error {
 	}
 	fields, ok := v.([]any)
 	if !ok {
-		it.appends = true // claimed
+		it.appends, it.claimed = true, true
 		return nil
 	}
 	rec, err := parseRecord(fields)
@@ -395,7 +396,20 @@ func (g *group) settle(ctx context.Context) error {
 		if it.d.Part.Multi && len(it.d.Recipients) > 0 {
 			last = it.d.Recipients[len(it.d.Recipients)-1].User
 		}
-		calls = append(calls, &call{script: settleScript, keys: []string{g.s.idemKey(it.key)},
+		key := g.s.idemKey(it.key)
+		if it.claimed {
+			// The record is as this group's claim made it: writing it
+			// whole, settled, is what the script would do, without one.
+			// PEXPIRE covers a record that vanished since (evicted, or
+			// lost in a failover), as the script does.
+			n := it.d.Notification
+			calls = append(calls,
+				&call{keys: []string{key}, args: []any{"hset", key, "id", n.ID, "n", it.stored, "done", boolArg(final),
+					"last", string(last), "t", micros(g.now), "f", n.Fingerprint}},
+				&call{keys: []string{key}, args: []any{"pexpire", key, w.Milliseconds()}})
+			continue
+		}
+		calls = append(calls, &call{script: settleScript, keys: []string{key},
 			args: []any{it.d.Notification.ID, it.stored, string(last), boolArg(final), micros(g.now), w.Milliseconds(), it.d.Notification.Fingerprint}})
 	}
 	if len(calls) == 0 {
@@ -462,12 +476,25 @@ func boolArg(b bool) string {
 	return "0"
 }
 
-// call is one script call of a pipeline.
+// call is one script call of a pipeline, or, without a script, one
+// command (args, naming its keys first).
 type call struct {
 	script *redis.Script
 	keys   []string
 	args   []any
 	cmd    *redis.Cmd
+}
+
+// queue adds c to pipe, its script by EVALSHA, or by EVAL if eval.
+func (c *call) queue(ctx context.Context, pipe redis.Pipeliner, eval bool) {
+	switch {
+	case c.script == nil:
+		c.cmd = pipe.Do(ctx, c.args...)
+	case eval:
+		c.cmd = c.script.Eval(ctx, pipe, c.keys, c.args...)
+	default:
+		c.cmd = c.script.EvalSha(ctx, pipe, c.keys, c.args...)
+	}
 }
 
 // runAll runs calls in one pipeline with EVALSHA, then, in a second, with
@@ -480,7 +507,7 @@ func (s *Store) runAll(ctx context.Context, calls []*call) error {
 	}
 	pipe := s.rdb.Pipeline()
 	for _, c := range calls {
-		c.cmd = c.script.EvalSha(ctx, pipe, c.keys, c.args...)
+		c.queue(ctx, pipe, false)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		var retry []*call
@@ -492,7 +519,7 @@ func (s *Store) runAll(ctx context.Context, calls []*call) error {
 		if len(retry) > 0 {
 			pipe = s.rdb.Pipeline()
 			for _, c := range retry {
-				c.cmd = c.script.Eval(ctx, pipe, c.keys, c.args...)
+				c.queue(ctx, pipe, true)
 			}
 			_, _ = pipe.Exec(ctx)
 		}
