@@ -186,26 +186,27 @@ end
 // (o) is older than the cutoff by age/32. The fast path compares times and
 // cursors as strings where it can (the same number of digits, no sign),
 // sparing conversions.
-var appendScript = redis.NewScript(fmtLua + `
+var appendScript = redis.NewScript(`
+local call, format = redis.call, string.format
 local now = ARGV[1]
-local m = redis.call('HMGET', KEYS[1], 'last', 'unread', 'unseen', 'w', 'd', 't')
+local m = call('HMGET', KEYS[1], 'last', 'unread', 'unseen', 'w', 'd', 't')
 local last, d, t = m[1], m[5], m[6]
 if last and m[4] == last and d and t and #ARGV == 5 and string.byte(now, 1) ~= 45 and
   (#now < #d or (#now == #d and now < d)) and string.sub(ARGV[4], -2) == ':0' then
   local c = tonumber(last) + 1
-  local f = fmt(c)
+  local f = format('%d', c)
   if #f < #t or (#f == #t and f < t) then
-    if redis.call('ZADD', KEYS[4], 'NX', f, ARGV[3]) == 0 then
-      return -tonumber(redis.call('ZSCORE', KEYS[4], ARGV[3]))
+    if call('ZADD', KEYS[4], 'NX', f, ARGV[3]) == 0 then
+      return -tonumber(call('ZSCORE', KEYS[4], ARGV[3]))
     end
-    redis.call('HSET', KEYS[2], f, ARGV[4])
-    redis.call('HSET', KEYS[3], f, ARGV[5])
-    redis.call('HSET', KEYS[1], 'last', f, 'w', f,
-      'unread', fmt(tonumber(m[2]) + 1), 'unseen', fmt(tonumber(m[3]) + 1))
+    call('HSET', KEYS[2], f, ARGV[4])
+    call('HSET', KEYS[3], f, ARGV[5])
+    call('HSET', KEYS[1], 'last', f, 'w', f,
+      'unread', format('%d', tonumber(m[2]) + 1), 'unseen', format('%d', tonumber(m[3]) + 1))
     return c
   end
 end
-` + helpers + `
+` + prelude + `
 local i = string.find(ARGV[2], ':', 1, true)
 local keep, age = tonumber(string.sub(ARGV[2], 1, i - 1)), tonumber(string.sub(ARGV[2], i + 1))
 now, last, d, t = tonumber(now), tonumber(last or '0'), tonumber(d), tonumber(t)
