@@ -13,14 +13,17 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 )
 
-// recountScript counts a user's entries the slow way, from every state.
+// recountScript counts a user's entries the slow way, from every state:
+// those among the newest keep (ARGV[3]) that are live.
 var recountScript = redis.NewScript(prelude + `
-local now, cutoff = tonumber(ARGV[1]), tonumber(ARGV[2])
-local function live(t, x) return t >= cutoff and (x == 0 or x > now) end
+local now, cutoff, keep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local last = tonumber(redis.call('HGET', KEYS[1], 'last') or '0')
+local function live(c, t, x) return c > last - keep and t >= cutoff and (x == 0 or x > now) end
 local cu, cs = 0, 0
-for _, v in ipairs(redis.call('HVALS', KEYS[2])) do
-  local f, t, x = parse(v)
-  if live(t, x) and not has(f, 4) then
+local all = redis.call('HGETALL', KEYS[2])
+for i = 1, #all, 2 do
+  local f, t, x = parse(all[i + 1])
+  if live(tonumber(all[i]), t, x) and not has(f, 4) then
     if not has(f, 2) then cu = cu + 1 end
     if not has(f, 1) then cs = cs + 1 end
   end
@@ -47,13 +50,26 @@ func (c *testClock) Advance(d time.Duration) {
 
 // TestCountersExact: the stored counters, corrected for what aged and
 // expired since, always equal a count of every entry, through appends,
-// trimming by count and age, expiry and marks in random order.
+// trimming by count and age (in batches), expiry and marks in random
+// order.
 func TestCountersExact(t *testing.T) {
 	t.Parallel()
+	for _, tc := range []struct {
+		keep int
+		seed uint64
+	}{{20, 1}, {20, 7}, {5, 3}, {40, 9}} {
+		t.Run(fmt.Sprintf("keep=%d/seed=%d", tc.keep, tc.seed), func(t *testing.T) {
+			t.Parallel()
+			countersExact(t, tc.keep, tc.seed)
+		})
+	}
+}
+
+func countersExact(t *testing.T, keep int, seed uint64) {
 	clk := &testClock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
-	s := OpenTest(t, Options{RetentionCount: 20, RetentionAge: time.Hour, Now: clk.Now})
+	s := OpenTest(t, Options{RetentionCount: keep, RetentionAge: time.Hour, Now: clk.Now})
 	ctx := t.Context()
-	rng := rand.New(rand.NewPCG(1, 2))
+	rng := rand.New(rand.NewPCG(seed, seed+1))
 	const user = "counted"
 	var ids []string
 	for step := range 600 {
@@ -104,7 +120,7 @@ func TestCountersExact(t *testing.T) {
 func recount(t *testing.T, s *Store, user notify.UserID) notify.Counts {
 	t.Helper()
 	now := s.opts.Now()
-	vs, err := recountScript.Run(t.Context(), s.rdb, s.userKeys(user).inbox(), micros(now), s.cutoff(now)).Int64Slice()
+	vs, err := recountScript.Run(t.Context(), s.rdb, s.userKeys(user).inbox(), micros(now), s.cutoff(now), s.opts.RetentionCount).Int64Slice()
 	if err != nil {
 		t.Fatalf("recount: %v", err)
 	}

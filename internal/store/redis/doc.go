@@ -10,7 +10,8 @@
 // '{', '}' and ':'), so that one Lua script may touch them all, atomically,
 // in Redis Cluster too:
 //
-//	{u:U}:m   HASH  last (the newest cursor), floor (entries ≤ floor are gone), unread, unseen
+//	{u:U}:m   HASH  last (the newest cursor), floor (entries ≤ floor are deleted), unread, unseen,
+//	                and what spares the append script work (below): w, d, t, r, o, x
 //	{u:U}:s   HASH  cursor → state: flags, append time, ':', expiry
 //	{u:U}:e   HASH  cursor → entry: topic and notification (codec.go)
 //	{u:U}:i   ZSET  notification ID, scored by its cursor
@@ -40,14 +41,54 @@
 // and would need reference counting.
 //
 // The meta hash keeps last after every entry is gone, so cursors never
-// repeat. Retention by count trims in the append script (RetentionCount
-// entries kept). Retention by age needs no sweep: every script treats
-// entries older than RetentionAge (from their append time and the caller's
-// clock) as trimmed already, and the append script deletes them; the state,
-// entries, ID and expiry keys expire RetentionAge after the user's last
-// append (by Redis's clock), when every entry is that old anyway, so idle
-// users cost only their meta hash.
+// repeat. Retention removes what every script hides at once and what the
+// append script deletes later, in batches: each script computes the
+// effective floor (view, scripts.go) from the stored one, the newest
+// RetentionCount entries (so no client ever sees more), and the entries'
+// append times (those older than RetentionAge, by the caller's clock, are
+// gone, up to the first younger one). The append script deletes the
+// hidden entries once slack of them lie below the floor by count
+// (RetentionCount/8, within 8..32, so that small inboxes batch too and
+// readers, who correct the counters for the hidden entries' flags, read
+// few of them), or once the oldest stored entry is older than the cutoff
+// by RetentionAge/32. Deleting is then a few calls per batch rather than
+// six per append; a hidden entry's notification ID still answers a
+// duplicate until then.
 //
+// The state, entries, ID and expiry keys have a TTL, so that idle users
+// cost only their meta hash: RetentionAge+RetentionAge/8, refreshed by an
+// append when the last refresh (r, by the store's clock) is RetentionAge/16
+// old, rather than four PEXPIREs on every append. The keys so outlive the
+// newest entry by RetentionAge, with RetentionAge/16 to spare for clocks
+// that disagree. They may have expired, taking every entry with them, only
+// once r is RetentionAge old: only then do scripts check that they exist.
+// An append that makes the expiry index between two refreshes gives it
+// the TTL at once.
+//
+// The meta hash's other fields spare the append script calls; each may be
+// missing, which only costs the calls it spares. o is the oldest stored
+// entry's append time; x the earliest expiry in the expiry index (at most;
+// 0 for none), so that settling expiries waits until one is due; d the
+// earliest time an append has more to do than append (the next refresh,
+// expiry or age trim); t the cursor at which the count trim is due; w the
+// last cursor as this format wrote it. An append of one entry without
+// expiry, before d and t, with w equal to last, takes a fast path of five
+// calls (HMGET and HSET of the meta, ZADD NX of the ID, HSET of state and
+// entry); any other runs the slow path, which does what is due and sets d
+// and t again. The fast path compares cursors and times as strings where
+// it can: in Lua, a number conversion costs as much as a cheap call.
+//
+// Upgrading: inboxes written before these fields are read as they are (no
+// field is required; the slow path fills them in). During a rolling
+// upgrade, appends of both formats may interleave: a former node trims at
+// once (which the new floor fields follow), refreshes the TTLs to the bare
+// RetentionAge on every append (w then differs from last, so the next new
+// append refreshes them again, and relearns o and x), and settles all due
+// expiries. Its readers ignore the count floor, so until every node is
+// upgraded they may show up to slack entries beyond RetentionCount, with
+// counts that include them; marks stay exact. A former node's append of
+// duplicates only, which leaves last as it was, still shortens the TTLs
+// unseen: such an inbox, idle afterwards, may expire RetentionAge/8 early.
 // Unlike the embedded store, which counts by scanning (a cheap local
 // read), this one keeps unread and unseen counters in the meta hash: a
 // scan of a full inbox in Lua takes milliseconds of the single-threaded
@@ -84,7 +125,11 @@
 //     (Notification IDs are unique, as ingest makes them: one ID appended
 //     twice to a user is stored once, with or without a key.)
 //  3. The record is settled: entries added, last user set, complete when
-//     the delivery is whole or the final part.
+//     the delivery is whole or the final part. A record this group's
+//     claim made is written whole (HSET of its six fields and PEXPIRE:
+//     two plain commands, no script); only later parts, and deliveries
+//     that resumed a record, run the settle script, which adds to what is
+//     there.
 //
 // The requests of a group fail one by one: a request fails when one of its
 // calls failed (its users' master down, or short of replicas under

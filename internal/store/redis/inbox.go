@@ -32,7 +32,7 @@ func (s *Store) List(ctx context.Context, user notify.UserID, q store.ListQuery)
 	k := s.userKeys(user)
 	now := s.opts.Now()
 	raw, err := listScript.Run(ctx, s.rdb, k.inbox(),
-		uint64(q.Before), limit, boolArg(q.UnreadOnly), int(q.Archived), micros(now), s.cutoff(now)).Slice()
+		uint64(q.Before), limit, boolArg(q.UnreadOnly), int(q.Archived), micros(now), s.cutoff(now), s.opts.RetentionCount).Slice()
 	if err != nil {
 		return store.InboxPage{}, fail(op, err)
 	}
@@ -75,7 +75,7 @@ func (s *Store) Counts(ctx context.Context, user notify.UserID) (notify.Counts, 
 		return notify.Counts{}, err
 	}
 	now := s.opts.Now()
-	vs, err := countsScript.Run(ctx, s.rdb, s.userKeys(user).inbox(), micros(now), s.cutoff(now)).Int64Slice()
+	vs, err := countsScript.Run(ctx, s.rdb, s.userKeys(user).inbox(), micros(now), s.cutoff(now), s.opts.RetentionCount).Int64Slice()
 	if err != nil {
 		return notify.Counts{}, fail(op, err)
 	}
@@ -102,8 +102,8 @@ func (s *Store) Mark(ctx context.Context, user notify.UserID, m store.Mark) (int
 	}
 	k := s.userKeys(user)
 	now := s.opts.Now()
-	args := make([]any, 0, 4+len(m.IDs))
-	args = append(args, int(m.Action), uint64(m.UpTo), micros(now), s.cutoff(now))
+	args := make([]any, 0, 5+len(m.IDs))
+	args = append(args, int(m.Action), uint64(m.UpTo), micros(now), s.cutoff(now), s.opts.RetentionCount)
 	for _, id := range m.IDs {
 		args = append(args, id)
 	}

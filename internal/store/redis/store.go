@@ -212,7 +212,7 @@ func (s *Store) Read(ctx context.Context, user notify.UserID, after notify.Curso
 	k := s.userKeys(user)
 	now := s.opts.Now()
 	vals, err := readScript.Run(ctx, s.rdb, k.inbox(),
-		uint64(after), limit, micros(now), s.cutoff(now)).Slice()
+		uint64(after), limit, micros(now), s.cutoff(now), s.opts.RetentionCount).Slice()
 	if err != nil {
 		return nil, fail(op, err)
 	}

@@ -87,7 +87,7 @@ func (s *Store) byMaster(ctx context.Context, calls []*call) ([]*pipeGroup, erro
 func (s *Store) runGroup(ctx context.Context, g *pipeGroup) error {
 	pipe := g.client.Pipeline()
 	for _, c := range g.calls {
-		c.cmd = c.script.EvalSha(ctx, pipe, c.keys, c.args...)
+		c.queue(ctx, pipe, false)
 	}
 	wait := s.waitCmd(ctx, pipe)
 	if _, err := pipe.Exec(ctx); err != nil {
@@ -100,7 +100,7 @@ func (s *Store) runGroup(ctx context.Context, g *pipeGroup) error {
 		if len(retry) > 0 {
 			pipe = g.client.Pipeline()
 			for _, c := range retry {
-				c.cmd = c.script.Eval(ctx, pipe, c.keys, c.args...)
+				c.queue(ctx, pipe, true)
 			}
 			wait = s.waitCmd(ctx, pipe)
 			_, _ = pipe.Exec(ctx)

@@ -174,6 +174,7 @@ type item struct {
 	key     string  // idempotency key, "" for none
 	owner   *item   // an earlier item of the group that claimed (or met) key
 	claim   *call   // its claim of key
+	claimed bool    // the claim made the record (so it is this item's, as made)
 	rec     *record // the live record the claim met
 	appends bool    // stores entries
 	stored  int     // entries that exist for it (new, or from a crashed attempt)
@@ -304,6 +305,8 @@ func (g *group) append(ctx context.Context) {
 		batches []*userBatch
 		byUser  = make(map[notify.UserID]*userBatch)
 		now     = micros(g.now)
+		// One argument, since each costs the script: see appendScript.
+		retention = strconv.Itoa(g.s.opts.RetentionCount) + ":" + strconv.FormatInt(g.s.opts.RetentionAge.Microseconds(), 10)
 	)
 	for _, it := range g.items {
 		if it.err != nil {
@@ -319,17 +322,23 @@ func (g *group) append(ctx context.Context) {
 		n := it.d.Notification
 		body := encodeNotification(nil, n)
 		exp := expiry(n)
-		state := strconv.FormatInt(now, 10) + ":" + strconv.FormatInt(exp, 10)
+		// Flags '0' (counted), or '8' (uncounted) for a notification
+		// that expired already.
+		state := "0"
+		if exp != 0 && exp <= now {
+			state = "8"
+		}
+		state += strconv.FormatInt(now, 10) + ":" + strconv.FormatInt(exp, 10)
 		for _, rc := range it.d.Recipients {
 			b := byUser[rc.User]
 			if b == nil {
 				k := g.s.userKeys(rc.User)
 				b = &userBatch{user: rc.User, call: &call{script: appendScript, keys: k.inbox(),
-					args: []any{now, g.s.cutoff(g.now), g.s.opts.RetentionCount, g.s.opts.RetentionAge.Milliseconds()}}}
+					args: []any{now, retention}}}
 				byUser[rc.User] = b
 				batches = append(batches, b)
 			}
-			b.call.args = append(b.call.args, n.ID, exp, state, encodeEntry(rc.Topic, body))
+			b.call.args = append(b.call.args, n.ID, state, encodeEntry(rc.Topic, body))
 			b.refs = append(b.refs, ref{it: it, topic: rc.Topic})
 		}
 	}
@@ -348,7 +357,7 @@ func (g *group) append(ctx context.Context) {
 		cerr := b.call.err
 		var cs []int64
 		if cerr == nil {
-			cs, cerr = b.call.cmd.Int64Slice()
+			cs, cerr = cursors(b.call.cmd)
 		}
 		if cerr == nil && len(cs) != len(b.refs) {
 			cerr = fmt.Errorf("append for %s: %d cursors for %d entries", b.user, len(cs), len(b.refs))
@@ -369,6 +378,15 @@ func (g *group) append(ctx context.Context) {
 	}
 }
 
+// cursors is the append script's reply: one cursor as a number, or a
+// table of them.
+func cursors(cmd *redis.Cmd) ([]int64, error) {
+	if c, err := cmd.Int64(); err == nil {
+		return []int64{c}, nil
+	}
+	return cmd.Int64Slice()
+}
+
 // decide settles, from its claim, whether it stores entries.
 func (g *group) decide(it *item) error {
 	switch {
@@ -384,7 +402,7 @@ func (g *group) decide(it *item) error {
 	}
 	fields, ok := v.([]any)
 	if !ok {
-		it.appends = true // claimed
+		it.appends, it.claimed = true, true
 		return nil
 	}
 	rec, err := parseRecord(fields)
@@ -428,7 +446,21 @@ func (g *group) settle(ctx context.Context) {
 		if it.d.Part.Multi && len(it.d.Recipients) > 0 {
 			last = it.d.Recipients[len(it.d.Recipients)-1].User
 		}
-		calls = append(calls, &call{script: settleScript, keys: []string{g.s.idemKey(it.key)},
+		key := g.s.idemKey(it.key)
+		if it.claimed {
+			// The record is as this group's claim made it: writing it
+			// whole, settled, is what the script would do, without one.
+			// PEXPIRE covers a record that vanished since (evicted, or
+			// lost in a failover), as the script does.
+			n := it.d.Notification
+			calls = append(calls,
+				&call{keys: []string{key}, args: []any{"hset", key, "id", n.ID, "n", it.stored, "done", boolArg(final),
+					"last", string(last), "t", micros(g.now), "f", n.Fingerprint}},
+				&call{keys: []string{key}, args: []any{"pexpire", key, w.Milliseconds()}})
+			owner = append(owner, it, it)
+			continue
+		}
+		calls = append(calls, &call{script: settleScript, keys: []string{key},
 			args: []any{it.d.Notification.ID, it.stored, string(last), boolArg(final), micros(g.now), w.Milliseconds(), it.d.Notification.Fingerprint}})
 		owner = append(owner, it)
 	}
@@ -504,13 +536,26 @@ func boolArg(b bool) string {
 	return "0"
 }
 
-// call is one script call of a pipeline.
+// call is one script call of a pipeline, or, without a script, one
+// command (args, naming its keys first).
 type call struct {
 	script *redis.Script
 	keys   []string
 	args   []any
 	cmd    *redis.Cmd
 	err    error // the call's failure, its own or its pipeline's (nil: done)
+}
+
+// queue adds c to pipe, its script by EVALSHA, or by EVAL if eval.
+func (c *call) queue(ctx context.Context, pipe redis.Pipeliner, eval bool) {
+	switch {
+	case c.script == nil:
+		c.cmd = pipe.Do(ctx, c.args...)
+	case eval:
+		c.cmd = c.script.Eval(ctx, pipe, c.keys, c.args...)
+	default:
+		c.cmd = c.script.EvalSha(ctx, pipe, c.keys, c.args...)
+	}
 }
 
 // runAll runs calls in one pipeline with EVALSHA, then, in a second, with
@@ -524,7 +569,7 @@ func (s *Store) runAll(ctx context.Context, calls []*call) {
 	}
 	pipe := s.rdb.Pipeline()
 	for _, c := range calls {
-		c.cmd = c.script.EvalSha(ctx, pipe, c.keys, c.args...)
+		c.queue(ctx, pipe, false)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		var retry []*call
@@ -536,7 +581,7 @@ func (s *Store) runAll(ctx context.Context, calls []*call) {
 		if len(retry) > 0 {
 			pipe = s.rdb.Pipeline()
 			for _, c := range retry {
-				c.cmd = c.script.Eval(ctx, pipe, c.keys, c.args...)
+				c.queue(ctx, pipe, true)
 			}
 			_, _ = pipe.Exec(ctx)
 		}
