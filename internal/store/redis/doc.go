@@ -19,7 +19,7 @@
 //	{u:U}:t   ZSET  the user's topics (score 0)
 //	{u:U}:p   HASH  the user's mutes ("t"+topic, "c"+category)
 //	{t:T}:subs ZSET  the topic's subscribers (score 0)
-//	{i:K}      HASH  idempotency record: id, n (entries), done, last (user), t (time)
+//	{i:K}      HASH  idempotency record: id, n (entries), done, last (user), t (time), f (fingerprint)
 //
 // No command names keys of two tags: every script's KEYS are one user's or
 // one record (scripts.go lists them), transactions touch one key, and the
@@ -38,7 +38,7 @@
 // many entries (filtered pages, marks up to a cursor, trims) never load
 // notification bodies. Each entry holds its own copy of the notification:
 // a shared body key would sit in another slot, out of the script's reach,
-// and would need reference counting.
+// so reads would need a second command for it.
 //
 // The meta hash keeps last after every entry is gone, so cursors never
 // repeat. Retention removes what every script hides at once and what the
@@ -60,8 +60,9 @@
 // append when the last refresh (r, by the store's clock) is RetentionAge/16
 // old, rather than four PEXPIREs on every append. The keys so outlive the
 // newest entry by RetentionAge, with RetentionAge/16 to spare for clocks
-// that disagree. They may have expired, taking every entry with them, only
-// once r is RetentionAge old: only then do scripts check that they exist.
+// that disagree. Keys that expired took every entry with them; scripts
+// check that they still exist only when they may not: readers once r is
+// RetentionAge old, appends when the refresh is due.
 // An append that makes the expiry index between two refreshes gives it
 // the TTL at once.
 //
@@ -89,6 +90,7 @@
 // counts that include them; marks stay exact. A former node's append of
 // duplicates only, which leaves last as it was, still shortens the TTLs
 // unseen: such an inbox, idle afterwards, may expire RetentionAge/8 early.
+//
 // Unlike the embedded store, which counts by scanning (a cheap local
 // read), this one keeps unread and unseen counters in the meta hash: a
 // scan of a full inbox in Lua takes milliseconds of the single-threaded

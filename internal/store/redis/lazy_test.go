@@ -131,6 +131,23 @@ func TestTrimInBatches(t *testing.T) {
 	}
 }
 
+// TestFastPathFields: the first append of an inbox leaves every field the
+// fast path and the slow path read, so that neither relearns one later.
+func TestFastPathFields(t *testing.T) {
+	t.Parallel()
+	s := OpenTest(t, Options{})
+	appendN(t, s, "first", &notify.Notification{ID: "n1"})
+	m, err := s.rdb.HGetAll(t.Context(), s.userKeys("first").meta).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"last", "unread", "unseen", "w", "d", "t", "x", "r", "o"} {
+		if _, ok := m[f]; !ok {
+			t.Errorf("meta after the first append = %v: no %s", m, f)
+		}
+	}
+}
+
 // TestTTLRefresh: the append script refreshes the TTLs of the inbox keys
 // once per refreshEvery, not on every append, and always so that they
 // outlive the newest entry by RetentionAge: at every append at time a,

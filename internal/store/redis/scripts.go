@@ -214,12 +214,13 @@ local slack = math.min(32, math.max(8, math.floor(keep / 8)))
 local cutoff, every, aged = now - age, math.floor(age / 16), math.floor(age / 32)
 local ttl = fmt(math.floor((age + 2 * every) / 1000) + 1)
 local cu, cs = tonumber(m[2] or '0'), tonumber(m[3] or '0')
-local floor, x, r, o = last, 0, nil, nil
+local floor, x, r, o = last, nil, nil, nil
 if m[1] then
   local m2 = redis.call('HMGET', KEYS[1], 'floor', 'x', 'r', 'o')
   floor, x, r, o = tonumber(m2[1] or '0'), tonumber(m2[2]), tonumber(m2[3]), tonumber(m2[4])
 end
 local floor0, d0, t0, x0, o0 = floor, d, t, x, o
+if not m[1] then x = 0 end -- a new inbox: nothing expires yet
 -- Another writer of the former format wrote since: its TTLs may be
 -- shorter, its expiries are not in x, and its trims moved the oldest.
 local former = m[4] ~= m[1]
