@@ -357,9 +357,11 @@ func sinceKill(t, killed time.Time) string {
 // client: it holds the acknowledged notifications, each once, under the ID
 // acknowledged, in acknowledgement order, and nothing else. The caller
 // holds load.mu.
-func checkInboxes(ctx context.Context, t *testing.T, rt *redisTopology, prefix string, load *failoverLoad) {
+// storeAfterFailover waits until the test's client follows the promotion
+// (it answers once it does) and opens the store under prefix on it, with
+// nothing trimmed; it is closed when t ends.
+func storeAfterFailover(ctx context.Context, t *testing.T, rt *redisTopology, prefix string) *redisstore.Store {
 	t.Helper()
-	// The client follows the promotion: it answers once it does.
 	waitFor(t, 10*time.Second, func() bool {
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
@@ -369,7 +371,13 @@ func checkInboxes(ctx context.Context, t *testing.T, rt *redisTopology, prefix s
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+func checkInboxes(ctx context.Context, t *testing.T, rt *redisTopology, prefix string, load *failoverLoad) {
+	t.Helper()
+	st := storeAfterFailover(ctx, t, rt, prefix)
 	for _, u := range load.users {
 		ids := make(map[string]string, len(load.acks[u]))
 		for _, a := range load.acks[u] {

@@ -176,17 +176,7 @@ func TestClusterLostWritesReset(t *testing.T) {
 	waitSubscribed(t, rt.client, prefix, 1, victims...)
 	resubscribed := time.Since(killed)
 
-	// The test's client follows the promotion: it answers once it does.
-	waitFor(t, 10*time.Second, func() bool {
-		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		defer cancel()
-		return eachMaster(pctx, rt.client, func(ctx context.Context, m *redis.Client) error { return m.Ping(ctx).Err() }) == nil
-	}, func() string { return "the test's Redis client did not follow the failover" })
-	st, err := redisstore.Open(ctx, redisstore.Options{Client: rt.client, Prefix: prefix, RetentionCount: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storeAfterFailover(ctx, t, rt, prefix)
 
 	// Each victim's stream is done once it sent a reset and reached the
 	// inbox's newest cursor after it; the control's, once it has every
