@@ -72,6 +72,7 @@ func StartCluster(t testing.TB, opts ClusterOptions) *Cluster {
 		t.Fatalf("redistest: a cluster of %d masters: redis-cli creates none of fewer than 3", opts.Masters)
 	}
 	cli := testenv.NeedCommand(t, "redis-cli", cliFrom)
+	defer setupTurn()()
 	g := newGroup(t)
 	began := time.Now()
 	c := &Cluster{g: g, opts: opts}

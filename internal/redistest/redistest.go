@@ -51,7 +51,7 @@ const (
 // Bounds of the waits.
 const (
 	readyTimeout = 10 * time.Second // one process answers
-	setupTimeout = 30 * time.Second // a cluster or the sentinels agree
+	setupTimeout = 60 * time.Second // a cluster or the sentinels agree
 	killTimeout  = 10 * time.Second // a killed process is reaped
 	pollEvery    = 50 * time.Millisecond
 	logTail      = 20 // lines of each log in a start-up failure
@@ -62,6 +62,17 @@ const (
 // extra arguments (a later value of an option wins): no persistence, and
 // a master that starts a replica's full sync at once instead of waiting
 // 5 seconds for more replicas.
+// setups lets two setups of a test binary start at a time: a package's
+// parallel tests each starting six servers at once, beside the other
+// packages' tests, starved a cluster's gossip past its bound on 2 cores.
+var setups = make(chan struct{}, 2)
+
+// setupTurn waits for a turn to start a setup; the returned func ends it.
+func setupTurn() func() {
+	setups <- struct{}{}
+	return func() { <-setups }
+}
+
 var defaultServerArgs = []string{
 	"--bind", "127.0.0.1",
 	"--save", "",

@@ -74,6 +74,7 @@ type Sentinel struct {
 func StartSentinel(t testing.TB, opts SentinelOptions) *Sentinel {
 	t.Helper()
 	opts = opts.withDefaults()
+	defer setupTurn()()
 	g := newGroup(t)
 	began := time.Now()
 	s := &Sentinel{g: g, opts: opts}
