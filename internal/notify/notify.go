@@ -105,19 +105,27 @@ type Notification struct {
 	// known, which matches any.
 	Fingerprint string
 
-	Users  []UserID
-	Topics []Topic
+	Users    []UserID
+	Topics   []Topic
+	Channels []Channel
 
 	payloadOnce sync.Once
 	payload     []byte
-	// byTopic holds the payloads of recipients reached through a topic,
-	// which name it; copied on write, since a fan-out reads it from every
-	// stream at once and a notification has few topics.
-	byTopic atomic.Pointer[[]topicPayload]
+	// byVia holds the payloads of recipients reached through a topic and
+	// of channel events, which name the topic or channel; copied on write,
+	// since a fan-out reads it from every stream at once and a notification
+	// has few topics and channels.
+	byVia atomic.Pointer[[]viaPayload]
 }
 
-type topicPayload struct {
-	topic   Topic
+// via is how a payload's recipient was reached: a topic or a channel.
+type via struct {
+	name    string
+	channel bool
+}
+
+type viaPayload struct {
+	via     via
 	payload []byte
 }
 
@@ -138,7 +146,7 @@ func (n *Notification) EventType() string {
 // (the SSE `data:` line), encoded once and shared by every recipient reached
 // directly. It never contains a raw newline. Callers must not modify it.
 func (n *Notification) Payload() []byte {
-	n.payloadOnce.Do(func() { n.payload = n.encodePayload("") })
+	n.payloadOnce.Do(func() { n.payload = n.encodePayload(via{}) })
 	return n.payload
 }
 
@@ -148,30 +156,42 @@ func (n *Notification) PayloadFor(topic Topic) []byte {
 	if topic == "" {
 		return n.Payload()
 	}
+	return n.payloadVia(via{name: string(topic)})
+}
+
+// ChannelPayload returns the payload of the notification as an event of
+// channel, which names it; every listener of the channel shares it.
+func (n *Notification) ChannelPayload(channel Channel) []byte {
+	return n.payloadVia(via{name: string(channel), channel: true})
+}
+
+func (n *Notification) payloadVia(v via) []byte {
 	for {
-		cur := n.byTopic.Load()
-		var old []topicPayload
+		cur := n.byVia.Load()
+		var old []viaPayload
 		if cur != nil {
 			old = *cur
 		}
-		for _, tp := range old {
-			if tp.topic == topic {
-				return tp.payload
+		for _, vp := range old {
+			if vp.via == v {
+				return vp.payload
 			}
 		}
-		b := n.encodePayload(topic)
-		next := make([]topicPayload, len(old), len(old)+1)
+		b := n.encodePayload(v)
+		next := make([]viaPayload, len(old), len(old)+1)
 		copy(next, old)
-		next = append(next, topicPayload{topic: topic, payload: b})
+		next = append(next, viaPayload{via: v, payload: b})
 		// A lost race encodes again; the winner's payload is the same.
-		if n.byTopic.CompareAndSwap(cur, &next) {
+		if n.byVia.CompareAndSwap(cur, &next) {
 			return b
 		}
 	}
 }
 
 // Entry is one user's inbox entry: a notification at a position of that
-// user's stream.
+// user's stream. A channel's event is an Entry too, under the channel's Key
+// as its User and with the channel's offset as its Cursor, so that it
+// travels the way inbox entries do.
 type Entry struct {
 	User         UserID
 	Cursor       Cursor
@@ -192,7 +212,12 @@ type Counts struct {
 }
 
 // Payload is the JSON the recipient receives.
-func (e Entry) Payload() []byte { return e.Notification.PayloadFor(e.Topic) }
+func (e Entry) Payload() []byte {
+	if ch, ok := ChannelOf(e.User); ok {
+		return e.Notification.ChannelPayload(ch)
+	}
+	return e.Notification.PayloadFor(e.Topic)
+}
 
 // Names of the control events a stream sends besides notifications. A
 // notification's type may not be one of them, or a sender could make clients

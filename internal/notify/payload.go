@@ -10,9 +10,9 @@ import (
 // U+2029 escaped, invalid UTF-8 replaced) without reflection and without a
 // second pass to validate Data: this runs once per notification on the
 // delivery path.
-func (n *Notification) encodePayload(topic Topic) []byte {
+func (n *Notification) encodePayload(v via) []byte {
 	// The keys and two timestamps take about 160 bytes; escapes are rare.
-	b := make([]byte, 0, 160+len(n.ID)+len(n.Type)+len(n.Title)+len(n.Body)+len(n.Data)+len(n.Category)+len(topic))
+	b := make([]byte, 0, 160+len(n.ID)+len(n.Type)+len(n.Title)+len(n.Body)+len(n.Data)+len(n.Category)+len(v.name))
 	b = append(b, `{"id":`...)
 	b = appendString(b, n.ID)
 	b = append(b, `,"type":`...)
@@ -28,9 +28,13 @@ func (n *Notification) encodePayload(topic Topic) []byte {
 			b = d
 		}
 	}
-	if topic != "" {
+	switch {
+	case v.channel:
+		b = append(b, `,"channel":`...)
+		b = appendString(b, v.name)
+	case v.name != "":
 		b = append(b, `,"topic":`...)
-		b = appendString(b, string(topic))
+		b = appendString(b, v.name)
 	}
 	if n.Category != "" {
 		b = append(b, `,"category":`...)
