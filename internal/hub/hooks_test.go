@@ -102,3 +102,49 @@ func TestHooksConcurrentBalance(t *testing.T) {
 		}
 	}
 }
+
+// TestSubscribeAll checks a subscription to a user and channels: one queue
+// in publish order, one connection, hooks for every key, and an eviction
+// by one key's entries that unregisters it from all keys on Close.
+func TestSubscribeAll(t *testing.T) {
+	t.Parallel()
+	h, c := newHooked()
+	room := notify.Channel("rooms/a").Key()
+	feed := notify.Channel("feeds/b").Key()
+	s := h.SubscribeAll("u", []notify.UserID{room, feed}, 3)
+	if got := h.Connections(); got != 1 {
+		t.Fatalf("Connections() = %d, want 1", got)
+	}
+	for _, k := range []notify.UserID{"u", room, feed} {
+		if got := c.get(k); got != 1 {
+			t.Fatalf("hooks of %q: count %d, want 1", k, got)
+		}
+	}
+	h.Publish([]notify.Entry{{User: room, Cursor: 7}, {User: "u", Cursor: 1}, {User: "other", Cursor: 1}, {User: feed, Cursor: 3}})
+	got := s.Take(nil)
+	want := []notify.Entry{{User: room, Cursor: 7}, {User: "u", Cursor: 1}, {User: feed, Cursor: 3}}
+	if len(got) != len(want) {
+		t.Fatalf("Take() = %d entries, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i].User != want[i].User || got[i].Cursor != want[i].Cursor {
+			t.Errorf("entry %d = %s/%d, want %s/%d", i, got[i].User, got[i].Cursor, want[i].User, want[i].Cursor)
+		}
+	}
+	// Four entries of one channel overflow the queue of 3.
+	h.Publish([]notify.Entry{{User: feed, Cursor: 4}, {User: feed, Cursor: 5}, {User: feed, Cursor: 6}, {User: feed, Cursor: 7}})
+	<-s.Done()
+	if err := s.Err(); err != hub.ErrSlowConsumer {
+		t.Fatalf("Err() = %v, want ErrSlowConsumer", err)
+	}
+	// It stays registered under its other keys until its owner closes it.
+	s.Close()
+	if got := h.Connections(); got != 0 {
+		t.Fatalf("Connections() after close = %d, want 0", got)
+	}
+	for _, k := range []notify.UserID{"u", room, feed} {
+		if got := c.get(k); got != 0 {
+			t.Errorf("hooks of %q after close: count %d, want 0", k, got)
+		}
+	}
+}

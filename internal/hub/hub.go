@@ -98,6 +98,15 @@ func (h *Hub) shardOf(user notify.UserID) *shard {
 // a closed hub the subscription is returned already done, with
 // notify.ErrClosed.
 func (h *Hub) Subscribe(user notify.UserID, queueSize int) *Subscription {
+	return h.SubscribeAll(user, nil, queueSize)
+}
+
+// SubscribeAll is Subscribe to the entries of user and of each of more
+// (channels' keys, say) in one queue: entries arrive in order per key, and
+// the keys' entries interleave as they were published. A key in more once
+// only, and not user. The subscription counts as one connection, of user;
+// OnFirst and OnLast are called for every key.
+func (h *Hub) SubscribeAll(user notify.UserID, more []notify.UserID, queueSize int) *Subscription {
 	if queueSize <= 0 {
 		queueSize = DefaultQueueSize
 	}
@@ -109,7 +118,7 @@ func (h *Hub) Subscribe(user notify.UserID, queueSize int) *Subscription {
 	}
 	s.shard = h.shardOf(user)
 	s.hub = h
-	first, ok := s.shard.add(s)
+	first, ok := s.shard.add(s, user)
 	if !ok {
 		s.finish(notify.ErrClosed)
 		return s
@@ -117,6 +126,21 @@ func (h *Hub) Subscribe(user notify.UserID, queueSize int) *Subscription {
 	h.metrics.connections.Inc()
 	if first && h.onFirst != nil {
 		h.onFirst(user)
+	}
+	if len(more) > 0 {
+		s.more = make([]member, 0, len(more))
+	}
+	for _, key := range more {
+		m := member{key: key, shard: h.shardOf(key)}
+		first, ok := m.shard.add(s, key)
+		if !ok {
+			s.Close()
+			return s
+		}
+		s.more = append(s.more, m)
+		if first && h.onFirst != nil {
+			h.onFirst(key)
+		}
 	}
 	return s
 }

@@ -20,35 +20,35 @@ type shard struct {
 	_      [24]byte // pad to 64 bytes: neighbouring shards' locks on separate cache lines
 }
 
-// add registers s unless the shard is closed; first reports whether s is
-// its user's only subscription.
-func (sh *shard) add(s *Subscription) (first, ok bool) {
+// add registers s under user unless the shard is closed; first reports
+// whether s is the user's only subscription.
+func (sh *shard) add(s *Subscription, user notify.UserID) (first, ok bool) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.closed {
 		return false, false
 	}
-	set := sh.users[s.user]
+	set := sh.users[user]
 	first = len(set) == 0
-	sh.users[s.user] = append(set, s)
+	sh.users[user] = append(set, s)
 	return first, true
 }
 
-// remove unregisters s and reports whether it was still registered and
-// whether it was its user's last subscription.
-func (sh *shard) remove(s *Subscription) (removed, last bool) {
+// remove unregisters s from user and reports whether it was still
+// registered and whether it was the user's last subscription.
+func (sh *shard) remove(s *Subscription, user notify.UserID) (removed, last bool) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	set := sh.users[s.user]
+	set := sh.users[user]
 	i := slices.Index(set, s)
 	if i < 0 {
 		return false, false
 	}
 	if len(set) == 1 {
-		delete(sh.users, s.user)
+		delete(sh.users, user)
 		return true, true
 	}
-	sh.users[s.user] = slices.Delete(set, i, i+1)
+	sh.users[user] = slices.Delete(set, i, i+1)
 	return true, false
 }
 
@@ -74,7 +74,8 @@ func (sh *shard) deliver(entries []notify.Entry) (delivered, evicted int) {
 }
 
 // sweep unregisters the finished subscriptions of the users of entries and
-// returns how many it removed, and the users left with none.
+// returns how many it removed (of those whose first key the user is: a
+// subscription counts once), and the users left with none.
 func (sh *shard) sweep(entries []notify.Entry) (removed int, gone []notify.UserID) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -84,8 +85,15 @@ func (sh *shard) sweep(entries []notify.Entry) (removed int, gone []notify.UserI
 		if !ok {
 			continue // an earlier entry of the user emptied it
 		}
-		kept := slices.DeleteFunc(set, func(s *Subscription) bool { return !s.active() })
-		removed += len(set) - len(kept)
+		kept := slices.DeleteFunc(set, func(s *Subscription) bool {
+			if s.active() {
+				return false
+			}
+			if s.user == user {
+				removed++
+			}
+			return true
+		})
 		if len(kept) == 0 {
 			delete(sh.users, user)
 			gone = append(gone, user)
@@ -100,8 +108,12 @@ func (sh *shard) len() int {
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
 	n := 0
-	for _, set := range sh.users {
-		n += len(set)
+	for user, set := range sh.users {
+		for _, s := range set {
+			if s.user == user {
+				n++
+			}
+		}
 	}
 	return n
 }
@@ -115,7 +127,9 @@ func (sh *shard) close() (n int, gone []notify.UserID) {
 	for user, set := range sh.users {
 		for _, s := range set {
 			s.finish(notify.ErrClosed)
-			n++
+			if s.user == user {
+				n++
+			}
 		}
 		delete(sh.users, user)
 		gone = append(gone, user)

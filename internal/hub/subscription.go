@@ -17,7 +17,10 @@ type Subscription struct {
 	hub   *Hub
 	shard *shard
 	user  notify.UserID
-	done  chan struct{}
+	// more are the further keys of a subscription to several (a user and
+	// channels): their entries share the one queue.
+	more []member
+	done chan struct{}
 	// ready holds a token while the queue has entries the owner has not
 	// been told of: offer sends one when the queue goes from empty to not.
 	ready chan struct{}
@@ -30,6 +33,12 @@ type Subscription struct {
 	// closes; Err reads it only after done is closed.
 	finished atomic.Bool
 	err      error
+}
+
+// member is one further key of a subscription, and its shard.
+type member struct {
+	key   notify.UserID
+	shard *shard
 }
 
 // User returns the subscribed user.
@@ -96,13 +105,18 @@ func (s *Subscription) Err() error {
 // Close unregisters the subscription. It is idempotent and safe to call
 // concurrently with Publish.
 func (s *Subscription) Close() {
-	removed, last := s.shard.remove(s)
+	removed, last := s.shard.remove(s, s.user)
 	if removed {
 		s.hub.metrics.connections.Dec()
 	}
 	s.finish(notify.ErrClosed)
 	if last && s.hub.onLast != nil {
 		s.hub.onLast(s.user)
+	}
+	for _, m := range s.more {
+		if _, last := m.shard.remove(s, m.key); last && s.hub.onLast != nil {
+			s.hub.onLast(m.key)
+		}
 	}
 }
 

@@ -51,7 +51,7 @@ func TestStream(t *testing.T) {
 			name:   "resume replays in batches, then goes live",
 			cfg:    func(c *resume.Config, s *source) { c.ReplayBatch = 2 },
 			before: func(s *source) { s.store(5) },
-			req:    resume.Request{After: 1, Resume: true},
+			req:    resume.Request{After: resume.InboxPosition(1), Resume: true},
 			steps:  []func(*env){func(e *env) { e.src.commit(1) }},
 			want:   "open | 2 3 | 4 5 | 6 |", reason: resume.ReasonClientGone, replayed: 4, sent: 5,
 		},
@@ -62,7 +62,7 @@ func TestStream(t *testing.T) {
 				// Commits between the subscription and the replay.
 				c.WaitLive = func(context.Context, notify.UserID) error { s.commit(1); return nil }
 			},
-			req:  resume.Request{After: 1, Resume: true},
+			req:  resume.Request{After: resume.InboxPosition(1), Resume: true},
 			want: "open | 2 3 4 | |", reason: resume.ReasonClientGone, replayed: 3, sent: 3,
 		},
 		{
@@ -86,7 +86,7 @@ func TestStream(t *testing.T) {
 		{
 			name:   "a gap right after a resume",
 			before: func(s *source) { s.store(1) },
-			req:    resume.Request{After: 1, Resume: true},
+			req:    resume.Request{After: resume.InboxPosition(1), Resume: true},
 			steps:  []func(*env){func(e *env) { e.src.store(1); e.src.commit(1) }},
 			want:   "open | 2 3 |", reason: resume.ReasonClientGone, replayed: 1, sent: 2,
 		},
@@ -158,14 +158,14 @@ func TestStream(t *testing.T) {
 				s.store(5)
 				s.floor = 3
 			},
-			req:   resume.Request{After: 1, Resume: true},
+			req:   resume.Request{After: resume.InboxPosition(1), Resume: true},
 			steps: []func(*env){func(e *env) { e.src.commit(1) }},
 			want:  "open | reset5 | 6 |", reason: resume.ReasonClientGone, sent: 1,
 		},
 		{
 			name:   "a cursor ahead of the stream is reset too",
 			before: func(s *source) { s.store(2) },
-			req:    resume.Request{After: 9, Resume: true},
+			req:    resume.Request{After: resume.InboxPosition(9), Resume: true},
 			want:   "open | reset2 |", reason: resume.ReasonClientGone,
 		},
 		{
@@ -244,7 +244,7 @@ func TestStream(t *testing.T) {
 		{
 			name:   "a store failure ends the stream",
 			before: func(s *source) { s.store(2); s.readErr = errBoom },
-			req:    resume.Request{Resume: true},
+			req:    resume.Request{After: resume.InboxPosition(0), Resume: true},
 			want:   "open |", reason: resume.ReasonStoreError,
 		},
 	}

@@ -57,7 +57,7 @@ func (s *source) commit(n int) {
 	}
 }
 
-func (s *source) Subscribe(notify.UserID, int) resume.Feed {
+func (s *source) Subscribe(notify.UserID, []notify.UserID, int) resume.Feed {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.feed = &feed{ready: make(chan struct{}, 1), done: make(chan struct{})}
@@ -160,7 +160,7 @@ func (s *sink) Begin(time.Time) {
 	s.batch = true
 }
 
-func (s *sink) Entry(e *notify.Entry) {
+func (s *sink) Entry(e *notify.Entry, _ []byte) {
 	if e.Counts != nil {
 		s.add(fmt.Sprintf("read%d", e.Counts.Unread))
 		return

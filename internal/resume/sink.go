@@ -13,9 +13,10 @@ import (
 type Sink interface {
 	// Begin starts a batch at now; a sink arms its write deadline here.
 	Begin(now time.Time)
-	// Entry adds an entry, replayed or live. e is valid until the call
-	// returns.
-	Entry(e *notify.Entry)
+	// Entry adds an entry, replayed or live, and id, the stream's cursor
+	// after it (the wire form of a Position; empty for a read-state event,
+	// which moves no cursor). Both are valid until the call returns.
+	Entry(e *notify.Entry, id []byte)
 	// Control adds a control event.
 	Control(c Control)
 	// Heartbeat adds a keep-alive to an idle stream.
@@ -32,8 +33,9 @@ const (
 	// commits from now on reaches it.
 	Open ControlKind = iota + 1
 	// Reset says the client's cursor is older than the retained history
-	// (or ahead of the stream): it refetches, and the stream goes on live
-	// from Control.Cursor, the newest cursor.
+	// of one source (or ahead of it): the client refetches that source
+	// (the inbox, or Control.Channel's history), and the stream goes on
+	// live from Control.Cursor, the source's newest position.
 	Reset
 	// TokenExpired is the last frame of a stream whose token expired.
 	TokenExpired
@@ -45,6 +47,11 @@ const (
 // Control is a control event.
 type Control struct {
 	Kind ControlKind
-	// Cursor is the newest cursor, for a Reset.
+	// Cursor is the source's newest position, for a Reset.
 	Cursor notify.Cursor
+	// Channel is the channel a Reset is about; empty for the inbox.
+	Channel notify.Channel
+	// ID is the stream's cursor after a Reset, valid until the call
+	// returns.
+	ID []byte
 }

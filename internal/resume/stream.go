@@ -17,19 +17,36 @@ type Stream struct {
 	feed    Feed
 	release func()
 	user    notify.UserID
-	resume  bool
 	expiry  time.Time
 
-	ctx  context.Context
-	out  Sink
-	last notify.Cursor // the newest cursor the client has, sent or reset to
-	// known is set once last is the client's real position (a resume, or
-	// an entry sent): only then does a jump in cursors mean a gap.
-	known bool
-	sent  sentRing  // the last entries sent, to tell reused cursors
+	ctx context.Context
+	out Sink
+	// srcs are the stream's sources: the inbox first (unless the stream
+	// has none), then its channels in ascending hash order. A stream of
+	// one source keeps it in one, saving an allocation.
+	srcs []source
+	one  [1]source
+	// multi streams carry channels or no inbox, and their cursor is a
+	// Position's full wire form; the others' is the plain inbox cursor.
+	multi bool
+	id    []byte    // the cursor of the last event, reused
 	open  bool      // a batch is begun and not flushed
 	count int       // entries added since the last flush
 	wrote time.Time // when the last batch began
+}
+
+// source is where a stream's client is in one of its sources.
+type source struct {
+	key     notify.UserID  // the user, or the channel's Key
+	channel notify.Channel // empty for the inbox
+	hash    uint32         // ChannelHash of channel
+	resume  bool           // replay from last before going live
+	last    notify.Cursor  // the newest position the client has, sent or reset to
+	// known is set once last is the client's real position (a resume, a
+	// start at the newest, or an entry sent): only then does a jump in
+	// positions mean a gap.
+	known bool
+	sent  sentRing // the last entries sent, to tell reused positions
 }
 
 // User is the stream's user.
@@ -63,9 +80,9 @@ func (s *Stream) Run(ctx context.Context, out Sink) (Reason, error) {
 
 	log := e.cfg.Logger
 	if err != nil && reason != ReasonClientGone {
-		log.WarnContext(ctx, "stream ended", "user_id", string(s.user), "reason", string(reason), "cursor", s.last.String(), "error", err)
+		log.WarnContext(ctx, "stream ended", "user_id", string(s.user), "reason", string(reason), "cursor", string(s.appendID(nil)), "error", err)
 	} else if log.Enabled(ctx, slog.LevelDebug) {
-		log.DebugContext(ctx, "stream ended", "user_id", string(s.user), "reason", string(reason), "cursor", s.last.String())
+		log.DebugContext(ctx, "stream ended", "user_id", string(s.user), "reason", string(reason), "cursor", string(s.appendID(nil)))
 	}
 	return reason, err
 }
@@ -77,29 +94,32 @@ func (s *Stream) run() (Reason, error) {
 	if err := s.flush(); err != nil {
 		return s.writeFailed(err)
 	}
-	if s.resume {
-		if reason, err := s.replay(); reason != "" {
-			return reason, err
+	for i := range s.srcs {
+		if s.srcs[i].resume {
+			if reason, err := s.replay(&s.srcs[i]); reason != "" {
+				return reason, err
+			}
 		}
 	}
 	return s.live()
 }
 
-// replay sends the stored entries after s.last, batch by batch, until the
-// store has no more. Entries that commit meanwhile are both in the store and
-// queued in the feed; live skips those already sent.
-func (s *Stream) replay() (Reason, error) {
+// replay sends the stored entries of src after its position, batch by
+// batch, until the store has no more. Entries that commit meanwhile are
+// both in the store and queued in the feed; live skips those already sent.
+// Sources replay one after the other, each in its own order.
+func (s *Stream) replay(src *source) (Reason, error) {
 	for {
 		// An empty read, not a short one, ends the replay: a store may
 		// return fewer than asked while leaving out expired entries.
-		entries, reason, err := s.readStored()
+		entries, reason, err := s.readStored(src)
 		if reason != "" || len(entries) == 0 {
 			return reason, err
 		}
 		s.begin()
 		before := s.count
 		for i := range entries {
-			s.write(&entries[i])
+			s.write(src, &entries[i])
 		}
 		s.e.cfg.Metrics.replayed.Add(float64(s.count - before))
 		if err := s.flush(); err != nil {
@@ -199,38 +219,57 @@ func (s *Stream) untilDue(now time.Time) (d time.Duration, ok bool) {
 	return max(d, 0), true
 }
 
+// sourceOf returns the source of en's key; nil for an entry of no source of
+// the stream, which the hub does not hand it.
+func (s *Stream) sourceOf(en *notify.Entry) *source {
+	if len(s.srcs) == 1 {
+		return &s.srcs[0]
+	}
+	for i := range s.srcs {
+		if s.srcs[i].key == en.User {
+			return &s.srcs[i]
+		}
+	}
+	return nil
+}
+
 // deliver adds a live entry. In a cluster, live entries reach a node over a
 // bus that may lose them or, coming from several nodes, reorder them: an
 // entry beyond last+1 means the client misses some, which are read from the
-// store and added first. On one node cursors arrive contiguous and this
-// costs one comparison.
+// store and added first. On one node an inbox's cursors arrive contiguous
+// and this costs one comparison.
 func (s *Stream) deliver(en *notify.Entry) (Reason, error) {
-	if en.Counts == nil && s.known {
+	src := s.sourceOf(en)
+	if src == nil {
+		return "", nil
+	}
+	if en.Counts == nil && src.known {
 		switch {
-		case en.Cursor > s.last+1:
-			if reason, err := s.fill(en.Cursor); reason != "" {
+		case en.Cursor > src.last+1:
+			if reason, err := s.fill(src, en.Cursor); reason != "" {
 				return reason, err
 			}
-		case en.Cursor <= s.last && s.sent.reused(en):
+		case en.Cursor <= src.last && src.sent.reused(en):
 			// The store's counter went back (see sentRing): the client
 			// refetches from the reset's cursor, which covers en.
 			s.e.cfg.Metrics.reused.Inc()
-			return s.reset()
+			return s.reset(src)
 		}
 	}
-	s.write(en)
+	s.write(src, en)
 	return "", nil
 }
 
-// readStored reads a batch of stored entries after s.last. When the cursor
-// is older than the retained history it sends the reset instead and returns
-// no entries; a non-empty reason means the stream must end.
-func (s *Stream) readStored() ([]notify.Entry, Reason, error) {
+// readStored reads a batch of src's stored entries after its position.
+// When the position is older than the retained history it sends the reset
+// instead and returns no entries; a non-empty reason means the stream must
+// end.
+func (s *Stream) readStored(src *source) ([]notify.Entry, Reason, error) {
 	cfg := &s.e.cfg
-	entries, err := cfg.Source.Read(s.ctx, s.user, s.last, cfg.ReplayBatch)
+	entries, err := cfg.Source.Read(s.ctx, src.key, src.last, cfg.ReplayBatch)
 	switch {
 	case errors.Is(err, notify.ErrCursorExpired):
-		reason, err := s.reset()
+		reason, err := s.reset(src)
 		return nil, reason, err
 	case err != nil && s.ctx.Err() != nil:
 		return nil, ReasonClientGone, nil
@@ -240,11 +279,12 @@ func (s *Stream) readStored() ([]notify.Entry, Reason, error) {
 	return entries, "", nil
 }
 
-// reset tells the client that its cursor is older than the retained history
-// and moves it to the newest cursor, from which the stream goes on live.
-// What the batch holds so far goes out first.
-func (s *Stream) reset() (Reason, error) {
-	last, err := s.e.cfg.Source.Last(s.ctx, s.user)
+// reset tells the client that its position in src is older than the
+// retained history and moves it to src's newest position, from which src
+// goes on live; the other sources go on where they are. What the batch
+// holds so far goes out first.
+func (s *Stream) reset(src *source) (Reason, error) {
+	last, err := s.e.cfg.Source.Last(s.ctx, src.key)
 	if err != nil {
 		if s.ctx.Err() != nil {
 			return ReasonClientGone, nil
@@ -252,24 +292,25 @@ func (s *Stream) reset() (Reason, error) {
 		return ReasonStoreError, err
 	}
 	s.begin()
-	s.out.Control(Control{Kind: Reset, Cursor: last})
-	s.last = last
+	src.last, src.known = last, true
 	// The client refetches everything up to last: an entry it was sent
 	// before no longer tells a reused cursor, and one up to last that
 	// arrives now is in the refetch.
-	s.sent = sentRing{}
+	src.sent = sentRing{}
+	s.id = s.appendID(s.id[:0])
+	s.out.Control(Control{Kind: Reset, Cursor: last, Channel: src.channel, ID: s.id})
 	if err := s.flush(); err != nil {
 		return s.writeFailed(err)
 	}
 	return "", nil
 }
 
-// fill adds the stored entries after s.last and before target.
-func (s *Stream) fill(target notify.Cursor) (Reason, error) {
-	for s.last < target-1 {
+// fill adds src's stored entries after its position and before target.
+func (s *Stream) fill(src *source, target notify.Cursor) (Reason, error) {
+	for src.last < target-1 {
 		// Expired entries are left out, so the store may have nothing
 		// more before target.
-		entries, reason, err := s.readStored()
+		entries, reason, err := s.readStored(src)
 		if reason != "" || len(entries) == 0 {
 			return reason, err
 		}
@@ -278,7 +319,7 @@ func (s *Stream) fill(target notify.Cursor) (Reason, error) {
 			if entries[i].Cursor >= target {
 				break
 			}
-			s.write(&entries[i])
+			s.write(src, &entries[i])
 		}
 		s.e.cfg.Metrics.replayed.Add(float64(s.count - before))
 		if n := len(entries); entries[n-1].Cursor >= target {
@@ -288,22 +329,42 @@ func (s *Stream) fill(target notify.Cursor) (Reason, error) {
 	return "", nil
 }
 
-// write adds en unless the client already has it. Read-state events have
-// no cursor and always go out.
-func (s *Stream) write(en *notify.Entry) {
+// write adds en, of src, unless the client already has it. Read-state
+// events have no cursor and always go out.
+func (s *Stream) write(src *source, en *notify.Entry) {
 	if !s.open {
 		s.begin() // a reset during gap fill flushed the batch
 	}
-	if en.Counts == nil {
-		if en.Cursor <= s.last {
-			return
-		}
-		s.last = en.Cursor
-		s.known = true
-		s.sent.add(en)
+	if en.Counts != nil {
+		s.out.Entry(en, nil)
+		s.count++
+		return
 	}
-	s.out.Entry(en)
+	if en.Cursor <= src.last {
+		return
+	}
+	src.last = en.Cursor
+	src.known = true
+	src.sent.add(en)
+	s.id = s.appendID(s.id[:0])
+	s.out.Entry(en, s.id)
 	s.count++
+}
+
+// appendID appends the stream's cursor: where the client is in each source.
+func (s *Stream) appendID(b []byte) []byte {
+	if !s.multi {
+		return s.srcs[0].last.AppendTo(b)
+	}
+	srcs := s.srcs
+	if srcs[0].channel == "" {
+		b = srcs[0].last.AppendTo(b)
+		srcs = srcs[1:]
+	}
+	for i := range srcs {
+		b = appendChannel(b, srcs[i].hash, srcs[i].last)
+	}
+	return b
 }
 
 // ended says why the feed ended: shutdown and a departed client end it too

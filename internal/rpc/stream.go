@@ -28,7 +28,7 @@ type StreamStore interface {
 
 // Subscriber hands out live subscriptions; *hub.Hub implements it.
 type Subscriber interface {
-	Subscribe(user notify.UserID, queueSize int) *hub.Subscription
+	SubscribeAll(key notify.UserID, more []notify.UserID, queueSize int) *hub.Subscription
 }
 
 // StreamLimiter bounds a user's open streams, shared with SSE;
@@ -81,7 +81,7 @@ func NewStreamServer(cfg StreamConfig) *StreamServer {
 		cfg.WriteTimeout = DefaultStreamWriteTimeout
 	}
 	return &StreamServer{cfg: cfg, engine: resume.New(resume.Config{
-		Source:      resume.Inbox{Store: cfg.Store, Hub: cfg.Hub},
+		Source:      resume.Stored{Store: cfg.Store, Hub: cfg.Hub},
 		WaitLive:    cfg.WaitLive,
 		Limiter:     cfg.Streams,
 		QueueSize:   cfg.QueueSize,
@@ -109,16 +109,16 @@ func (s *StreamServer) Stream(req *heraldv1.StreamRequest, ss grpc.ServerStreami
 	if !ok {
 		return status.Error(codes.Unauthenticated, "a user token is required")
 	}
-	var after notify.Cursor
+	var after resume.Position
 	resumed := req.GetCursor() != ""
 	if resumed {
-		c, err := notify.ParseCursor(req.GetCursor())
+		p, err := resume.ParsePosition(req.GetCursor())
 		if err != nil {
 			return invalidArgument(&ingest.ValidationError{Violations: []ingest.FieldViolation{
-				{Field: "cursor", Description: "must be the cursor of an earlier event (decimal digits)"},
+				{Field: "cursor", Description: "must be the cursor of an earlier event of this stream"},
 			}})
 		}
-		after = c
+		after = p
 	}
 
 	st, err := s.engine.Open(ctx, resume.Request{User: claims.User, After: after, Resume: resumed, Expiry: claims.Expiry})

@@ -37,14 +37,16 @@ func (o *streamSink) Begin(time.Time) {
 }
 
 // Entry implements resume.Sink.
-func (o *streamSink) Entry(e *notify.Entry) {
+func (o *streamSink) Entry(e *notify.Entry, id []byte) {
 	if e.Counts != nil {
 		o.send(&heraldv1.StreamResponse{Kind: &heraldv1.StreamResponse_Read{
 			Read: &heraldv1.InboxCounts{Unread: int32(e.Counts.Unread), Unseen: int32(e.Counts.Unseen)},
 		}})
 		return
 	}
-	o.send(&heraldv1.StreamResponse{Kind: &heraldv1.StreamResponse_Event{Event: eventOf(*e)}})
+	ev := eventOf(*e)
+	ev.Cursor = string(id) // the stream's, which holds every source's position
+	o.send(&heraldv1.StreamResponse{Kind: &heraldv1.StreamResponse_Event{Event: ev}})
 }
 
 // Control implements resume.Sink. Token expiry and shutdown are said by

@@ -44,25 +44,27 @@ func (e *Encoder) Comment(text string) {
 	e.w.WriteString("\n\n")
 }
 
-// Entry writes an inbox entry: its cursor as the id, the notification type
-// as the event name and the shared JSON payload as data. A read-state entry
-// (Counts set) becomes a `read` event with the counts and no id, so that it
-// does not move the client's resume point.
-func (e *Encoder) Entry(en notify.Entry) {
+// Entry writes an inbox entry or a channel's event: id, the stream's
+// cursor after it, as the id, the notification type as the event name and
+// the shared JSON payload as data. A read-state entry (Counts set) becomes a
+// `read` event with the counts and no id, so that it does not move the
+// client's resume point.
+func (e *Encoder) Entry(en notify.Entry, id []byte) {
 	if en.Counts != nil {
-		e.Event(false, 0, notify.EventRead, en.Counts.AppendJSON(e.scratch[:0]))
+		e.Event(nil, notify.EventRead, en.Counts.AppendJSON(e.scratch[:0]))
 		return
 	}
-	e.Event(true, en.Cursor, en.Notification.EventType(), en.Payload())
+	e.Event(id, en.Notification.EventType(), en.Payload())
 }
 
-// Event writes one event. With hasID false no `id:` is written and the
+// Event writes one event. With an empty id no `id:` is written and the
 // client keeps the last one it had; an empty name writes no `event:`
-// (clients then dispatch a "message").
-func (e *Encoder) Event(hasID bool, id notify.Cursor, name string, data []byte) {
-	if hasID {
+// (clients then dispatch a "message"). An id is a cursor's wire form, which
+// holds no line break.
+func (e *Encoder) Event(id []byte, name string, data []byte) {
+	if len(id) > 0 {
 		e.w.WriteString("id: ")
-		e.w.Write(id.AppendTo(e.scratch[:0]))
+		e.w.Write(id)
 		e.w.WriteByte('\n')
 	}
 	if name != "" {

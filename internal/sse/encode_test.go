@@ -37,28 +37,28 @@ func TestEncoderExactBytes(t *testing.T) {
 		{"comment newline", func(e *sse.Encoder) { e.Comment("a\nb") }, ": a_b\n\n"},
 		{
 			"entry",
-			func(e *sse.Encoder) { e.Entry(notify.Entry{User: "u", Cursor: 42, Notification: n}) },
+			func(e *sse.Encoder) { e.Entry(notify.Entry{User: "u", Cursor: 42, Notification: n}, []byte("42")) },
 			"id: 42\nevent: order.shipped\ndata: " + string(n.Payload()) + "\n\n",
 		},
 		{
 			"entry default type",
 			func(e *sse.Encoder) {
-				e.Entry(notify.Entry{User: "u", Cursor: 1, Notification: &notify.Notification{ID: "x", CreateTime: n.CreateTime}})
+				e.Entry(notify.Entry{User: "u", Cursor: 1, Notification: &notify.Notification{ID: "x", CreateTime: n.CreateTime}}, []byte("1"))
 			},
 			"id: 1\nevent: notification\ndata: {\"id\":\"x\",\"type\":\"notification\",\"title\":\"\",\"priority\":\"normal\",\"created_at\":\"2026-01-02T03:04:05Z\"}\n\n",
 		},
-		{"event without id", func(e *sse.Encoder) { e.Event(false, 0, "token-expired", []byte(`{}`)) }, "event: token-expired\ndata: {}\n\n"},
-		{"event id zero", func(e *sse.Encoder) { e.Event(true, 0, "reset", []byte(`{}`)) }, "id: 0\nevent: reset\ndata: {}\n\n"},
-		{"no name", func(e *sse.Encoder) { e.Event(true, 7, "", []byte(`x`)) }, "id: 7\ndata: x\n\n"},
-		{"empty data", func(e *sse.Encoder) { e.Event(true, 7, "e", nil) }, "id: 7\nevent: e\ndata: \n\n"},
+		{"event without id", func(e *sse.Encoder) { e.Event(nil, "token-expired", []byte(`{}`)) }, "event: token-expired\ndata: {}\n\n"},
+		{"event id zero", func(e *sse.Encoder) { e.Event([]byte("0"), "reset", []byte(`{}`)) }, "id: 0\nevent: reset\ndata: {}\n\n"},
+		{"no name", func(e *sse.Encoder) { e.Event([]byte("7"), "", []byte(`x`)) }, "id: 7\ndata: x\n\n"},
+		{"empty data", func(e *sse.Encoder) { e.Event([]byte("7"), "e", nil) }, "id: 7\nevent: e\ndata: \n\n"},
 		{
 			"injected name",
-			func(e *sse.Encoder) { e.Event(true, 7, "a\n\nevent: evil\r\ndata: x\r", []byte(`{}`)) },
+			func(e *sse.Encoder) { e.Event([]byte("7"), "a\n\nevent: evil\r\ndata: x\r", []byte(`{}`)) },
 			"id: 7\nevent: a__event: evil__data: x_\ndata: {}\n\n",
 		},
 		{
 			"multi-line data",
-			func(e *sse.Encoder) { e.Event(true, 7, "e", []byte("a\nb\r\nc\rd\n\nid: 9")) },
+			func(e *sse.Encoder) { e.Event([]byte("7"), "e", []byte("a\nb\r\nc\rd\n\nid: 9")) },
 			"id: 7\nevent: e\ndata: a\ndata: b\ndata: c\ndata: d\ndata: \ndata: id: 9\n\n",
 		},
 	}
@@ -83,7 +83,7 @@ func FuzzEncodeEvent(f *testing.F) {
 	f.Add(uint64(5), ": comment", []byte(": not a comment\nretry: 1"))
 	f.Add(uint64(5), " leading", []byte(" leading\r"))
 	f.Fuzz(func(t *testing.T, id uint64, name string, data []byte) {
-		out := encode(func(e *sse.Encoder) { e.Event(true, notify.Cursor(id), name, data) })
+		out := encode(func(e *sse.Encoder) { e.Event(notify.Cursor(id).AppendTo(nil), name, data) })
 		frames, err := parseAll(out)
 		if err != nil {
 			t.Fatalf("parse %q: %v", out, err)
@@ -131,13 +131,14 @@ func BenchmarkEncodeEntry(b *testing.B) {
 	}
 	en := notify.Entry{User: "alice", Cursor: 123456, Notification: n}
 	_ = en.Payload() // encoded once per notification, not per connection
+	id := []byte("123456")
 	w := bufio.NewWriter(io.Discard)
 	e := sse.NewEncoder(w)
 	b.ReportAllocs()
-	b.SetBytes(int64(len(encode(func(e *sse.Encoder) { e.Entry(en) }))))
+	b.SetBytes(int64(len(encode(func(e *sse.Encoder) { e.Entry(en, id) }))))
 	b.ResetTimer()
 	for range b.N {
-		e.Entry(en)
+		e.Entry(en, id)
 	}
 	w.Flush()
 }

@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/auth"
-	"github.com/heraldhq/herald/internal/notify"
 	"github.com/heraldhq/herald/internal/resume"
 )
 
@@ -44,7 +43,7 @@ func NewHandler(cfg Config) *Handler {
 	h := &Handler{
 		cfg: cfg,
 		engine: resume.New(resume.Config{
-			Source:      resume.Inbox{Store: cfg.Store, Hub: cfg.Hub},
+			Source:      resume.Stored{Store: cfg.Store, Hub: cfg.Hub},
 			WaitLive:    cfg.WaitLive,
 			Limiter:     cfg.Streams,
 			Heartbeat:   cfg.Heartbeat,
@@ -131,19 +130,19 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (auth.Cla
 // cursorFrom returns the resume cursor: the Last-Event-ID header, which
 // browsers send on reconnect, wins over the lastEventId query parameter.
 // resume is false when neither is given: the stream is then live only.
-func cursorFrom(r *http.Request) (c notify.Cursor, resume bool, err error) {
+func cursorFrom(r *http.Request) (p resume.Position, resumed bool, err error) {
 	s := r.Header.Get("Last-Event-ID")
 	if s == "" {
 		s = r.URL.Query().Get("lastEventId")
 	}
 	if s == "" {
-		return 0, false, nil
+		return resume.Position{}, false, nil
 	}
-	c, err = notify.ParseCursor(s)
+	p, err = resume.ParsePosition(s)
 	if err != nil {
-		return 0, false, fmt.Errorf("sse: cursor: %w", err)
+		return resume.Position{}, false, fmt.Errorf("sse: cursor: %w", err)
 	}
-	return c, true, nil
+	return p, true, nil
 }
 
 // Shutdown refuses new streams, tells every open stream to reconnect after a

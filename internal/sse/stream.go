@@ -100,7 +100,7 @@ func (w *writer) Begin(now time.Time) {
 }
 
 // Entry implements resume.Sink.
-func (w *writer) Entry(e *notify.Entry) { w.enc.Entry(*e) }
+func (w *writer) Entry(e *notify.Entry, id []byte) { w.enc.Entry(*e, id) }
 
 // Heartbeat implements resume.Sink: a comment, which clients ignore.
 func (w *writer) Heartbeat() { w.enc.Comment("keep-alive") }
@@ -112,17 +112,23 @@ func (w *writer) Control(c resume.Control) {
 	case resume.Open:
 		w.enc.Retry(cfg.Retry)
 	case resume.Reset:
-		data := make([]byte, 0, 64)
+		// cursor is the stream's, to resume from after the refetch;
+		// channel names the source to refetch (none: the inbox).
+		data := make([]byte, 0, 64+len(c.ID)+len(c.Channel))
 		data = append(data, `{"reason":"cursor_expired","cursor":`...)
-		data = strconv.AppendQuote(data, c.Cursor.String())
+		data = strconv.AppendQuote(data, string(c.ID))
+		if c.Channel != "" {
+			data = append(data, `,"channel":`...)
+			data = strconv.AppendQuote(data, string(c.Channel))
+		}
 		data = append(data, '}')
-		w.enc.Event(true, c.Cursor, notify.EventReset, data)
+		w.enc.Event(c.ID, notify.EventReset, data)
 	case resume.TokenExpired:
-		w.enc.Event(false, 0, notify.EventTokenExpired, tokenExpiredData)
+		w.enc.Event(nil, notify.EventTokenExpired, tokenExpiredData)
 	case resume.Shutdown:
 		// A jittered retry first, so that clients spread their reconnects.
 		w.enc.Retry(cfg.Retry + rand.N(cfg.ShutdownJitter))
-		w.enc.Event(false, 0, notify.EventShutdown, shutdownData)
+		w.enc.Event(nil, notify.EventShutdown, shutdownData)
 	}
 }
 
