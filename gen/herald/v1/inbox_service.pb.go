@@ -1182,7 +1182,10 @@ type StreamRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resume after this cursor (the last event's cursor); empty for new
 	// entries only.
-	Cursor        string `protobuf:"bytes,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	Cursor string `protobuf:"bytes,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// Channels to stream beside the inbox, each one the caller may listen to
+	// (a public channel, or one the token's `channels` claim allows).
+	Channels      []string `protobuf:"bytes,2,rep,name=channels,proto3" json:"channels,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1222,6 +1225,13 @@ func (x *StreamRequest) GetCursor() string {
 		return x.Cursor
 	}
 	return ""
+}
+
+func (x *StreamRequest) GetChannels() []string {
+	if x != nil {
+		return x.Channels
+	}
+	return nil
 }
 
 // StreamResponse is one message of a stream.
@@ -1318,8 +1328,8 @@ type StreamResponse_Read struct {
 }
 
 type StreamResponse_Reset_ struct {
-	// The cursor is older than the retained history: refetch the inbox with
-	// ListInbox, then stream from its stream_cursor.
+	// The cursor is older than the retained history of the inbox or of a
+	// channel: refetch that source, and resume from reset.cursor.
 	Reset_ *StreamReset `protobuf:"bytes,3,opt,name=reset,proto3,oneof"`
 }
 
@@ -1333,7 +1343,13 @@ func (*StreamResponse_Reset_) isStreamResponse_Kind() {}
 type StreamReset struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Why the stream cannot resume.
-	Reason        string `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The stream's cursor after the reset: the source that was reset is at
+	// its newest event, the others where they were.
+	Cursor string `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// The channel whose history no longer reaches the cursor; empty for the
+	// inbox (refetch it with ListInbox).
+	Channel       string `protobuf:"bytes,3,opt,name=channel,proto3" json:"channel,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1371,6 +1387,20 @@ func (*StreamReset) Descriptor() ([]byte, []int) {
 func (x *StreamReset) GetReason() string {
 	if x != nil {
 		return x.Reason
+	}
+	return ""
+}
+
+func (x *StreamReset) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *StreamReset) GetChannel() string {
+	if x != nil {
+		return x.Channel
 	}
 	return ""
 }
@@ -1440,16 +1470,19 @@ const file_herald_v1_inbox_service_proto_rawDesc = "" +
 	"\x0fmute_categories\x18\x03 \x03(\tR\x0emuteCategories\x12+\n" +
 	"\x11unmute_categories\x18\x04 \x03(\tR\x10unmuteCategories\"U\n" +
 	"\x19UpdatePreferencesResponse\x128\n" +
-	"\vpreferences\x18\x01 \x01(\v2\x16.herald.v1.PreferencesR\vpreferences\"'\n" +
+	"\vpreferences\x18\x01 \x01(\v2\x16.herald.v1.PreferencesR\vpreferences\"C\n" +
 	"\rStreamRequest\x12\x16\n" +
-	"\x06cursor\x18\x01 \x01(\tR\x06cursor\"\xa0\x01\n" +
+	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x1a\n" +
+	"\bchannels\x18\x02 \x03(\tR\bchannels\"\xa0\x01\n" +
 	"\x0eStreamResponse\x12(\n" +
 	"\x05event\x18\x01 \x01(\v2\x10.herald.v1.EventH\x00R\x05event\x12,\n" +
 	"\x04read\x18\x02 \x01(\v2\x16.herald.v1.InboxCountsH\x00R\x04read\x12.\n" +
 	"\x05reset\x18\x03 \x01(\v2\x16.herald.v1.StreamResetH\x00R\x05resetB\x06\n" +
-	"\x04kind\"%\n" +
+	"\x04kind\"W\n" +
 	"\vStreamReset\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason*\x80\x01\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x16\n" +
+	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12\x18\n" +
+	"\achannel\x18\x03 \x01(\tR\achannel*\x80\x01\n" +
 	"\rArchiveFilter\x12\x1e\n" +
 	"\x1aARCHIVE_FILTER_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16ARCHIVE_FILTER_EXCLUDE\x10\x01\x12\x17\n" +

@@ -89,7 +89,7 @@ func (Priority) EnumDescriptor() ([]byte, []int) {
 // so {"audience":{"user_ids":["alice"]},"title":"Hi"} is complete everywhere.
 type Notification struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Who receives it. At least one user ID or topic is required.
+	// Who receives it. At least one user ID, topic or channel is required.
 	Audience *Audience `protobuf:"bytes,1,opt,name=audience,proto3" json:"audience,omitempty"`
 	// Kind of notification, e.g. "comment.created". It becomes the SSE
 	// `event:` name; empty means "notification".
@@ -212,7 +212,10 @@ type Audience struct {
 	// Users addressed directly.
 	UserIds []string `protobuf:"bytes,1,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
 	// Topics whose subscribers receive the notification.
-	Topics        []string `protobuf:"bytes,2,rep,name=topics,proto3" json:"topics,omitempty"`
+	Topics []string `protobuf:"bytes,2,rep,name=topics,proto3" json:"topics,omitempty"`
+	// Channels whose history gets the notification once, as an event that
+	// every listener of the channel streams; it creates no inbox entry.
+	Channels      []string `protobuf:"bytes,3,rep,name=channels,proto3" json:"channels,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -261,13 +264,22 @@ func (x *Audience) GetTopics() []string {
 	return nil
 }
 
+func (x *Audience) GetChannels() []string {
+	if x != nil {
+		return x.Channels
+	}
+	return nil
+}
+
 // Event is one inbox entry as a recipient sees it: on the SSE stream (as the
 // JSON in `data:`), on the gRPC stream and in inbox listings.
 type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The notification's ID, the same for every recipient.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// The per-user stream cursor of this entry (the SSE `id:`).
+	// Where the stream is after this event (the SSE `id:`): on a stream, the
+	// cursor to resume from; in a listing, the entry's inbox cursor or the
+	// event's offset in its channel.
 	Cursor string `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
 	// Kind of notification (the SSE `event:` name).
 	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
@@ -286,7 +298,9 @@ type Event struct {
 	// When Herald accepted the notification.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When it expires, if it does.
-	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// The channel this event was published to; empty for an inbox entry.
+	Channel       string `protobuf:"bytes,12,opt,name=channel,proto3" json:"channel,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -398,6 +412,13 @@ func (x *Event) GetExpireTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Event) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
 var File_herald_v1_notification_proto protoreflect.FileDescriptor
 
 const file_herald_v1_notification_proto_rawDesc = "" +
@@ -413,10 +434,11 @@ const file_herald_v1_notification_proto_rawDesc = "" +
 	"\bpriority\x18\a \x01(\x0e2\x13.herald.v1.PriorityR\bpriority\x12'\n" +
 	"\x0fidempotency_key\x18\b \x01(\tR\x0eidempotencyKey\x12;\n" +
 	"\vexpire_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"=\n" +
+	"expireTime\"Y\n" +
 	"\bAudience\x12\x19\n" +
 	"\buser_ids\x18\x01 \x03(\tR\auserIds\x12\x16\n" +
-	"\x06topics\x18\x02 \x03(\tR\x06topics\"\xf7\x02\n" +
+	"\x06topics\x18\x02 \x03(\tR\x06topics\x12\x1a\n" +
+	"\bchannels\x18\x03 \x03(\tR\bchannels\"\x91\x03\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12\x12\n" +
@@ -431,7 +453,8 @@ const file_herald_v1_notification_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vexpire_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime*u\n" +
+	"expireTime\x12\x18\n" +
+	"\achannel\x18\f \x01(\tR\achannel*u\n" +
 	"\bPriority\x12\x18\n" +
 	"\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fPRIORITY_LOW\x10\x01\x12\x13\n" +
