@@ -107,6 +107,18 @@ func (b *bounded) Counts(ctx context.Context, user notify.UserID) (notify.Counts
 	return call(b, ctx, func(ctx context.Context) (notify.Counts, error) { return b.s.Counts(ctx, user) })
 }
 
+func (b *bounded) Publish(ctx context.Context, n *notify.Notification, channels []notify.Channel) ([]notify.Cursor, error) {
+	return call(b, ctx, func(ctx context.Context) ([]notify.Cursor, error) { return b.s.Publish(ctx, n, channels) })
+}
+
+func (b *bounded) ChannelRead(ctx context.Context, ch notify.Channel, after notify.Cursor, limit int) ([]notify.Entry, error) {
+	return call(b, ctx, func(ctx context.Context) ([]notify.Entry, error) { return b.s.ChannelRead(ctx, ch, after, limit) })
+}
+
+func (b *bounded) ChannelLast(ctx context.Context, ch notify.Channel) (notify.Cursor, error) {
+	return call(b, ctx, func(ctx context.Context) (notify.Cursor, error) { return b.s.ChannelLast(ctx, ch) })
+}
+
 // Ready forwards to the store's own readiness check, bounded too.
 func (b *bounded) Ready(ctx context.Context) error {
 	r, ok := b.s.(interface{ Ready(context.Context) error })

@@ -75,3 +75,20 @@ func TestBounded(t *testing.T) {
 		t.Error("Bounded with no timeout should return the store as is")
 	}
 }
+
+func (h hanging) Publish(context.Context, *notify.Notification, []notify.Channel) ([]notify.Cursor, error) {
+	<-h.release
+	return []notify.Cursor{1}, nil
+}
+
+// TestBoundedChannels: the channel calls are bounded like the others.
+func TestBoundedChannels(t *testing.T) {
+	t.Parallel()
+	h := hanging{release: make(chan struct{})}
+	defer close(h.release)
+	s := store.Bounded(h, 20*time.Millisecond, "redis")
+	_, err := s.Publish(t.Context(), &notify.Notification{ID: "n"}, []notify.Channel{"rooms/a"})
+	if !errors.Is(err, notify.ErrUnavailable) || !errors.Is(err, store.ErrTimeout) {
+		t.Fatalf("Publish error = %v, want ErrUnavailable from ErrTimeout", err)
+	}
+}

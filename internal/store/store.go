@@ -89,6 +89,8 @@ type Result struct {
 // client refetches instead of silently missing entries.
 //
 // Last returns the user's newest cursor (0 if the user has no entries yet).
+//
+// Channels keep the channels' capped histories (see Channels).
 type Store interface {
 	Append(ctx context.Context, ds []Delivery) ([]Result, error)
 	Read(ctx context.Context, user notify.UserID, after notify.Cursor, limit int) ([]notify.Entry, error)
@@ -96,6 +98,7 @@ type Store interface {
 	Subscriptions
 	Preferences
 	Inbox
+	Channels
 	Close() error
 }
 

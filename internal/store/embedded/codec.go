@@ -20,6 +20,9 @@ const (
 	idemV1  = 1 // ID, recipients, time
 	idemV2  = 2 // ID, recipients, time, state, last user
 	idemV3  = 3 // ID, recipients, time, state, last user, fingerprint
+
+	chanMetaV1  = 1 // last, floor, first
+	chanEventV1 = 1 // append time, then the body as encodeNotification writes it
 )
 
 // Entry flags: the read state, and whether an expiry time follows.
@@ -405,4 +408,54 @@ func decodeIdem(b []byte) (idemRecord, error) {
 	}
 	r.recipients = int(n)
 	return r, nil
+}
+
+// chanMeta is a channel's position: the newest offset, the highest offset
+// gone, and the first offset of the current history (see
+// store.ChannelMissed).
+type chanMeta struct {
+	last, floor, first notify.Cursor
+}
+
+func encodeChanMeta(dst []byte, m chanMeta) []byte {
+	dst = append(dst, chanMetaV1)
+	dst = binary.AppendUvarint(dst, uint64(m.last))
+	dst = binary.AppendUvarint(dst, uint64(m.floor))
+	return binary.AppendUvarint(dst, uint64(m.first))
+}
+
+func decodeChanMeta(b []byte) (chanMeta, error) {
+	d := decoder{b: b}
+	d.version(chanMetaV1)
+	m := chanMeta{last: notify.Cursor(d.uvarint()), floor: notify.Cursor(d.uvarint()), first: notify.Cursor(d.uvarint())}
+	if err := d.done(); err != nil {
+		return chanMeta{}, err
+	}
+	if m.floor > m.last || m.first > m.last+1 {
+		return chanMeta{}, errCorrupt
+	}
+	return m, nil
+}
+
+// appendChanEvent encodes a channel event: its append time and body, the
+// body encoded once by the caller for all the channels of a publish.
+func appendChanEvent(dst []byte, at int64, body []byte) []byte {
+	dst = append(dst, chanEventV1)
+	dst = binary.AppendVarint(dst, at)
+	return append(dst, body...)
+}
+
+// decodeChanEventHead returns an event's append time, its notification ID
+// and its body, which alias b.
+func decodeChanEventHead(b []byte) (at int64, id, body []byte, err error) {
+	d := decoder{b: b}
+	d.version(chanEventV1)
+	at = d.varint()
+	body = d.b
+	d.version(bodyV1)
+	id = d.bytes()
+	if d.err != nil {
+		return 0, nil, nil, d.err
+	}
+	return at, id, body, nil
 }

@@ -32,6 +32,8 @@
 //	x <expire time:8> <id>             body expiry index (purge of expired notifications)
 //	i <idempotency key>                idempotency record: notification ID, recipients, time, complete or not, last user, content fingerprint
 //	k <time:8> <idempotency key>       idempotency age index (purge after the window)
+//	c <len><channel> 0x00              channel meta: last offset, floor (highest offset gone), first offset of the history
+//	c <len><channel> 0x01 <offset:8>   channel event: append time, the notification's body
 //	r                                  readiness probe: the time of the last probe
 //
 // The meta record sits just before the user's entries, so one iterator reads
@@ -48,6 +50,23 @@
 // trimmed entry on the hot path. Notification IDs are assumed unique (ingest
 // generates them): deliveries that reuse an ID share one body, which ages out
 // with the oldest of them.
+//
+// # Channels
+//
+// A publish to channels joins the group commit like an append: its events
+// get their offsets in the writer, are fsynced with the group, hidden
+// from readers until then (durableBounds, under the channel's key) and
+// handed to the commit hook with the group's entries. The writer keeps
+// the retained events' offsets, times and notification IDs of recently
+// used channels in memory (loaded with one scan of at most
+// ChannelHistory keys), so that deduplication by ID, trimming by count
+// and by age need no reads. Offsets are contiguous within a history; a
+// history that emptied by age starts anew at store.ChannelEpoch or above.
+// Append times never decrease along a channel, so the events older than
+// ChannelHistoryAge are a prefix: readers treat them as gone at once, the
+// next publish to the channel or the sweep deletes them, and the sweep
+// deletes a channel whose events are all gone, meta record included.
+// Each event holds its own copy of the body (channels.go says why).
 //
 // # Read state and counts
 //

@@ -19,6 +19,7 @@ const (
 	kindBodyExpire = 'x'
 	kindIdem       = 'i'
 	kindIdemAge    = 'k'
+	kindChan       = 'c'
 
 	tagMeta  = 0x00
 	tagEntry = 0x01
@@ -69,6 +70,37 @@ func parseUserKey(k []byte) (notify.UserID, byte, []byte, error) {
 	start := 1 + w
 	user := notify.UserID(k[start : start+int(n)])
 	return user, k[start+int(n)], k[start+int(n)+1:], nil
+}
+
+func appendChanPrefix(dst []byte, ch notify.Channel) []byte {
+	dst = append(dst, kindChan)
+	dst = binary.AppendUvarint(dst, uint64(len(ch)))
+	return append(dst, ch...)
+}
+
+// chanMetaKey, chanEventKey and chanEnd lay a channel's keys out as a
+// user's: the meta record, then the events by offset.
+func chanMetaKey(dst []byte, ch notify.Channel) []byte {
+	return append(appendChanPrefix(dst, ch), tagMeta)
+}
+
+func chanEventKey(dst []byte, ch notify.Channel, off notify.Cursor) []byte {
+	dst = append(appendChanPrefix(dst, ch), tagEntry)
+	return binary.BigEndian.AppendUint64(dst, uint64(off))
+}
+
+func chanEnd(dst []byte, ch notify.Channel) []byte {
+	return append(appendChanPrefix(dst, ch), tagEnd)
+}
+
+// parseChanKey splits a 'c' key into channel, tag and the rest.
+func parseChanKey(k []byte) (notify.Channel, byte, []byte, error) {
+	if len(k) < 2 || k[0] != kindChan {
+		return "", 0, nil, errBadKey
+	}
+	k = append([]byte{kindUser}, k[1:]...)
+	user, tag, rest, err := parseUserKey(k)
+	return notify.Channel(user), tag, rest, err
 }
 
 func bodyKey(dst []byte, id string) []byte {

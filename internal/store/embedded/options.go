@@ -37,11 +37,19 @@ type Options struct {
 	// IdempotencyWindow is how long an idempotency key is remembered
 	// (default 24h).
 	IdempotencyWindow time.Duration
+	// ChannelHistory is how many events each channel keeps (default
+	// store.DefaultChannelHistory).
+	ChannelHistory int
+	// ChannelHistoryAge is how long a channel's events are kept (default
+	// store.DefaultChannelHistoryAge); older ones are gone for readers at
+	// once and deleted by the next publish to the channel or sweep.
+	ChannelHistoryAge time.Duration
 	// MaxBatch caps the entries of one group commit (default 4096). A single
 	// Append larger than that is committed alone, never split.
 	MaxBatch int
-	// SweepInterval is how often retention by age and the purge of expired
-	// notifications and idempotency records run (default 1 minute).
+	// SweepInterval is how often retention by age (of inboxes and
+	// channels) and the purge of expired notifications and idempotency
+	// records run (default 1 minute).
 	SweepInterval time.Duration
 	// CacheSize bounds the decoded notifications kept for replay
 	// (default 8192).
@@ -76,6 +84,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.IdempotencyWindow <= 0 {
 		o.IdempotencyWindow = DefaultIdempotencyWindow
+	}
+	if o.ChannelHistory <= 0 {
+		o.ChannelHistory = store.DefaultChannelHistory
+	}
+	if o.ChannelHistoryAge <= 0 {
+		o.ChannelHistoryAge = store.DefaultChannelHistoryAge
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = DefaultMaxBatch

@@ -61,9 +61,10 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
-// request is one Append or Mark waiting for the writer.
+// request is one Append, Publish or Mark waiting for the writer.
 type request struct {
 	ds    []store.Delivery
+	pub   *pubRequest   // set for a Publish
 	mark  *markRequest  // set for a Mark
 	hold  chan struct{} // tests: the writer waits for it to close
 	state atomic.Int32
@@ -86,8 +87,9 @@ const (
 
 type reply struct {
 	results []store.Result
-	changed int           // of a mark
-	counts  notify.Counts // of a mark
+	offsets []notify.Cursor // of a publish
+	changed int             // of a mark
+	counts  notify.Counts   // of a mark
 	err     error
 }
 
@@ -259,8 +261,9 @@ func (s *Store) enqueue(ctx context.Context, op string, r *request) error {
 
 // Sweep runs one full retention pass now and returns when it is done: it
 // removes entries and bodies older than RetentionAge (raising the users'
-// floors), bodies of expired notifications, and idempotency records older
-// than the window. The store runs it every SweepInterval by itself.
+// floors), bodies of expired notifications, idempotency records older
+// than the window, and channel events older than ChannelHistoryAge (a
+// channel with none left goes whole). The store runs it every SweepInterval by itself.
 func (s *Store) Sweep(ctx context.Context) error {
 	done := make(chan error, 1)
 	select {

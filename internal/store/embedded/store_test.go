@@ -421,3 +421,14 @@ func TestGroupBeyondRetention(t *testing.T) {
 	s = openT(t, dir, opts)
 	check("after reopen")
 }
+
+func TestChannelContract(t *testing.T) {
+	t.Parallel()
+	storetest.RunChannels(t, func(t *testing.T, o storetest.ChannelOptions) store.Store {
+		return openT(t, t.TempDir(), embedded.Options{
+			OnCommit: o.Hook, ChannelHistory: o.History, ChannelHistoryAge: o.Age, Now: o.Now,
+			// The test's clock rules alone: no sweep by the wall clock.
+			SweepInterval: time.Hour,
+		})
+	})
+}

@@ -21,6 +21,7 @@ const (
 	phaseBodyAge
 	phaseBodyExpire
 	phaseIdem
+	phaseChannels
 	phaseDone
 )
 
@@ -32,6 +33,7 @@ type sweep struct {
 	bodyLimit  time.Time // bodies appended before this are removed
 	now        time.Time // bodies expiring before this are removed
 	idemLimit  time.Time // idempotency records older than this are removed
+	chanLimit  int64     // channel events appended before this (Unix ns) are removed
 	removed    int
 	waiters    []chan error
 }
@@ -45,6 +47,7 @@ func (w *writer) startSweep(done chan error) {
 		bodyLimit:  cutoff,
 		now:        now,
 		idemLimit:  now.Add(-w.s.opts.IdempotencyWindow),
+		chanLimit:  now.Add(-w.s.opts.ChannelHistoryAge).UnixNano(),
 	}
 	if done != nil {
 		w.sweep.waiters = append(w.sweep.waiters, done)
@@ -71,9 +74,10 @@ func (w *writer) sweepStep() {
 	b := w.s.db.NewBatch()
 	defer b.Close()
 	var (
-		touched []notify.UserID
-		bodies  []string
-		err     error
+		touched  []notify.UserID
+		channels []notify.Channel
+		bodies   []string
+		err      error
 	)
 	switch sw.phase {
 	case phaseEntries:
@@ -84,6 +88,8 @@ func (w *writer) sweepStep() {
 		bodies, err = w.sweepIndex(b, kindBodyExpire, sw.now, w.deleteBody)
 	case phaseIdem:
 		_, err = w.sweepIndex(b, kindIdemAge, sw.idemLimit, w.deleteIdem)
+	case phaseChannels:
+		channels, err = w.sweepChannels(b)
 	}
 	if err == nil && !b.Empty() {
 		// No fsync: a lost chunk is redone by the next pass, and the next
@@ -98,6 +104,9 @@ func (w *writer) sweepStep() {
 	sw.removed += int(b.Count())
 	for _, u := range touched {
 		delete(w.metas, u) // reloaded from disk when next needed
+	}
+	for _, ch := range channels {
+		delete(w.chans, ch) // reloaded from disk when next needed
 	}
 	for _, id := range bodies {
 		w.s.cache.remove(id)
@@ -230,6 +239,8 @@ func phaseKind(phase int) byte {
 		return kindBodyExpire
 	case phaseIdem:
 		return kindIdemAge
+	case phaseChannels:
+		return kindChan
 	default:
 		return 0
 	}

@@ -23,6 +23,7 @@ type inflight struct {
 	b       *pebble.Batch
 	taken   []*request
 	results [][]store.Result
+	offsets [][]notify.Cursor // of publishes, by request; nil without any
 	entries []notify.Entry
 	spans   []span // one per user, for the durable bounds
 	gen     uint64 // the writer's database generation it was applied in
@@ -113,12 +114,19 @@ func (y *syncer) finish(g *inflight) {
 				s.cache.add(d.Notification)
 			}
 		}
+		if r.pub != nil {
+			s.cache.add(r.pub.n)
+		}
 	}
 	if len(g.entries) > 0 {
 		s.opts.OnCommit(g.entries)
 	}
 	for i, r := range g.taken {
-		r.reply <- reply{results: g.results[i]}
+		rep := reply{results: g.results[i]}
+		if g.offsets != nil {
+			rep.offsets = g.offsets[i]
+		}
+		r.reply <- rep
 	}
 }
 

@@ -23,8 +23,9 @@ const maxMetaCache = 1 << 18
 // writer is the one goroutine that mutates the database.
 type writer struct {
 	s     *Store
-	metas map[notify.UserID]meta // committed state of recently seen users
-	sweep *sweep                 // the retention pass in progress, if any
+	metas map[notify.UserID]meta        // committed state of recently seen users
+	chans map[notify.Channel]*chanState // recently used channels (channels.go)
+	sweep *sweep                        // the retention pass in progress, if any
 	// retry fires the next reopen while the database is broken (a commit
 	// failed: Pebble's commit pipeline is not usable afterwards, so every
 	// group fails fast until then); backoff paces the attempts.
@@ -41,14 +42,18 @@ type writer struct {
 	order   []int32        // reused: the group's entries in key order
 	held    *request       // a mark that ended the group being drained
 	entries []notify.Entry // the current group's, handed to the hook
-	buf     []byte         // reused; Pebble copies keys and values into the batch
-	key     []byte
+	// chanEntries are the current group's channel events; reused, as
+	// entries takes a copy of them.
+	chanEntries []notify.Entry
+	buf         []byte // reused; Pebble copies keys and values into the batch
+	key         []byte
 }
 
 func newWriter(s *Store) *writer {
 	return &writer{
 		s:       s,
 		metas:   make(map[notify.UserID]meta),
+		chans:   make(map[notify.Channel]*chanState),
 		backoff: backoff.Backoff{Min: reopenFirst, Max: reopenMax},
 	}
 }
@@ -151,6 +156,7 @@ func (w *writer) reopen() {
 	// The failed group may have reached the WAL: what the writer knows of
 	// users is reloaded from the database.
 	clear(w.metas)
+	clear(w.chans)
 	w.gen++
 	s.bounds.reset()
 	// The backoff goes on until a group commits: a full disk may let Pebble
@@ -188,6 +194,9 @@ func (w *writer) group(first *request) {
 			w.taken = append(w.taken, r)
 			for _, d := range r.ds {
 				n += len(d.Recipients)
+			}
+			if r.pub != nil {
+				n += len(r.pub.channels)
 			}
 		}
 	}
@@ -251,16 +260,33 @@ func (w *writer) commitGroup(n int) (err error) {
 	defer func() {
 		if !handed {
 			_ = b.Close()
+			// Publishes changed the channels' states in place.
+			clear(w.chans)
 		}
 	}()
+	if len(w.chans) > maxChanCache {
+		clear(w.chans)
+	}
+	w.chanEntries = w.chanEntries[:0]
+	var cs chanSpans
 	// Sized for the group: a fan-out part of a thousand users grew and
 	// rehashed its way there each time.
 	p := pending{metas: make(map[notify.UserID]meta, n), idem: make(map[string]idemRecord)}
 	results := make([][]store.Result, len(w.taken))
+	var offsets [][]notify.Cursor
 	// A fresh slice per group: the hook may keep it.
 	w.entries = make([]notify.Entry, 0, n)
 	dups := 0
 	for i, r := range w.taken {
+		if r.pub != nil {
+			if offsets == nil {
+				offsets = make([][]notify.Cursor, len(w.taken))
+			}
+			if offsets[i], err = w.publish(b, r.pub, now, &cs); err != nil {
+				return err
+			}
+			continue
+		}
 		results[i] = make([]store.Result, len(r.ds))
 		for j, d := range r.ds {
 			res, dup, err := w.appendDelivery(b, &p, d, now)
@@ -277,6 +303,8 @@ func (w *writer) commitGroup(n int) (err error) {
 	if err != nil {
 		return err
 	}
+	sp = append(sp, cs.spans...)
+	w.entries = append(w.entries, w.chanEntries...)
 	// Readers must not see the group's entries before its WAL sync ends.
 	s.bounds.begin(sp)
 	if err := s.applyBatch(b); err != nil {
@@ -296,6 +324,7 @@ func (w *writer) commitGroup(n int) (err error) {
 		b:       b,
 		taken:   slices.Clone(w.taken),
 		results: results,
+		offsets: offsets,
 		entries: w.entries,
 		spans:   sp,
 		gen:     w.gen,

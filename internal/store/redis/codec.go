@@ -65,6 +65,22 @@ func decodeEntry(b []byte) (notify.Topic, *notify.Notification, error) {
 	}
 	d.b = d.b[1:]
 	topic := notify.Topic(d.string())
+	n, err := d.notification()
+	if err != nil {
+		return "", nil, err
+	}
+	return topic, n, nil
+}
+
+// decodeNotification decodes what encodeNotification wrote (a channel
+// event's notification).
+func decodeNotification(b []byte) (*notify.Notification, error) {
+	d := decoder{b: b}
+	return d.notification()
+}
+
+// notification decodes an encoded notification, the rest of d.
+func (d *decoder) notification() (*notify.Notification, error) {
 	n := &notify.Notification{
 		ID:       d.string(),
 		Type:     d.string(),
@@ -85,9 +101,9 @@ func decodeEntry(b []byte) (notify.Topic, *notify.Notification, error) {
 		n.ExpireTime = time.Unix(0, d.varint()).UTC()
 	}
 	if d.err != nil || len(d.b) != 0 || flags&^(hasCreate|hasExpire) != 0 {
-		return "", nil, errCorrupt
+		return nil, errCorrupt
 	}
-	return topic, n, nil
+	return n, nil
 }
 
 func appendString(dst []byte, s string) []byte {

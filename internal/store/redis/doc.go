@@ -20,6 +20,9 @@
 //	{u:U}:p   HASH  the user's mutes ("t"+topic, "c"+category)
 //	{t:T}:subs ZSET  the topic's subscribers (score 0)
 //	{i:K}      HASH  idempotency record: id, n (entries), done, last (user), t (time), f (fingerprint)
+//	{c:C}:m   HASH  channel meta: last, floor (highest offset gone), first (of the history), t (newest event's time), r (TTL refresh)
+//	{c:C}:e   STREAM channel events: ID "<offset>-0", fields t (append time), n (notification)
+//	{c:C}:i   ZSET  notification ID, scored by its offset
 //
 // No command names keys of two tags: every script's KEYS are one user's or
 // one record (scripts.go lists them), transactions touch one key, and the
@@ -101,6 +104,21 @@
 // the last write, which are few. List then reads only down to its page's
 // end, and a mark by ID only the entries it names; a mark up to a cursor
 // reads the entries up to it.
+//
+// # Channels
+//
+// A Publish joins the writer's group like an Append: one script per
+// channel and group (publishScript), pipelined with the group's appends,
+// with WAIT when WaitReplicas is set, and the new events to the hook. The
+// script dedupes by notification ID within the retained history, takes
+// the next offset (a history that emptied by age, or whose keys expired,
+// starts at store.ChannelEpoch or above), appends, trims to
+// ChannelHistory by offset (XTRIM MINID, ZREMRANGEBYSCORE: nothing read)
+// and refreshes the TTLs every age/16. Events older than the age are
+// gone for readers at once; they go from Redis with the count trim or the
+// keys' TTL. Reads are a MULTI of HMGET and XRANGE. channels.go says why
+// a stream; BenchmarkRedisChannelCPU measures about 18 µs of Redis CPU
+// per event and 1.4 KB per event of a full channel with 1 KB bodies.
 //
 // # Appends and idempotency
 //

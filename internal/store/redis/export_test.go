@@ -238,3 +238,6 @@ func Slot(key string) int {
 	}
 	return int(crc) % 16384
 }
+
+// ChannelKeys lists the keys of one channel.
+func ChannelKeys(s *Store, ch notify.Channel) []string { return s.chanKeys(ch).all() }

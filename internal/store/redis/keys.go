@@ -39,6 +39,21 @@ func (s *Store) userKeys(user notify.UserID) userKeys {
 // inbox lists the keys every inbox script takes, in their KEYS order.
 func (k userKeys) inbox() []string { return []string{k.meta, k.state, k.entries, k.ids, k.expiring} }
 
+// chanKeys are the keys of one channel, all under its own hash tag
+// {c:<enc(channel)>}, so that one script appends to it in Redis Cluster.
+type chanKeys struct {
+	meta   string // HASH last, floor, first, t (newest event's time), r (last TTL refresh)
+	events string // STREAM offset-0 → t (append time), n (notification)
+	ids    string // ZSET notification ID, scored by its offset
+}
+
+func (s *Store) chanKeys(ch notify.Channel) chanKeys {
+	tag := s.opts.Prefix + "{c:" + enc(string(ch)) + "}:"
+	return chanKeys{meta: tag + "m", events: tag + "e", ids: tag + "i"}
+}
+
+func (k chanKeys) all() []string { return []string{k.meta, k.events, k.ids} }
+
 // idemKey is an idempotency record, in a slot of its own.
 func (s *Store) idemKey(key string) string {
 	return s.opts.Prefix + "{i:" + enc(key) + "}"

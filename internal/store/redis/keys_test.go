@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/heraldhq/herald/internal/notify"
 	"github.com/heraldhq/herald/internal/testenv"
 )
 
@@ -87,5 +88,20 @@ func TestRunAllLoadsScripts(t *testing.T) {
 	}
 	if got := calls[1].cmd.Val(); got != "y-"+hex.EncodeToString(b) {
 		t.Errorf("second call returned %v", got)
+	}
+}
+
+// TestChannelKeysOneSlot: a channel's keys share one slot whatever its
+// name, apart from any user's.
+func TestChannelKeysOneSlot(t *testing.T) {
+	t.Parallel()
+	s := &Store{opts: Options{Prefix: "p:"}.withDefaults()}
+	for _, ch := range []notify.Channel{"", "a", "{", "}", "rooms/{x}", "c:{y}:m", "ü\x00\xff"} {
+		keys := ChannelKeys(s, ch)
+		for _, k := range keys[1:] {
+			if Slot(k) != Slot(keys[0]) {
+				t.Errorf("channel %q: %s in slot %d, %s in %d", ch, keys[0], Slot(keys[0]), k, Slot(k))
+			}
+		}
 	}
 }

@@ -49,6 +49,14 @@ type Options struct {
 	// IdempotencyWindow is how long an idempotency key is remembered
 	// (default 24h).
 	IdempotencyWindow time.Duration
+	// ChannelHistory is how many events each channel keeps (default
+	// store.DefaultChannelHistory).
+	ChannelHistory int
+	// ChannelHistoryAge is how long a channel's events are kept (default
+	// store.DefaultChannelHistoryAge): older ones are gone for readers at
+	// once, and an idle channel's keys expire a little after its newest
+	// event aged out.
+	ChannelHistoryAge time.Duration
 	// MaxBatch caps the entries of one group (default 4096). A single
 	// Append larger than that goes alone, never split.
 	MaxBatch int
@@ -83,6 +91,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.IdempotencyWindow <= 0 {
 		o.IdempotencyWindow = DefaultIdempotencyWindow
+	}
+	if o.ChannelHistory <= 0 {
+		o.ChannelHistory = store.DefaultChannelHistory
+	}
+	if o.ChannelHistoryAge <= 0 {
+		o.ChannelHistoryAge = store.DefaultChannelHistoryAge
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = DefaultMaxBatch

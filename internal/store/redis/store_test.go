@@ -25,6 +25,14 @@ func opener(opts redisstore.Options) storetest.Open {
 	}
 }
 
+func channelOpener(opts redisstore.Options) storetest.OpenChannels {
+	return func(t *testing.T, o storetest.ChannelOptions) store.Store {
+		opts := opts
+		opts.OnCommit, opts.ChannelHistory, opts.ChannelHistoryAge, opts.Now = o.Hook, o.History, o.Age, o.Now
+		return redisstore.OpenTest(t, opts)
+	}
+}
+
 func TestContract(t *testing.T) {
 	t.Parallel()
 	contract(t, redisstore.Options{})
@@ -92,6 +100,7 @@ func contract(t *testing.T, base redisstore.Options) {
 	storetest.RunRetention(t, 5, opener(retained))
 	storetest.RunSubscriptions(t, open)
 	storetest.RunPreferences(t, open)
+	storetest.RunChannels(t, channelOpener(base))
 	if base.Client != nil {
 		// With replicas to wait for, every write ends with WAIT on its
 		// master's connection (wait.go).
@@ -101,6 +110,7 @@ func contract(t *testing.T, base redisstore.Options) {
 			opts.WaitReplicas = 1
 			storetest.Run(t, opener(opts))
 			storetest.RunInbox(t, opener(opts))
+			storetest.RunChannels(t, channelOpener(opts))
 		})
 	}
 }

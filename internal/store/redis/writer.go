@@ -14,9 +14,10 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 )
 
-// request is one Append waiting for the writer.
+// request is one Append or Publish waiting for the writer.
 type request struct {
 	ds    []store.Delivery
+	pub   *pubRequest // set for a Publish
 	state atomic.Int32
 	reply chan reply // buffered: the writer never blocks on it
 }
@@ -31,6 +32,7 @@ const (
 
 type reply struct {
 	results []store.Result
+	offsets []notify.Cursor // of a publish
 	err     error
 }
 
@@ -50,33 +52,40 @@ func (s *Store) Append(ctx context.Context, ds []store.Delivery) ([]store.Result
 	if len(ds) == 0 {
 		return nil, s.Ready(ctx)
 	}
-	r := &request{ds: ds, reply: make(chan reply, 1)}
-	if err := s.enqueue(ctx, r); err != nil {
-		return nil, err
+	rep := s.do(ctx, "append", &request{ds: ds})
+	return rep.results, rep.err
+}
+
+// do hands r to the writer and waits for its reply. If ctx ends while r
+// still waits in the queue, r is abandoned and nothing happens; once the
+// writer took it, do waits for its group.
+func (s *Store) do(ctx context.Context, op string, r *request) reply {
+	r.reply = make(chan reply, 1)
+	if err := s.enqueue(ctx, op, r); err != nil {
+		return reply{err: err}
 	}
 	select {
 	case rep := <-r.reply:
-		return rep.results, rep.err
+		return rep
 	case <-ctx.Done():
 		if r.state.CompareAndSwap(stateQueued, stateAbandoned) {
-			return nil, fmt.Errorf("store: append: %w", ctx.Err())
+			return reply{err: fmt.Errorf("store: %s: %w", op, ctx.Err())}
 		}
-		rep := <-r.reply
-		return rep.results, rep.err
+		return <-r.reply
 	}
 }
 
-func (s *Store) enqueue(ctx context.Context, r *request) error {
+func (s *Store) enqueue(ctx context.Context, op string, r *request) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return fmt.Errorf("store: append: %w", notify.ErrClosed)
+		return fmt.Errorf("store: %s: %w", op, notify.ErrClosed)
 	}
 	select {
 	case s.reqs <- r:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("store: append: %w", ctx.Err())
+		return fmt.Errorf("store: %s: %w", op, ctx.Err())
 	}
 }
 
@@ -107,6 +116,9 @@ func (w *writer) group(first *request) {
 			taken = append(taken, r)
 			for _, d := range r.ds {
 				n += len(d.Recipients)
+			}
+			if r.pub != nil {
+				n += len(r.pub.channels)
 			}
 		}
 	}
@@ -148,7 +160,7 @@ drain:
 			r.reply <- reply{err: fail("append", errs[i])}
 			continue
 		}
-		r.reply <- reply{results: g.results[i]}
+		r.reply <- reply{results: g.results[i], offsets: g.offsets[i]}
 	}
 	if failed > 0 {
 		w.s.metrics.Failures.Inc()
@@ -206,14 +218,21 @@ type group struct {
 	s       *Store
 	now     time.Time
 	items   []*item
+	pubs    []*pubItem
 	results [][]store.Result
-	entries []notify.Entry // stored ones, for the hook
+	offsets [][]notify.Cursor // of publishes, by request
+	entries []notify.Entry    // stored ones, for the hook
 	dups    int
 }
 
 func newGroup(s *Store, reqs []*request) *group {
-	g := &group{s: s, now: s.opts.Now(), results: make([][]store.Result, len(reqs))}
+	g := &group{s: s, now: s.opts.Now(), results: make([][]store.Result, len(reqs)), offsets: make([][]notify.Cursor, len(reqs))}
 	for i, r := range reqs {
+		if r.pub != nil {
+			g.offsets[i] = make([]notify.Cursor, len(r.pub.channels))
+			g.pubs = append(g.pubs, &pubItem{req: i, pub: r.pub, offsets: g.offsets[i]})
+			continue
+		}
 		g.results[i] = make([]store.Result, len(r.ds))
 		for j, d := range r.ds {
 			g.items = append(g.items, &item{
@@ -259,6 +278,9 @@ func (it *item) fail(err error) {
 // A repeat of a key within the group fails with the item it follows.
 func (g *group) requestErrors(n int) []error {
 	errs := make([]error, n)
+	for _, p := range g.pubs {
+		errs[p.req] = p.err
+	}
 	for _, it := range g.items {
 		err := it.err
 		if err == nil && it.owner != nil {
@@ -342,14 +364,20 @@ func (g *group) append(ctx context.Context) {
 			b.refs = append(b.refs, ref{it: it, topic: rc.Topic})
 		}
 	}
-	if len(batches) == 0 {
+	// Channel events go in the same pipeline.
+	chans := g.channelBatches()
+	if len(batches) == 0 && len(chans) == 0 {
 		return
 	}
-	calls := make([]*call, len(batches))
-	for i, b := range batches {
-		calls[i] = b.call
+	calls := make([]*call, 0, len(batches)+len(chans))
+	for _, b := range batches {
+		calls = append(calls, b.call)
+	}
+	for _, b := range chans {
+		calls = append(calls, b.call)
 	}
 	g.s.runAll(ctx, calls)
+	g.collectChannels(chans)
 	// Collect what was stored even if some calls failed: users are
 	// independent, and their entries are visible. The items of a user
 	// whose call failed fail, whatever their other users got.
