@@ -219,7 +219,8 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 	// One unary chain for gRPC and REST (which runs it in process): metrics
 	// outermost, so refused calls are counted too, then the client
 	// certificate check of mutual TLS, then credentials.
-	unary := append(append([]grpc.UnaryServerInterceptor{rpc.NewMetrics(a.reg, rpcLog).Unary()}, certCheck...), auth.Unary(policy))
+	authn := rpc.NewAuth(policy)
+	unary := append(append([]grpc.UnaryServerInterceptor{rpc.NewMetrics(a.reg, rpcLog).Unary()}, certCheck...), authn.Unary())
 	a.unary = rpc.ChainUnary(unary...)
 	a.grpcSrv = grpc.NewServer(append(grpcOpts,
 		// Long-lived workers serve the calls: their stacks are grown
@@ -230,7 +231,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 		// flight: with one per core, most calls found none free.
 		grpc.NumStreamWorkers(grpcWorkers),
 		grpc.ChainUnaryInterceptor(unary...),
-		grpc.ChainStreamInterceptor(auth.Stream(policy)),
+		grpc.ChainStreamInterceptor(authn.Stream()),
 		rpc.StreamDeadlines(), // lets a stream bound a Send its client does not read
 	)...)
 	buckets, streamOpts := a.clusterLimits(cfg, log)

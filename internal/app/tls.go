@@ -16,7 +16,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 
-	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/rpc"
 )
 
 // certCheckEvery is the least time between two looks at the certificate
@@ -193,8 +193,8 @@ func (a *App) grpcServerOptions() ([]grpc.ServerOption, []grpc.UnaryServerInterc
 		// without one; the interceptor requires it of service methods.
 		tc.ClientAuth = tls.VerifyClientCertIfGiven
 		tc.ClientCAs = pool
-		opts = append(opts, grpc.ChainStreamInterceptor(auth.ClientCertStream()))
-		unary = append(unary, auth.ClientCertUnary())
+		opts = append(opts, grpc.ChainStreamInterceptor(rpc.ClientCertStream()))
+		unary = append(unary, rpc.ClientCertUnary())
 	}
 	return append(opts, grpc.Creds(credentials.NewTLS(tc))), unary, nil
 }

@@ -4,11 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"strings"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 )
 
 // Method prefixes of Herald's services, by the credential they need.
@@ -32,9 +27,9 @@ type Verifier interface {
 	Verify(ctx context.Context, token string) (Claims, error)
 }
 
-// Policy says which credential a gRPC method needs, by its service: a
-// service API key or a user token. Methods
-// outside Herald's services (health, reflection) need none.
+// Policy says which credential a method needs, by its service: a service
+// API key or a user token. Methods outside Herald's services (health,
+// reflection) need none. An Authenticator applies it.
 type Policy struct {
 	// Keys are the service keys; a *KeyRing lets them change while the
 	// server runs. Nil holds none.
@@ -54,42 +49,31 @@ type Policy struct {
 	UserPrefixes []string
 }
 
-// Unary returns the interceptor that enforces p on unary calls. A user is
-// put in the context with WithClaims, a service with WithService.
-func Unary(p Policy) grpc.UnaryServerInterceptor {
-	pa := newPolicyAuth(p)
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		ctx, err := pa.authenticate(ctx, info.FullMethod)
-		if err != nil {
-			return nil, err
-		}
-		return handler(ctx, req)
-	}
+// Credentials are the credential headers of a request as its transport
+// found them: gRPC metadata, or the HTTP headers the REST gateway forwards
+// as metadata. Each is the header's first value, and whether the request
+// carried the header at all, even empty, so that a malformed credential is
+// never taken for none.
+type Credentials struct {
+	// Authorization is "Bearer <key or token>".
+	Authorization    string
+	HasAuthorization bool
+	// APIKey is the x-api-key header, a service key; an Authorization
+	// header takes precedence.
+	APIKey    string
+	HasAPIKey bool
 }
 
-// Stream is the streaming counterpart of Unary.
-func Stream(p Policy) grpc.StreamServerInterceptor {
-	pa := newPolicyAuth(p)
-	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		ctx, err := pa.authenticate(ss.Context(), info.FullMethod)
-		if err != nil {
-			return err
-		}
-		if ctx == ss.Context() {
-			return handler(srv, ss)
-		}
-		return handler(srv, &contextStream{ServerStream: ss, ctx: ctx})
-	}
-}
-
-type policyAuth struct {
+// Authenticator applies a Policy to requests. It is safe for concurrent use.
+type Authenticator struct {
 	services *serviceAuth
 	users    Verifier
 	userPfx  []string
 	log      *slog.Logger
 }
 
-func newPolicyAuth(p Policy) *policyAuth {
+// NewAuthenticator returns an Authenticator enforcing p.
+func NewAuthenticator(p Policy) *Authenticator {
 	if len(p.ServicePrefixes) == 0 {
 		p.ServicePrefixes = []string{NotifyServicePrefix, SubscriptionServicePrefix}
 	}
@@ -97,46 +81,51 @@ func newPolicyAuth(p Policy) *policyAuth {
 		p.UserPrefixes = []string{InboxServicePrefix}
 	}
 	sa := newServiceAuth(p.Keys, p.Dev, p.Log, p.ServicePrefixes)
-	return &policyAuth{services: sa, users: p.Users, userPfx: append([]string(nil), p.UserPrefixes...), log: sa.log}
+	return &Authenticator{services: sa, users: p.Users, userPfx: append([]string(nil), p.UserPrefixes...), log: sa.log}
 }
 
 var (
-	errNoToken      = status.Error(codes.Unauthenticated, "missing user credential: send authorization: Bearer <token>")
-	errBadToken     = status.Error(codes.Unauthenticated, "invalid user token")
-	errNoPolicyRule = status.Error(codes.PermissionDenied, "method not open to any credential")
+	errNoToken      = unauthenticated("missing user credential: send authorization: Bearer <token>")
+	errBadToken     = unauthenticated("invalid user token")
+	errNoPolicyRule = permissionDenied("method not open to any credential")
 )
 
-func (pa *policyAuth) authenticate(ctx context.Context, method string) (context.Context, error) {
+// Authenticate checks the credentials c a request presented for method, a
+// full method name ("/herald.v1.NotifyService/Notify"). It returns ctx
+// carrying who presented them: a user with WithClaims, a service with
+// WithKey, or WithService in development mode; a method outside Herald's
+// services gets ctx itself. A refusal wraps ErrUnauthenticated or
+// ErrPermissionDenied.
+func (a *Authenticator) Authenticate(ctx context.Context, method string, c Credentials) (context.Context, error) {
 	switch {
-	case hasAnyPrefix(method, pa.userPfx):
-		return pa.user(ctx, method)
-	case pa.services.applies(method):
-		return pa.services.authenticate(ctx, method)
+	case hasAnyPrefix(method, a.userPfx):
+		return a.user(ctx, method, c)
+	case a.services.applies(method):
+		return a.services.authenticate(ctx, method, c)
 	case strings.HasPrefix(method, heraldPrefix):
-		pa.log.ErrorContext(ctx, "no credential rule for method; refused", "method", method)
+		a.log.ErrorContext(ctx, "no credential rule for method; refused", "method", method)
 		return nil, errNoPolicyRule
 	default:
 		return ctx, nil
 	}
 }
 
-// user verifies the bearer token of the metadata. Neither the reply nor the
-// log carries the token, only why it was refused.
-func (pa *policyAuth) user(ctx context.Context, method string) (context.Context, error) {
-	vs := metadata.ValueFromIncomingContext(ctx, "authorization")
-	if len(vs) == 0 {
+// user verifies the bearer token of c. Neither the error nor the log
+// carries the token, only why it was refused.
+func (a *Authenticator) user(ctx context.Context, method string, c Credentials) (context.Context, error) {
+	if !c.HasAuthorization {
 		return nil, errNoToken
 	}
-	tok, ok := bearer(vs[0])
-	if !ok || pa.users == nil {
+	tok, ok := bearer(c.Authorization)
+	if !ok || a.users == nil {
 		return nil, errBadToken
 	}
-	c, err := pa.users.Verify(ctx, tok)
+	claims, err := a.users.Verify(ctx, tok)
 	if err != nil {
-		pa.log.DebugContext(ctx, "user token refused", "method", method, "err", err)
+		a.log.DebugContext(ctx, "user token refused", "method", method, "err", err)
 		return nil, errBadToken
 	}
-	return WithClaims(ctx, c), nil
+	return WithClaims(ctx, claims), nil
 }
 
 func hasAnyPrefix(s string, prefixes []string) bool {

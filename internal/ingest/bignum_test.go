@@ -9,6 +9,7 @@ import (
 
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
 	"github.com/heraldhq/herald/internal/ingest"
+	"github.com/heraldhq/herald/internal/validate"
 )
 
 // TestValidateRefusesUnsafeIntegers: a number in data beyond what a
@@ -46,9 +47,9 @@ func TestValidateRefusesUnsafeIntegers(t *testing.T) {
 				}
 				return
 			}
-			ve, ok := errors.AsType[*ingest.ValidationError](err)
+			ve, ok := errors.AsType[*validate.Error](err)
 			if !ok {
-				t.Fatalf("Validate = data %s, %v; want a ValidationError", got.Data, err)
+				t.Fatalf("Validate = data %s, %v; want a validate.Error", got.Data, err)
 			}
 			if len(ve.Violations) != 1 || ve.Violations[0].Field != tt.field || !strings.Contains(ve.Violations[0].Description, "send it as a string") {
 				t.Fatalf("violations = %+v, want one of %s", ve.Violations, tt.field)

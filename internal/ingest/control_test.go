@@ -7,6 +7,7 @@ import (
 
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
 	"github.com/heraldhq/herald/internal/ingest"
+	"github.com/heraldhq/herald/internal/validate"
 )
 
 // TestValidateRefusesControlCharacters: titles, bodies and every name a
@@ -41,9 +42,9 @@ func TestValidateRefusesControlCharacters(t *testing.T) {
 			t.Parallel()
 			n := valid(tt.mod)
 			got, err := ingest.Validate(n, ingest.Limits{}, testNow)
-			ve, ok := errors.AsType[*ingest.ValidationError](err)
+			ve, ok := errors.AsType[*validate.Error](err)
 			if !ok {
-				t.Fatalf("Validate = %+v, %v; want a ValidationError", got, err)
+				t.Fatalf("Validate = %+v, %v; want a validate.Error", got, err)
 			}
 			if len(ve.Violations) != 1 || ve.Violations[0].Field != tt.field || !strings.Contains(ve.Violations[0].Description, tt.desc) {
 				t.Fatalf("violations = %+v, want one of %s mentioning %q", ve.Violations, tt.field, tt.desc)

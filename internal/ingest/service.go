@@ -16,6 +16,7 @@ import (
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
 	"github.com/heraldhq/herald/internal/notify"
 	"github.com/heraldhq/herald/internal/store"
+	"github.com/heraldhq/herald/internal/validate"
 )
 
 // Router produces a notification's recipients after a user ID ("" for
@@ -80,7 +81,7 @@ func New(router Router, app Appender, opts Options) *Service {
 // durably stored, or none is — except that a notification reaching more
 // than PartSize users is stored on its own, in parts, before the rest of
 // the batch; a sender's retry with idempotency keys completes a batch that
-// failed midway. Validation errors (a *ValidationError) name
+// failed midway. Validation errors (a *validate.Error) name
 // fields as "notifications[i]....". Results are in request order. A
 // notification whose idempotency key sender used before within the store's
 // window gets the first one's result with Duplicate set; if it came then
@@ -89,7 +90,7 @@ func New(router Router, app Appender, opts Options) *Service {
 // notifications are stored nonetheless, as with a duplicate, so that a
 // retry with their keys finds them.
 func (s *Service) Notify(ctx context.Context, sender string, ns []*heraldv1.Notification) ([]store.Result, error) {
-	var v Violations
+	var v validate.Violations
 	switch {
 	case len(ns) == 0:
 		v.Add("notifications", "at least one notification is required")
@@ -102,7 +103,7 @@ func (s *Service) Notify(ctx context.Context, sender string, ns []*heraldv1.Noti
 	now := s.now()
 	out := make([]*notify.Notification, len(ns))
 	for i, n := range ns {
-		out[i] = validate(n, s.lim, now, fmt.Sprintf("notifications[%d]", i), &v)
+		out[i] = validateNotification(n, s.lim, now, fmt.Sprintf("notifications[%d]", i), &v)
 	}
 	if err := v.Err(); err != nil {
 		return nil, s.refuse(ctx, sender, len(ns), err)
@@ -119,8 +120,8 @@ func oneKeyField(int) string { return "notification.idempotency_key" }
 // NotifyRequest and of a Kafka message.
 func (s *Service) NotifyOne(ctx context.Context, sender string, n *heraldv1.Notification) (store.Result, error) {
 	now := s.now()
-	var v Violations
-	out := validate(n, s.lim, now, "notification", &v)
+	var v validate.Violations
+	out := validateNotification(n, s.lim, now, "notification", &v)
 	if err := v.Err(); err != nil {
 		return store.Result{}, s.refuse(ctx, sender, 1, err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/heraldhq/herald/internal/notify"
 	"github.com/heraldhq/herald/internal/router"
 	"github.com/heraldhq/herald/internal/store"
+	"github.com/heraldhq/herald/internal/validate"
 )
 
 // memAppender records appends and dedupes on the idempotency key, like a
@@ -196,9 +197,9 @@ func TestNotifyBatch(t *testing.T) {
 			t.Parallel()
 			app := &memAppender{}
 			_, err := newService(t, app, nil).Notify(context.Background(), "svc", tt.ns)
-			var ve *ingest.ValidationError
+			var ve *validate.Error
 			if !errors.As(err, &ve) {
-				t.Fatalf("err = %v, want ValidationError", err)
+				t.Fatalf("err = %v, want a validate.Error", err)
 			}
 			var fields []string
 			for _, v := range ve.Violations {

@@ -13,35 +13,25 @@ import (
 
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
 	"github.com/heraldhq/herald/internal/notify"
+	"github.com/heraldhq/herald/internal/validate"
 )
-
-// maxNameLen bounds type and category; the type becomes the SSE `event:`
-// name.
-const maxNameLen = 64
-
-// CategoryRule describes the names ValidCategory accepts.
-const CategoryRule = "must be 1 to 64 ASCII letters, digits or . _ - :"
-
-// ValidCategory reports whether s is a valid notification category, which
-// is also what users mute.
-func ValidCategory(s string) bool { return validName(s, ".-_:", maxNameLen) }
 
 // Validate checks one API notification against lim and turns it into the
 // internal form, without ID, creation time or sender scope (Service.Notify
 // adds those). User IDs and topics come out de-duplicated, in first-seen
 // order; an unspecified priority becomes normal. On failure the error is a
-// *ValidationError listing every violation, with paths under
+// *validate.Error listing every violation, with paths under
 // "notification.".
 func Validate(n *heraldv1.Notification, lim Limits, now time.Time) (*notify.Notification, error) {
-	var v Violations
-	out := validate(n, lim.withDefaults(), now, "notification", &v)
+	var v validate.Violations
+	out := validateNotification(n, lim.withDefaults(), now, "notification", &v)
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func validate(n *heraldv1.Notification, lim Limits, now time.Time, path string, v *Violations) *notify.Notification {
+func validateNotification(n *heraldv1.Notification, lim Limits, now time.Time, path string, v *validate.Violations) *notify.Notification {
 	if n == nil {
 		v.Add(path, "required")
 		return nil
@@ -55,14 +45,14 @@ func validate(n *heraldv1.Notification, lim Limits, now time.Time, path string, 
 	out.Users, out.Topics = validateAudience(n.GetAudience(), lim, path+".audience", v)
 
 	if t := n.GetType(); t != "" {
-		if !validName(t, ".-_:", maxNameLen) {
-			v.Add(path+".type", "must be 1 to %d letters, digits or . _ - :", maxNameLen)
+		if !validate.Name(t, ".-_:", validate.MaxNameLen) {
+			v.Add(path+".type", "must be 1 to %d letters, digits or . _ - :", validate.MaxNameLen)
 		} else if notify.IsControlEvent(t) {
 			v.Add(path+".type", "%q is reserved for stream control events", t)
 		}
 	}
-	if c := n.GetCategory(); c != "" && !ValidCategory(c) {
-		v.Add(path+".category", CategoryRule)
+	if c := n.GetCategory(); c != "" && !validate.Category(c) {
+		v.Add(path+".category", validate.CategoryRule)
 	}
 	checkText(n.GetTitle(), lim.MaxTitleBytes, true, "", path+".title", v)
 	checkText(n.GetBody(), lim.MaxBodyBytes, false, "\t\n\r", path+".body", v)
@@ -101,7 +91,7 @@ func validate(n *heraldv1.Notification, lim Limits, now time.Time, path string, 
 	return out
 }
 
-func validateAudience(a *heraldv1.Audience, lim Limits, path string, v *Violations) ([]notify.UserID, []notify.Topic) {
+func validateAudience(a *heraldv1.Audience, lim Limits, path string, v *validate.Violations) ([]notify.UserID, []notify.Topic) {
 	ids, topics := a.GetUserIds(), a.GetTopics()
 	if len(ids) == 0 && len(topics) == 0 {
 		v.Add(path, "at least one user ID or topic is required")
@@ -155,7 +145,7 @@ func validateAudience(a *heraldv1.Audience, lim Limits, path string, v *Violatio
 // show these strings as they are; a NUL truncates them in C-based
 // renderers, U+0085 breaks lines where JSON does not, and escape sequences
 // reach terminals.
-func checkText(s string, max int, required bool, allowed, path string, v *Violations) {
+func checkText(s string, max int, required bool, allowed, path string, v *validate.Violations) {
 	switch {
 	case required && strings.TrimSpace(s) == "":
 		v.Add(path, "required")
@@ -190,7 +180,7 @@ func controlChar(s, allowed string) (int, rune) {
 
 // validateData encodes data as the compact JSON object clients receive. An
 // empty object is dropped.
-func validateData(d *structpb.Struct, max int, path string, v *Violations) json.RawMessage {
+func validateData(d *structpb.Struct, max int, path string, v *validate.Violations) json.RawMessage {
 	if len(d.GetFields()) == 0 {
 		return nil
 	}
@@ -214,23 +204,6 @@ func validateData(d *structpb.Struct, max int, path string, v *Violations) json.
 		return nil
 	}
 	return b
-}
-
-// validName reports whether s is 1 to max bytes of ASCII letters, digits and
-// the punctuation in extra. Names are kept to ASCII because they become SSE
-// event names, store keys and metric-friendly labels.
-func validName(s, extra string, max int) bool {
-	if s == "" || len(s) > max {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(extra, c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
 }
 
 func printable(s string) bool {

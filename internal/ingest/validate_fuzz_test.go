@@ -15,6 +15,7 @@ import (
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
 	"github.com/heraldhq/herald/internal/ingest"
 	"github.com/heraldhq/herald/internal/notify"
+	"github.com/heraldhq/herald/internal/validate"
 )
 
 // FuzzValidateProto feeds Validate what gRPC callers and Kafka producers of
@@ -45,9 +46,9 @@ func FuzzValidateProto(f *testing.F) {
 		}
 		got, err := ingest.Validate(&n, ingest.Limits{}, testNow)
 		if err != nil {
-			var ve *ingest.ValidationError
+			var ve *validate.Error
 			if !errors.As(err, &ve) {
-				t.Fatalf("Validate error %T %v, want a *ValidationError", err, err)
+				t.Fatalf("Validate error %T %v, want a *validate.Error", err, err)
 			}
 			return
 		}

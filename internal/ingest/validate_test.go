@@ -17,6 +17,7 @@ import (
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
 	"github.com/heraldhq/herald/internal/ingest"
 	"github.com/heraldhq/herald/internal/notify"
+	"github.com/heraldhq/herald/internal/validate"
 )
 
 var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -167,9 +168,9 @@ func TestValidateRefuses(t *testing.T) {
 				tt.mod(n)
 			})
 			got, err := ingest.Validate(n, lim, testNow)
-			var ve *ingest.ValidationError
+			var ve *validate.Error
 			if !errors.As(err, &ve) {
-				t.Fatalf("Validate = %+v, %v; want a ValidationError", got, err)
+				t.Fatalf("Validate = %+v, %v; want a validate.Error", got, err)
 			}
 			var fields []string
 			for _, v := range ve.Violations {
@@ -216,7 +217,7 @@ func TestValidateDataAtLimit(t *testing.T) {
 func TestValidateNil(t *testing.T) {
 	t.Parallel()
 	_, err := ingest.Validate(nil, ingest.Limits{}, testNow)
-	var ve *ingest.ValidationError
+	var ve *validate.Error
 	if !errors.As(err, &ve) || ve.Violations[0].Field != "notification" {
 		t.Fatalf("Validate(nil) err = %v", err)
 	}
@@ -226,7 +227,7 @@ func TestValidateCapsViolations(t *testing.T) {
 	t.Parallel()
 	ids := make([]string, 1000)
 	_, err := ingest.Validate(&heraldv1.Notification{Audience: &heraldv1.Audience{UserIds: ids}, Title: "x"}, ingest.Limits{}, testNow)
-	var ve *ingest.ValidationError
+	var ve *validate.Error
 	if !errors.As(err, &ve) {
 		t.Fatalf("err = %v", err)
 	}
@@ -252,11 +253,11 @@ func TestValidateTopicMessages(t *testing.T) {
 	t.Parallel()
 	n := &heraldv1.Notification{Audience: &heraldv1.Audience{Topics: []string{"ok", "", "a b"}}, Title: "x"}
 	_, err := ingest.Validate(n, ingest.Limits{}, testNow)
-	var ve *ingest.ValidationError
+	var ve *validate.Error
 	if !errors.As(err, &ve) {
-		t.Fatalf("err = %v, want ValidationError", err)
+		t.Fatalf("err = %v, want a validate.Error", err)
 	}
-	want := []ingest.FieldViolation{
+	want := []validate.FieldViolation{
 		{Field: "notification.audience.topics[1]", Description: "must not be empty"},
 		{Field: "notification.audience.topics[2]", Description: "ASCII letters, digits and . _ - / : only, at most 200 bytes"},
 	}

@@ -16,7 +16,7 @@ import (
 )
 
 // Notifier stores a batch of notifications, all or none, in order;
-// *ingest.Service implements it. An *ingest.ValidationError marks the batch
+// *ingest.Service implements it. A *validate.Error marks the batch
 // as bad for good (the consumer then finds the bad ones one at a time); any
 // other error is taken as temporary and the batch is retried.
 type Notifier interface {

@@ -8,12 +8,13 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/heraldhq/herald/internal/ingest"
+	"github.com/heraldhq/herald/internal/validate"
 )
 
 // FuzzDecodeValidate runs a message through what the consumer does with
 // it before storing: decode (strict or not, JSON or protobuf), then the
 // API's validation. Each message must end up either refused by decode or
-// by validation as a *ValidationError, which dead-letters it, or accepted
+// by validation as a *validate.Error, which dead-letters it, or accepted
 // with an idempotency key: any other error would be retried forever and
 // stall the partition.
 func FuzzDecodeValidate(f *testing.F) {
@@ -37,7 +38,7 @@ func FuzzDecodeValidate(f *testing.F) {
 		}
 		got, err := ingest.Validate(n, ingest.Limits{}, now)
 		if err != nil {
-			if _, ok := errors.AsType[*ingest.ValidationError](err); !ok {
+			if _, ok := errors.AsType[*validate.Error](err); !ok {
 				t.Fatalf("Validate error %T %v would be retried forever", err, err)
 			}
 			return

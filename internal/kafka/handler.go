@@ -14,6 +14,7 @@ import (
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
 	"github.com/heraldhq/herald/internal/backoff"
 	"github.com/heraldhq/herald/internal/ingest"
+	"github.com/heraldhq/herald/internal/validate"
 )
 
 // Headers added to a dead letter.
@@ -186,7 +187,7 @@ func (h *handler) store(ctx context.Context, ms []fetched, ns []*heraldv1.Notifi
 // refusal is the dead-letter reason of an error that refuses messages for
 // good, or "".
 func refusal(err error) string {
-	if _, ok := errors.AsType[*ingest.ValidationError](err); ok {
+	if _, ok := errors.AsType[*validate.Error](err); ok {
 		return reasonInvalid
 	}
 	if _, ok := errors.AsType[*ingest.ConflictError](err); ok {
@@ -196,7 +197,7 @@ func refusal(err error) string {
 }
 
 // notify stores ns, retrying temporary failures until ctx ends. It returns
-// nil once stored, an *ingest.ValidationError or *ingest.ConflictError if
+// nil once stored, a *validate.Error or *ingest.ConflictError if
 // ns is refused for good, or ctx's end.
 func (h *handler) notify(ctx context.Context, ns []*heraldv1.Notification) error {
 	b := h.backoff()

@@ -17,6 +17,7 @@ import (
 	"github.com/heraldhq/herald/internal/kafka"
 	"github.com/heraldhq/herald/internal/notify"
 	"github.com/heraldhq/herald/internal/store"
+	"github.com/heraldhq/herald/internal/validate"
 )
 
 // testTimeout bounds every wait of a test.
@@ -158,7 +159,7 @@ func messageCount(t *testing.T, addrs []string, topic string, partitions int) in
 }
 
 // fakeNotifier stores notifications in memory like the real path: it
-// refuses an empty audience or title with an *ingest.ValidationError,
+// refuses an empty audience or title with a *validate.Error,
 // stores a sender's idempotency key once, and refuses the key with another
 // title with an *ingest.ConflictError.
 type fakeNotifier struct {
@@ -198,17 +199,17 @@ func (f *fakeNotifier) Notify(ctx context.Context, sender string, ns []*heraldv1
 		return nil, fmt.Errorf("fake store: %w", notify.ErrUnavailable)
 	}
 	defer f.mu.Unlock()
-	var vs []ingest.FieldViolation
+	var vs []validate.FieldViolation
 	for i, n := range ns {
 		if len(n.GetAudience().GetUserIds()) == 0 && len(n.GetAudience().GetTopics()) == 0 {
-			vs = append(vs, ingest.FieldViolation{Field: fmt.Sprintf("notifications[%d].audience", i), Description: "required"})
+			vs = append(vs, validate.FieldViolation{Field: fmt.Sprintf("notifications[%d].audience", i), Description: "required"})
 		}
 		if n.GetTitle() == "" {
-			vs = append(vs, ingest.FieldViolation{Field: fmt.Sprintf("notifications[%d].title", i), Description: "required"})
+			vs = append(vs, validate.FieldViolation{Field: fmt.Sprintf("notifications[%d].title", i), Description: "required"})
 		}
 	}
 	if vs != nil {
-		return nil, &ingest.ValidationError{Violations: vs}
+		return nil, &validate.Error{Violations: vs}
 	}
 	f.batches = append(f.batches, len(ns))
 	rs := make([]store.Result, len(ns))

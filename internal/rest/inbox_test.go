@@ -12,6 +12,7 @@ import (
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
 	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/rest"
+	"github.com/heraldhq/herald/internal/rpc"
 )
 
 var jwtSecret = []byte("0123456789abcdef0123456789abcdef")
@@ -45,7 +46,7 @@ func startAuthed(t *testing.T) string {
 		t.Fatal(err)
 	}
 	p := auth.Policy{Keys: keys, Users: users}
-	h, err := rest.New(rest.Services{Inbox: whoAmI{}, Subscription: whoAmI{}}, rest.Options{Interceptor: auth.Unary(p)})
+	h, err := rest.New(rest.Services{Inbox: whoAmI{}, Subscription: whoAmI{}}, rest.Options{Interceptor: rpc.NewAuth(p).Unary()})
 	if err != nil {
 		t.Fatal(err)
 	}

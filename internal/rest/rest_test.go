@@ -46,7 +46,7 @@ func start(t *testing.T, opts *rest.Options) string {
 	if opts != nil {
 		o = *opts
 	}
-	o.Interceptor = auth.Unary(auth.Policy{Keys: keys, Log: log})
+	o.Interceptor = rpc.NewAuth(auth.Policy{Keys: keys, Log: log}).Unary()
 	// Every service has routes, so that routing errors are those of the
 	// whole API; only Notify does real work here.
 	h, err := rest.New(rest.Services{Notify: rpc.NewNotifyServer(svc, log), Subscription: whoAmI{}, Inbox: whoAmI{}}, o)

@@ -16,7 +16,7 @@ import (
 )
 
 // NotifyServer implements herald.v1.NotifyService. Callers must have passed
-// auth.Unary, which names the sending service and its key's scope.
+// the Auth interceptor, which names the sending service and its key's scope.
 type NotifyServer struct {
 	heraldv1.UnimplementedNotifyServiceServer
 	svc   *ingest.Service

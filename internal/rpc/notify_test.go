@@ -71,7 +71,7 @@ func serve(t *testing.T, withAuth bool) heraldv1.NotifyServiceClient {
 		if err != nil {
 			t.Fatal(err)
 		}
-		opts = append(opts, grpc.UnaryInterceptor(auth.Unary(auth.Policy{Keys: keys, Log: log})))
+		opts = append(opts, grpc.UnaryInterceptor(rpc.NewAuth(auth.Policy{Keys: keys, Log: log}).Unary()))
 	}
 	srv := grpc.NewServer(opts...)
 	heraldv1.RegisterNotifyServiceServer(srv, rpc.NewNotifyServer(svc, log))

@@ -12,13 +12,14 @@ import (
 
 	"github.com/heraldhq/herald/internal/ingest"
 	"github.com/heraldhq/herald/internal/notify"
+	"github.com/heraldhq/herald/internal/validate"
 )
 
 // toStatus translates an error from the domain into a gRPC status. Only
 // validation errors reach the client in detail; unexpected errors are logged
 // and reported generically, so that internals never leak.
 func toStatus(ctx context.Context, log *slog.Logger, method string, err error) error {
-	var ve *ingest.ValidationError
+	var ve *validate.Error
 	var ce *ingest.ConflictError
 	switch {
 	case errors.As(err, &ve):
@@ -38,7 +39,7 @@ func toStatus(ctx context.Context, log *slog.Logger, method string, err error) e
 	}
 }
 
-func invalidArgument(ve *ingest.ValidationError) error {
+func invalidArgument(ve *validate.Error) error {
 	br := &errdetails.BadRequest{FieldViolations: make([]*errdetails.BadRequest_FieldViolation, len(ve.Violations))}
 	for i, v := range ve.Violations {
 		br.FieldViolations[i] = &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Description}
@@ -84,7 +85,7 @@ func keyReused(ce *ingest.ConflictError) error {
 // summary names the first violation and counts the rest; the details list
 // them all. Keeping the message short keeps the trailers well under the
 // 8 KiB that many clients accept.
-func summary(ve *ingest.ValidationError) string {
+func summary(ve *validate.Error) string {
 	if len(ve.Violations) == 0 {
 		return "invalid request"
 	}

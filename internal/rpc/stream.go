@@ -14,9 +14,9 @@ import (
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
 	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/hub"
-	"github.com/heraldhq/herald/internal/ingest"
 	"github.com/heraldhq/herald/internal/notify"
 	"github.com/heraldhq/herald/internal/resume"
+	"github.com/heraldhq/herald/internal/validate"
 )
 
 // StreamStore is what a stream reads: the replay after a cursor and the
@@ -114,7 +114,7 @@ func (s *StreamServer) Stream(req *heraldv1.StreamRequest, ss grpc.ServerStreami
 	if resumed {
 		p, err := resume.ParsePosition(req.GetCursor())
 		if err != nil {
-			return invalidArgument(&ingest.ValidationError{Violations: []ingest.FieldViolation{
+			return invalidArgument(&validate.Error{Violations: []validate.FieldViolation{
 				{Field: "cursor", Description: "must be the cursor of an earlier event of this stream"},
 			}})
 		}

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"unicode/utf8"
 
-	"github.com/heraldhq/herald/internal/ingest"
 	"github.com/heraldhq/herald/internal/notify"
+	"github.com/heraldhq/herald/internal/validate"
 )
 
 // Request limits of the subscription and inbox APIs, as the proto comments
@@ -19,13 +19,14 @@ const (
 	maxIDLen         = 256
 )
 
-// violations adds the subscription and inbox fields to ingest's collector.
-type violations struct{ ingest.Violations }
+// violations adds the subscription and inbox fields to the collector every
+// API validates with.
+type violations struct{ validate.Violations }
 
 // err is the InvalidArgument status for the violations, or nil.
 func (v *violations) err() error {
 	if err := v.Err(); err != nil {
-		return invalidArgument(err.(*ingest.ValidationError))
+		return invalidArgument(err.(*validate.Error))
 	}
 	return nil
 }
@@ -83,7 +84,7 @@ func (v *violations) users(field string, in []string) []notify.UserID {
 	return out
 }
 
-// categories parses a list of category names with the rule ingest applies
+// categories parses a list of category names with the rule that applies
 // to a notification's category, dropping repeats.
 func (v *violations) categories(field string, in []string) []string {
 	if len(in) > maxTopicsPerCall {
@@ -93,8 +94,8 @@ func (v *violations) categories(field string, in []string) []string {
 	out := make([]string, 0, len(in))
 	seen := make(map[string]struct{}, len(in))
 	for i, s := range in {
-		if !ingest.ValidCategory(s) {
-			v.Add(fmt.Sprintf("%s[%d]", field, i), ingest.CategoryRule)
+		if !validate.Category(s) {
+			v.Add(fmt.Sprintf("%s[%d]", field, i), validate.CategoryRule)
 			continue
 		}
 		if _, dup := seen[s]; !dup {

@@ -1,9 +1,10 @@
-package auth_test
+package rpc_test
 
 import (
 	"context"
 	"log/slog"
 	"net"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -16,6 +17,7 @@ import (
 
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
 	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/rpc"
 )
 
 // echoServer answers with the authenticated service's name as the ID.
@@ -38,10 +40,8 @@ func startServer(t *testing.T, keys *auth.APIKeys, dev bool) *grpc.ClientConn {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	srv := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(auth.Unary(auth.Policy{Keys: keys, Dev: dev, Log: log})),
-		grpc.ChainStreamInterceptor(auth.Stream(auth.Policy{Keys: keys, Dev: dev, Log: log})),
-	)
+	a := rpc.NewAuth(auth.Policy{Keys: keys, Dev: dev, Log: log})
+	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(a.Unary()), grpc.ChainStreamInterceptor(a.Stream()))
 	heraldv1.RegisterNotifyServiceServer(srv, echoServer{})
 	healthpb.RegisterHealthServer(srv, health.NewServer())
 	done := make(chan struct{})
@@ -123,6 +123,35 @@ func TestServiceUnaryHealthOpenWithoutKey(t *testing.T) {
 	cc := startServer(t, nil, false)
 	if _, err := healthpb.NewHealthClient(cc).Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil {
 		t.Fatalf("health check without key: %v", err)
+	}
+}
+
+// TestServiceMethodScope checks that the interceptor refuses a method
+// outside the key's list with PermissionDenied naming it, and passes the key
+// on to the handler.
+func TestServiceMethodScope(t *testing.T) {
+	t.Parallel()
+	keys, err := auth.ParseKeyFile([]byte(
+		"name=subs hash=" + auth.HashAPIKey("hk_subs") + " methods=Subscribe\n" +
+			"name=sender hash=" + auth.HashAPIKey("hk_send") + " methods=Notify topics=a/*\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := auth.NewAPIKeys(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := heraldv1.NewNotifyServiceClient(startServer(t, set, false))
+
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "x-api-key", "hk_subs")
+	_, err = c.Notify(ctx, &heraldv1.NotifyRequest{})
+	if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), `"subs" may not call Notify`) {
+		t.Errorf("Notify with a Subscribe-only key: %v, want PermissionDenied naming the method", err)
+	}
+	ctx = metadata.AppendToOutgoingContext(context.Background(), "x-api-key", "hk_send")
+	resp, err := c.Notify(ctx, &heraldv1.NotifyRequest{})
+	if err != nil || resp.GetId() != "sender" {
+		t.Errorf("Notify with a Notify key: %v, %v", resp, err)
 	}
 }
 

@@ -1,4 +1,4 @@
-package auth_test
+package rpc_test
 
 import (
 	"context"

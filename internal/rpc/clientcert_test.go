@@ -1,4 +1,4 @@
-package auth_test
+package rpc_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
-	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/rpc"
 )
 
 func TestClientCertUnary(t *testing.T) {
@@ -40,7 +40,7 @@ func TestClientCertUnary(t *testing.T) {
 		{"inbox without cert", withPeer(credentials.TLSInfo{}), "/herald.v1.InboxService/List", codes.OK},
 		{"health without cert", context.Background(), "/grpc.health.v1.Health/Check", codes.OK},
 	}
-	icpt := auth.ClientCertUnary()
+	icpt := rpc.ClientCertUnary()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -61,7 +61,7 @@ func (s certStream) Context() context.Context { return s.ctx }
 
 func TestClientCertStream(t *testing.T) {
 	t.Parallel()
-	icpt := auth.ClientCertStream()
+	icpt := rpc.ClientCertStream()
 	ok := func(any, grpc.ServerStream) error { return nil }
 	err := icpt(nil, certStream{ctx: context.Background()}, &grpc.StreamServerInfo{FullMethod: "/herald.v1.NotifyService/Notify"}, ok)
 	if status.Code(err) != codes.Unauthenticated {

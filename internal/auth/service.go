@@ -5,11 +5,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync/atomic"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 )
 
 // DevService is the service name given to unauthenticated requests in
@@ -19,19 +14,11 @@ const DevService = "dev"
 // NotifyServicePrefix is the method prefix of herald.v1.NotifyService.
 const NotifyServicePrefix = "/herald.v1.NotifyService/"
 
-// contextStream replaces a stream's context with one carrying the identity.
-type contextStream struct {
-	grpc.ServerStream
-	ctx context.Context
-}
-
-func (s *contextStream) Context() context.Context { return s.ctx }
-
-// serviceAuth checks service API keys. The key is read from the metadata
+// serviceAuth checks service API keys. The key is read from the header
 // "authorization: Bearer <key>" or "x-api-key: <key>". A missing or unknown
-// key is refused with codes.Unauthenticated, saying how to send one and
+// key is refused with ErrUnauthenticated, saying how to send one and
 // nothing about which keys exist; a method outside the key's scope with
-// codes.PermissionDenied.
+// ErrPermissionDenied.
 //
 // In dev mode a key is not needed: a request without one passes as service
 // DevService. What happens to a request with one depends on whether the
@@ -74,26 +61,25 @@ func (a *serviceAuth) applies(method string) bool {
 
 // errNoKey says how to send a key; it is the same over REST, where the
 // gateway forwards the HTTP headers of these names as the metadata.
-var errNoKey = status.Error(codes.Unauthenticated,
-	`missing API key: send "authorization: Bearer <key>" or "x-api-key: <key>" (gRPC metadata or HTTP header); `+
-		`heraldctl takes --api-key or HERALD_API_KEY; heraldctl apikey creates a key and the --api-keys hash the server needs`)
+var errNoKey = unauthenticated(`missing API key: send "authorization: Bearer <key>" or "x-api-key: <key>" (gRPC metadata or HTTP header); ` +
+	`heraldctl takes --api-key or HERALD_API_KEY; heraldctl apikey creates a key and the --api-keys hash the server needs`)
 
 // badKey refuses a key the server does not know. It shows the start of the
 // key's hash, which the caller can compute anyway and an operator can look
 // for in the server's configuration; never the key, nor the server's keys.
 func badKey(hash string) error {
-	return status.Errorf(codes.Unauthenticated,
+	return unauthenticatedf(
 		"unknown API key (%s…): its hash is in neither --api-keys nor --api-keys-file of this server; "+
 			"check the key the client sends, or add the hash that heraldctl apikey printed with it to the server", hash)
 }
 
 // errMalformedKey refuses an authorization header that carries no bearer
 // credential, such as "Basic …" or an empty "Bearer ".
-var errMalformedKey = status.Error(codes.Unauthenticated,
+var errMalformedKey = unauthenticated(
 	`malformed API key header: want "authorization: Bearer <key>" or "x-api-key: <key>"`)
 
-func (a *serviceAuth) authenticate(ctx context.Context, method string) (context.Context, error) {
-	key, present := keyFromMetadata(ctx)
+func (a *serviceAuth) authenticate(ctx context.Context, method string, c Credentials) (context.Context, error) {
+	key, present := c.serviceKey()
 	if !present {
 		if a.dev {
 			return WithService(ctx, DevService), nil
@@ -120,7 +106,7 @@ func (a *serviceAuth) authenticate(ctx context.Context, method string) (context.
 	}
 	if name := MethodName(method); !k.AllowsMethod(name) {
 		a.log.InfoContext(ctx, "service request outside its key's methods", "service", k.Name, "method", method)
-		return nil, status.Errorf(codes.PermissionDenied, "API key of service %q may not call %s; its methods: %s", k.Name, name, strings.Join(k.Methods, ","))
+		return nil, permissionDeniedf("API key of service %q may not call %s; its methods: %s", k.Name, name, strings.Join(k.Methods, ","))
 	}
 	return WithKey(ctx, k), nil
 }
@@ -134,18 +120,16 @@ func keyCount(ks KeySet) int {
 	return -1
 }
 
-// keyFromMetadata returns the credential the caller presented. present is
-// true as soon as any credential header is there, even a malformed one, so
-// that dev mode never lets a broken credential through as "no credential".
-func keyFromMetadata(ctx context.Context) (key string, present bool) {
-	// ValueFromIncomingContext copies one header's values, where
-	// FromIncomingContext would copy all of them on every call.
-	if vs := metadata.ValueFromIncomingContext(ctx, "authorization"); len(vs) > 0 {
-		k, _ := bearer(vs[0])
+// serviceKey returns the key c presents. present is true as soon as any
+// credential header is there, even a malformed one, so that dev mode never
+// lets a broken credential through as "no credential".
+func (c Credentials) serviceKey() (key string, present bool) {
+	if c.HasAuthorization {
+		k, _ := bearer(c.Authorization)
 		return k, true
 	}
-	if vs := metadata.ValueFromIncomingContext(ctx, "x-api-key"); len(vs) > 0 {
-		return strings.TrimSpace(vs[0]), true
+	if c.HasAPIKey {
+		return strings.TrimSpace(c.APIKey), true
 	}
 	return "", false
 }

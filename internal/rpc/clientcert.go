@@ -1,13 +1,16 @@
-package auth
+package rpc
 
 import (
 	"context"
+	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+
+	"github.com/heraldhq/herald/internal/auth"
 )
 
 var errNoClientCert = status.Error(codes.Unauthenticated, "a client certificate is required for this service (mutual TLS)")
@@ -45,7 +48,7 @@ func ClientCertStream(prefixes ...string) grpc.StreamServerInterceptor {
 
 func certPrefixes(p []string) []string {
 	if len(p) == 0 {
-		return []string{NotifyServicePrefix, SubscriptionServicePrefix}
+		return []string{auth.NotifyServicePrefix, auth.SubscriptionServicePrefix}
 	}
 	return append([]string(nil), p...)
 }
@@ -60,4 +63,13 @@ func verifiedClientCert(ctx context.Context) bool {
 	}
 	info, ok := p.AuthInfo.(credentials.TLSInfo)
 	return ok && len(info.State.VerifiedChains) > 0 && len(info.State.PeerCertificates) > 0
+}
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
 }
