@@ -241,14 +241,18 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 	a.services.Subscription = rpc.NewSubscriptionServer(a.store, rpcLog)
 	heraldv1.RegisterNotifyServiceServer(a.grpcSrv, a.services.Notify)
 	heraldv1.RegisterSubscriptionServiceServer(a.grpcSrv, a.services.Subscription)
+	channelPolicy := auth.ChannelPolicy{Public: cfg.PublicChannels, Anonymous: cfg.AnonymousChannels}
 	a.grpcStr = rpc.NewStreamServer(rpc.StreamConfig{
-		Store:      a.store,
-		Hub:        a.hub,
-		WaitLive:   a.waitLive(),
-		QueueSize:  cfg.StreamQueue,
-		Streams:    a.streamN,
-		Registerer: a.reg,
-		Logger:     rpcLog,
+		Store:         a.store,
+		Hub:           a.hub,
+		Channels:      a.store,
+		ChannelPolicy: channelPolicy,
+		MaxChannels:   cfg.MaxChannelsPerStream,
+		WaitLive:      a.waitLive(),
+		QueueSize:     cfg.StreamQueue,
+		Streams:       a.streamN,
+		Registerer:    a.reg,
+		Logger:        rpcLog,
 	})
 	a.services.Inbox = inboxService{
 		InboxServer: rpc.NewInboxServer(rpc.InboxConfig{
@@ -260,6 +264,8 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 		streams: a.grpcStr,
 	}
 	heraldv1.RegisterInboxServiceServer(a.grpcSrv, a.services.Inbox)
+	a.services.Channel = rpc.NewChannelServer(rpc.ChannelConfig{Store: a.store, Policy: channelPolicy, Logger: rpcLog})
+	heraldv1.RegisterChannelServiceServer(a.grpcSrv, a.services.Channel)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.grpcSrv, a.health)
 	reflection.Register(a.grpcSrv)
@@ -267,6 +273,9 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 	a.streams = sse.NewHandler(sse.Config{
 		Store:          a.store,
 		Hub:            a.hub,
+		Channels:       a.store,
+		ChannelPolicy:  channelPolicy,
+		MaxChannels:    cfg.MaxChannelsPerStream,
 		WaitLive:       a.waitLive(),
 		Verifier:       a.users,
 		Streams:        a.streamN,

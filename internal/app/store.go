@@ -40,6 +40,8 @@ func (a *App) openStore(cfg config.Config, log *slog.Logger) (publisher, []func(
 			RetentionCount:    cfg.RetentionCount,
 			RetentionAge:      cfg.RetentionAge,
 			IdempotencyWindow: cfg.IdempotencyWindow,
+			ChannelHistory:    cfg.ChannelHistory,
+			ChannelHistoryAge: cfg.ChannelHistoryAge,
 			MemTableSize:      cfg.StoreMemTableMB << 20,
 			Registerer:        a.reg,
 		})
@@ -96,6 +98,8 @@ func (a *App) openStore(cfg config.Config, log *slog.Logger) (publisher, []func(
 		RetentionCount:    cfg.RetentionCount,
 		RetentionAge:      cfg.RetentionAge,
 		IdempotencyWindow: cfg.IdempotencyWindow,
+		ChannelHistory:    cfg.ChannelHistory,
+		ChannelHistoryAge: cfg.ChannelHistoryAge,
 		WaitReplicas:      cfg.RedisWaitReplicas,
 		WaitTimeout:       cfg.RedisWaitTimeout,
 		Logger:            log.With("component", "store"),

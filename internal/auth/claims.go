@@ -13,4 +13,7 @@ import (
 type Claims struct {
 	User   notify.UserID
 	Expiry time.Time
+	// Channels are the token's `channels` claim: path.Match patterns of
+	// the channels its bearer may listen to besides the public ones.
+	Channels []string
 }

@@ -103,22 +103,47 @@ func verify(p *jwt.Parser, token string, keyFn jwt.Keyfunc) (Claims, error) {
 	if len(token) > maxTokenLen {
 		return Claims{}, fmt.Errorf("%w: longer than %d bytes", ErrInvalidToken, maxTokenLen)
 	}
-	var rc jwt.RegisteredClaims
-	if _, err := p.ParseWithClaims(token, &rc, keyFn); err != nil {
+	var tc tokenClaims
+	if _, err := p.ParseWithClaims(token, &tc, keyFn); err != nil {
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
-	user, err := notify.ParseUserID(rc.Subject)
+	user, err := notify.ParseUserID(tc.Subject)
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: subject: %w", ErrInvalidToken, err)
 	}
+	if err := ParseChannelPatterns(tc.Channels); err != nil {
+		return Claims{}, fmt.Errorf("%w: channels: %w", ErrInvalidToken, err)
+	}
 	// ExpirationRequired guarantees ExpiresAt is set.
-	return Claims{User: user, Expiry: rc.ExpiresAt.Time}, nil
+	return Claims{User: user, Expiry: tc.ExpiresAt.Time, Channels: tc.Channels}, nil
+}
+
+// tokenClaims are the claims Herald reads: the registered ones, and the
+// channels its bearer may listen to, an array of patterns as Centrifugo
+// and Mercure put them in tokens.
+type tokenClaims struct {
+	jwt.RegisteredClaims
+	Channels []string `json:"channels,omitempty"`
+}
+
+// Token is what MintHS256 signs.
+type Token struct {
+	User             string
+	TTL              time.Duration
+	Audience, Issuer string
+	Channels         []string // the channels claim; nil for none
 }
 
 // MintHS256 signs an HS256 token for user that expires ttl after now, with
 // the given audience and issuer when not empty. It serves `heraldctl token`
 // in development, and tests.
 func MintHS256(secret []byte, user string, ttl time.Duration, audience, issuer string, now time.Time) (string, error) {
+	return Token{User: user, TTL: ttl, Audience: audience, Issuer: issuer}.SignHS256(secret, now)
+}
+
+// SignHS256 signs t with secret, issued at now.
+func (t Token) SignHS256(secret []byte, now time.Time) (string, error) {
+	user, ttl, audience, issuer := t.User, t.TTL, t.Audience, t.Issuer
 	if len(secret) < MinHS256SecretLen {
 		return "", fmt.Errorf("auth: HS256 secret is %d bytes, need at least %d", len(secret), MinHS256SecretLen)
 	}
@@ -128,17 +153,20 @@ func MintHS256(secret []byte, user string, ttl time.Duration, audience, issuer s
 	if ttl <= 0 {
 		return "", fmt.Errorf("auth: mint token: ttl %v is not positive", ttl)
 	}
-	rc := jwt.RegisteredClaims{
+	if err := ParseChannelPatterns(t.Channels); err != nil {
+		return "", fmt.Errorf("auth: mint token: %w", err)
+	}
+	tc := tokenClaims{RegisteredClaims: jwt.RegisteredClaims{
 		Subject:   user,
 		Issuer:    issuer,
 		IssuedAt:  jwt.NewNumericDate(now),
 		NotBefore: jwt.NewNumericDate(now),
 		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
-	}
+	}, Channels: t.Channels}
 	if audience != "" {
-		rc.Audience = jwt.ClaimStrings{audience}
+		tc.Audience = jwt.ClaimStrings{audience}
 	}
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, rc).SignedString(secret)
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, tc).SignedString(secret)
 	if err != nil {
 		return "", fmt.Errorf("auth: sign token: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 const (
 	SubscriptionServicePrefix = "/herald.v1.SubscriptionService/"
 	InboxServicePrefix        = "/herald.v1.InboxService/"
+	ChannelServicePrefix      = "/herald.v1.ChannelService/"
 	// heraldPrefix covers every Herald service: a method under it that no
 	// rule names is refused, so that a new service is never open by
 	// accident.
@@ -47,6 +48,11 @@ type Policy struct {
 	// UserPrefixes are the methods that need a user token; default
 	// InboxService.
 	UserPrefixes []string
+	// OptionalUserPrefixes are the methods that take a user token if one
+	// is presented (a bad one is refused) and also serve callers with
+	// none, whom the method itself judges; default ChannelService, whose
+	// anonymous channels need no token.
+	OptionalUserPrefixes []string
 }
 
 // Credentials are the credential headers of a request as its transport
@@ -69,6 +75,7 @@ type Authenticator struct {
 	services *serviceAuth
 	users    Verifier
 	userPfx  []string
+	optPfx   []string
 	log      *slog.Logger
 }
 
@@ -80,8 +87,17 @@ func NewAuthenticator(p Policy) *Authenticator {
 	if len(p.UserPrefixes) == 0 {
 		p.UserPrefixes = []string{InboxServicePrefix}
 	}
+	if len(p.OptionalUserPrefixes) == 0 {
+		p.OptionalUserPrefixes = []string{ChannelServicePrefix}
+	}
 	sa := newServiceAuth(p.Keys, p.Dev, p.Log, p.ServicePrefixes)
-	return &Authenticator{services: sa, users: p.Users, userPfx: append([]string(nil), p.UserPrefixes...), log: sa.log}
+	return &Authenticator{
+		services: sa,
+		users:    p.Users,
+		userPfx:  append([]string(nil), p.UserPrefixes...),
+		optPfx:   append([]string(nil), p.OptionalUserPrefixes...),
+		log:      sa.log,
+	}
 }
 
 var (
@@ -99,6 +115,11 @@ var (
 func (a *Authenticator) Authenticate(ctx context.Context, method string, c Credentials) (context.Context, error) {
 	switch {
 	case hasAnyPrefix(method, a.userPfx):
+		return a.user(ctx, method, c)
+	case hasAnyPrefix(method, a.optPfx):
+		if !c.HasAuthorization {
+			return ctx, nil
+		}
 		return a.user(ctx, method, c)
 	case a.services.applies(method):
 		return a.services.authenticate(ctx, method, c)

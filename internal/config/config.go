@@ -153,6 +153,15 @@ type Config struct {
 	// the topics users may subscribe themselves to with
 	// InboxService.SubscribeMe; empty means none.
 	SelfSubscribeTopics []string
+	// PublicChannels and AnonymousChannels are path.Match patterns of the
+	// channels any user token, and no token at all, may listen to.
+	PublicChannels    []string
+	AnonymousChannels []string
+	// MaxChannelsPerStream bounds the channels of one stream.
+	MaxChannelsPerStream int
+	// ChannelHistory and ChannelHistoryAge cap each channel's history.
+	ChannelHistory    int
+	ChannelHistoryAge time.Duration
 
 	// LogLevel ("debug", "info", "warn" or "error", which
 	// slog.Level.UnmarshalText reads) and LogFormat ("text" or "json")
@@ -272,6 +281,11 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("max_conns_per_ip", c.MaxConnsPerIP),
 		slog.Any("cors_origins", c.CORSOrigins),
 		slog.Any("self_subscribe_topics", c.SelfSubscribeTopics),
+		slog.Any("public_channels", c.PublicChannels),
+		slog.Any("anonymous_channels", c.AnonymousChannels),
+		slog.Int("max_channels_per_stream", c.MaxChannelsPerStream),
+		slog.Int("channel_history", c.ChannelHistory),
+		slog.Duration("channel_history_age", c.ChannelHistoryAge),
 		slog.Duration("heartbeat", c.Heartbeat),
 		slog.Int("stream_queue", c.StreamQueue),
 		slog.Int("retention_count", c.RetentionCount),

@@ -77,14 +77,17 @@ func TestDefaults(t *testing.T) {
 		KafkaBatchSize:       100,
 		KafkaMaxMessageBytes: 1 << 20,
 
-		JWKSRefresh:       15 * time.Minute,
-		JWKSMinRefresh:    30 * time.Second,
-		MaxStreamsPerUser: 16,
-		MaxHeaderBytes:    16 << 10,
-		MaxRequestBytes:   1 << 20,
-		HSTSMaxAge:        365 * 24 * time.Hour,
-		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		JWKSRefresh:          15 * time.Minute,
+		JWKSMinRefresh:       30 * time.Second,
+		MaxStreamsPerUser:    16,
+		MaxChannelsPerStream: 16,
+		ChannelHistory:       100,
+		ChannelHistoryAge:    24 * time.Hour,
+		MaxHeaderBytes:       16 << 10,
+		MaxRequestBytes:      1 << 20,
+		HSTSMaxAge:           365 * 24 * time.Hour,
+		ReadHeaderTimeout:    5 * time.Second,
+		IdleTimeout:          2 * time.Minute,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(--dev) =\n%+v\nwant\n%+v", got, want)

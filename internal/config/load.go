@@ -32,6 +32,8 @@ func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, e
 		cors    listValue
 		brokers listValue
 		selfSub listValue
+		pubChan listValue
+		anonChan listValue
 		rAddrs  listValue
 	)
 	fs := flag.NewFlagSet("herald", flag.ContinueOnError)
@@ -77,6 +79,11 @@ func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, e
 	durationVar(fs, &c.IdleTimeout, "idle-timeout", 2*time.Minute, "how long an idle keep-alive HTTP connection is kept")
 	fs.Var(&cors, "cors-origins", "comma-separated browser origins allowed to open GET /v1/stream cross-origin with credentials (CORS); * lets any other origin read it without credentials")
 	fs.Var(&selfSub, "self-subscribe-topics", "comma-separated topic patterns (path.Match globs such as news/*,team:*) that users may subscribe themselves to (empty: none)")
+	fs.Var(&pubChan, "public-channels", "comma-separated channel patterns (path.Match globs such as news/*,rooms/*) any valid user token may listen to (empty: none; a token's channels claim opens others)")
+	fs.Var(&anonChan, "anonymous-channels", "comma-separated channel patterns that may be streamed and read with no token at all (empty: none)")
+	fs.IntVar(&c.MaxChannelsPerStream, "max-channels-per-stream", 16, "most channels one stream listens to; more is refused with 400")
+	fs.IntVar(&c.ChannelHistory, "channel-history", 100, "events kept per channel")
+	durationVar(fs, &c.ChannelHistoryAge, "channel-history-age", 24*time.Hour, "how long a channel's events are kept")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	durationVar(fs, &c.Heartbeat, "heartbeat", 15*time.Second, "interval of SSE keep-alive comments; on gRPC, of keepalive pings on a silent connection and their timeout")
@@ -153,6 +160,8 @@ func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, e
 	c.CORSOrigins = cors
 	c.KafkaBrokers = brokers
 	c.SelfSubscribeTopics = selfSub
+	c.PublicChannels = pubChan
+	c.AnonymousChannels = anonChan
 	c.RedisAddrs = rAddrs
 	c.RedisMode = strings.ToLower(c.RedisMode)
 	c.LogLevel = strings.ToLower(c.LogLevel)

@@ -112,6 +112,12 @@ func (c Config) Validate() error {
 			add("--self-subscribe-topics: pattern %q: %w", p, err)
 		}
 	}
+	if err := auth.ParseChannelPatterns(c.PublicChannels); err != nil {
+		add("--public-channels: %w", err)
+	}
+	if err := auth.ParseChannelPatterns(c.AnonymousChannels); err != nil {
+		add("--anonymous-channels: %w", err)
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		add("--log-level %q: want debug, info, warn or error", c.LogLevel)
@@ -127,6 +133,7 @@ func (c Config) Validate() error {
 		{"--heartbeat", c.Heartbeat},
 		{"--retry", c.Retry},
 		{"--retention-age", c.RetentionAge},
+		{"--channel-history-age", c.ChannelHistoryAge},
 		{"--idempotency-window", c.IdempotencyWindow},
 		{"--shutdown-timeout", c.ShutdownTimeout},
 		{"--kafka-session-timeout", c.KafkaSessionTimeout},
@@ -176,6 +183,8 @@ func (c Config) Validate() error {
 		{"--kafka-max-message-bytes", c.KafkaMaxMessageBytes},
 		{"--max-streams-per-user", c.MaxStreamsPerUser},
 		{"--max-request-bytes", c.MaxRequestBytes},
+		{"--max-channels-per-stream", c.MaxChannelsPerStream},
+		{"--channel-history", c.ChannelHistory},
 	}
 	for _, p := range counts {
 		if p.n <= 0 {

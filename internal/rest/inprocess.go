@@ -98,3 +98,13 @@ func (s inboxService) GetPreferences(ctx context.Context, r *heraldv1.GetPrefere
 func (s inboxService) UpdatePreferences(ctx context.Context, r *heraldv1.UpdatePreferencesRequest) (*heraldv1.UpdatePreferencesResponse, error) {
 	return call(ctx, s.ic, s.srv, heraldv1.InboxService_UpdatePreferences_FullMethodName, r, s.srv.UpdatePreferences)
 }
+
+type channelService struct {
+	heraldv1.UnimplementedChannelServiceServer
+	srv heraldv1.ChannelServiceServer
+	ic  grpc.UnaryServerInterceptor
+}
+
+func (s channelService) ListChannelEvents(ctx context.Context, r *heraldv1.ListChannelEventsRequest) (*heraldv1.ListChannelEventsResponse, error) {
+	return call(ctx, s.ic, s.srv, heraldv1.ChannelService_ListChannelEvents_FullMethodName, r, s.srv.ListChannelEvents)
+}

@@ -44,6 +44,7 @@ type Services struct {
 	Notify       heraldv1.NotifyServiceServer
 	Subscription heraldv1.SubscriptionServiceServer
 	Inbox        heraldv1.InboxServiceServer
+	Channel      heraldv1.ChannelServiceServer
 }
 
 // Options configure the REST handler. Zero values mean defaults.
@@ -91,10 +92,13 @@ func New(svcs Services, opts Options) (http.Handler, error) {
 	if svcs.Inbox != nil {
 		errs = append(errs, heraldv1.RegisterInboxServiceHandlerServer(ctx, mux, inboxService{srv: svcs.Inbox, ic: ic}))
 	}
+	if svcs.Channel != nil {
+		errs = append(errs, heraldv1.RegisterChannelServiceHandlerServer(ctx, mux, channelService{srv: svcs.Channel, ic: ic}))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("rest: register services: %w", err)
 	}
-	return limitBody(limit, mux), nil
+	return limitBody(limit, channelEvents(mux)), nil
 }
 
 // headerMatcher forwards the service credential header as gRPC metadata.

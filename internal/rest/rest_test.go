@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
 	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/ingest"
 	"github.com/heraldhq/herald/internal/rest"
@@ -49,7 +50,7 @@ func start(t *testing.T, opts *rest.Options) string {
 	o.Interceptor = rpc.NewAuth(auth.Policy{Keys: keys, Log: log}).Unary()
 	// Every service has routes, so that routing errors are those of the
 	// whole API; only Notify does real work here.
-	h, err := rest.New(rest.Services{Notify: rpc.NewNotifyServer(svc, log), Subscription: whoAmI{}, Inbox: whoAmI{}}, o)
+	h, err := rest.New(rest.Services{Notify: rpc.NewNotifyServer(svc, log), Subscription: whoAmI{}, Inbox: whoAmI{}, Channel: heraldv1.UnimplementedChannelServiceServer{}}, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
@@ -27,6 +28,40 @@ var allowedMethods = map[string]string{
 	"/v1/me/subscriptions:subscribe":   http.MethodPost,
 	"/v1/me/subscriptions:unsubscribe": http.MethodPost,
 	"/v1/me/preferences":               http.MethodGet + ", " + http.MethodPatch,
+}
+
+// channelsPrefix and eventsSuffix frame the history route of a channel,
+// GET /v1/channels/{channel}/events. A channel name holds slashes
+// ("rooms/developers"), which a gateway path template can match only as
+// its last part, so http.yaml maps /v1/channels/{channel=**} and this
+// handler takes the suffix off first: the suffix form is the one route.
+const (
+	channelsPrefix = "/v1/channels/"
+	eventsSuffix   = "/events"
+)
+
+// channelEvents serves the channel history route through next, which
+// knows it without the suffix; a channel path without it is not found.
+func channelEvents(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rest, ok := strings.CutPrefix(r.URL.Path, channelsPrefix)
+		if !ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		name, ok := strings.CutSuffix(rest, eventsSuffix)
+		if !ok || name == "" {
+			http.NotFound(w, r)
+			return
+		}
+		if r.Method != http.MethodGet {
+			w.Header().Set("Allow", http.MethodGet)
+		}
+		r2 := r.Clone(r.Context())
+		r2.URL.Path = channelsPrefix + name
+		r2.URL.RawPath = ""
+		next.ServeHTTP(w, r2)
+	})
 }
 
 // routingErrorHandler answers a known path asked with a method it does not

@@ -26,6 +26,9 @@ func eventOf(e notify.Entry) *heraldv1.Event {
 	if !n.ExpireTime.IsZero() {
 		ev.ExpireTime = timestamppb.New(n.ExpireTime)
 	}
+	if ch, ok := notify.ChannelOf(e.User); ok {
+		ev.Channel = string(ch)
+	}
 	if len(n.Data) > 0 {
 		// Data was validated as a JSON object on the way in.
 		d := new(structpb.Struct)

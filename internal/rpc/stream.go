@@ -46,6 +46,12 @@ const DefaultStreamWriteTimeout = 10 * time.Second
 type StreamConfig struct {
 	Store StreamStore
 	Hub   Subscriber
+	// Channels are the channels' histories; nil serves no channels.
+	Channels resume.ChannelStore
+	// ChannelPolicy says who may listen to which channel.
+	ChannelPolicy auth.ChannelPolicy
+	// MaxChannels bounds the channels of one stream (default 16).
+	MaxChannels int
 	// WaitLive, when set, blocks until entries committed from the call on
 	// reach the hub (in cluster mode: the bus is subscribed to the user);
 	// a stream waits for it, at most 2 s, before it sends headers.
@@ -80,8 +86,11 @@ func NewStreamServer(cfg StreamConfig) *StreamServer {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultStreamWriteTimeout
 	}
+	if cfg.MaxChannels <= 0 {
+		cfg.MaxChannels = 16
+	}
 	return &StreamServer{cfg: cfg, engine: resume.New(resume.Config{
-		Source:      resume.Stored{Store: cfg.Store, Hub: cfg.Hub},
+		Source:      resume.Stored{Store: cfg.Store, Channels: cfg.Channels, Hub: cfg.Hub},
 		WaitLive:    cfg.WaitLive,
 		Limiter:     cfg.Streams,
 		QueueSize:   cfg.QueueSize,
@@ -109,6 +118,10 @@ func (s *StreamServer) Stream(req *heraldv1.StreamRequest, ss grpc.ServerStreami
 	if !ok {
 		return status.Error(codes.Unauthenticated, "a user token is required")
 	}
+	channels, err := s.channels(&claims, req.GetChannels())
+	if err != nil {
+		return err
+	}
 	var after resume.Position
 	resumed := req.GetCursor() != ""
 	if resumed {
@@ -121,11 +134,15 @@ func (s *StreamServer) Stream(req *heraldv1.StreamRequest, ss grpc.ServerStreami
 		after = p
 	}
 
-	st, err := s.engine.Open(ctx, resume.Request{User: claims.User, After: after, Resume: resumed, Expiry: claims.Expiry})
+	st, err := s.engine.Open(ctx, resume.Request{User: claims.User, Channels: channels, After: after, Resume: resumed, Expiry: claims.Expiry})
 	switch {
 	case errors.Is(err, resume.ErrTooManyStreams):
 		// Refused rather than closing an older stream: see package limit.
 		return status.Error(codes.ResourceExhausted, "too many open streams for this user; close one first")
+	case errors.Is(err, resume.ErrChannelClash):
+		return invalidArgument(&validate.Error{Violations: []validate.FieldViolation{
+			{Field: "channels", Description: err.Error() + "; stream them apart"},
+		}})
 	case err != nil:
 		return errShuttingDown
 	}
@@ -133,6 +150,27 @@ func (s *StreamServer) Stream(req *heraldv1.StreamRequest, ss grpc.ServerStreami
 	defer out.stop()
 	reason, err := st.Run(ctx, out)
 	return streamEnd(ctx, reason, err)
+}
+
+// channels checks the channels a stream asks for against the policy.
+func (s *StreamServer) channels(claims *auth.Claims, names []string) ([]notify.Channel, error) {
+	if len(names) > 0 && s.cfg.Channels == nil {
+		return nil, status.Error(codes.Unimplemented, "this server streams no channels")
+	}
+	channels, err := s.cfg.ChannelPolicy.Listen(claims, names, s.cfg.MaxChannels)
+	switch {
+	case err == nil:
+		return channels, nil
+	case errors.Is(err, auth.ErrChannelDenied):
+		return nil, status.Error(codes.PermissionDenied, err.Error())
+	case errors.Is(err, notify.ErrBadChannel):
+		return nil, invalidArgument(&validate.Error{Violations: []validate.FieldViolation{
+			{Field: "channels", Description: err.Error() + " (names are ASCII letters, digits and ._-/:, at most 200 bytes)"},
+		}})
+	}
+	return nil, invalidArgument(&validate.Error{Violations: []validate.FieldViolation{
+		{Field: "channels", Description: err.Error()},
+	}})
 }
 
 var errShuttingDown = status.Error(codes.Unavailable, "server shutting down; resume from your last cursor")

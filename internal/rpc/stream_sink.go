@@ -61,7 +61,7 @@ func (o *streamSink) Control(c resume.Control) {
 		}
 	case resume.Reset:
 		o.send(&heraldv1.StreamResponse{Kind: &heraldv1.StreamResponse_Reset_{
-			Reset_: &heraldv1.StreamReset{Reason: "cursor_expired"},
+			Reset_: &heraldv1.StreamReset{Reason: "cursor_expired", Cursor: string(c.ID), Channel: string(c.Channel)},
 		}})
 	}
 }

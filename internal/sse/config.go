@@ -22,6 +22,13 @@ type Store interface {
 	Last(ctx context.Context, user notify.UserID) (notify.Cursor, error)
 }
 
+// ChannelStore is the part of the channel histories a stream reads; the
+// store.Store backends satisfy it.
+type ChannelStore interface {
+	ChannelRead(ctx context.Context, ch notify.Channel, after notify.Cursor, limit int) ([]notify.Entry, error)
+	ChannelLast(ctx context.Context, ch notify.Channel) (notify.Cursor, error)
+}
+
 // Verifier checks a user token; auth.JWTVerifier satisfies it.
 type Verifier interface {
 	Verify(ctx context.Context, token string) (auth.Claims, error)
@@ -42,6 +49,7 @@ const (
 	DefaultWriteTimeout   = 10 * time.Second
 	DefaultQueueSize      = 256
 	DefaultReplayBatch    = 256
+	DefaultMaxChannels    = 16
 )
 
 // Config configures a Handler. Store, Hub and Verifier are required; zero
@@ -49,11 +57,19 @@ const (
 type Config struct {
 	Store Store
 	Hub   *hub.Hub
-	// WaitLive, when set, is called after a stream subscribed to the hub
-	// and before it answers, and blocks until entries committed from then
-	// on reach the hub (in cluster mode: until the bus is subscribed to the
-	// user's channel); a stream waits at most 2 s.
-	WaitLive func(ctx context.Context, user notify.UserID) error
+	// Channels are the channels' histories; nil serves no channels (a
+	// stream asking for some is refused with 400).
+	Channels ChannelStore
+	// ChannelPolicy says who may listen to which channel.
+	ChannelPolicy auth.ChannelPolicy
+	// MaxChannels bounds the channels of one stream (default 16).
+	MaxChannels int
+	// WaitLive, when set, is called for each key of a stream (its user,
+	// its channels' keys) after it subscribed to the hub and before it
+	// answers, and blocks until entries committed from then on reach the
+	// hub (in cluster mode: until the bus is subscribed to the key's
+	// channel); a stream waits at most 2 s.
+	WaitLive func(ctx context.Context, key notify.UserID) error
 	Verifier Verifier
 	// Streams, when set, bounds each user's open streams: one more is
 	// refused with 429 before it starts.
@@ -112,5 +128,8 @@ func (c *Config) setDefaults() {
 	}
 	if c.ReplayBatch <= 0 {
 		c.ReplayBatch = DefaultReplayBatch
+	}
+	if c.MaxChannels <= 0 {
+		c.MaxChannels = DefaultMaxChannels
 	}
 }

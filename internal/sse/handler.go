@@ -17,10 +17,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/notify"
 	"github.com/heraldhq/herald/internal/resume"
 )
 
@@ -43,7 +45,7 @@ func NewHandler(cfg Config) *Handler {
 	h := &Handler{
 		cfg: cfg,
 		engine: resume.New(resume.Config{
-			Source:      resume.Stored{Store: cfg.Store, Hub: cfg.Hub},
+			Source:      resume.Stored{Store: cfg.Store, Channels: cfg.Channels, Hub: cfg.Hub},
 			WaitLive:    cfg.WaitLive,
 			Limiter:     cfg.Streams,
 			Heartbeat:   cfg.Heartbeat,
@@ -59,8 +61,10 @@ func NewHandler(cfg Config) *Handler {
 	return h
 }
 
-// ServeHTTP authenticates the request and streams the caller's own entries;
-// whatever user IDs the request names, it gets only the token's user.
+// ServeHTTP authenticates the request and streams the caller's own entries,
+// and the channels asked for with `channels=a,b` that the caller may listen
+// to; whatever user IDs the request names, it gets only the token's user. A
+// request with no token may stream anonymous channels, and nothing else.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	allowed := h.cors.apply(w.Header(), r)
 	switch r.Method {
@@ -74,8 +78,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	claims, ok := h.authenticate(w, r)
+	names := channelNames(r)
+	if len(names) > 0 && h.cfg.Channels == nil {
+		writeError(w, http.StatusBadRequest, "invalid_argument", "this server streams no channels")
+		return
+	}
+	claims, ok := h.authenticate(w, r, len(names) > 0)
 	if !ok {
+		return
+	}
+	channels, err := h.cfg.ChannelPolicy.Listen(claims, names, h.cfg.MaxChannels)
+	if err != nil {
+		h.refuseChannels(w, claims, err)
 		return
 	}
 	after, resumed, err := cursorFrom(r)
@@ -83,11 +97,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_cursor", "Last-Event-ID is not a cursor of this stream")
 		return
 	}
-	st, err := h.engine.Open(r.Context(), resume.Request{User: claims.User, After: after, Resume: resumed, Expiry: claims.Expiry})
+	req := resume.Request{Channels: channels, After: after, Resume: resumed}
+	if claims != nil {
+		req.User, req.Expiry = claims.User, claims.Expiry
+	}
+	st, err := h.engine.Open(r.Context(), req)
 	switch {
 	case errors.Is(err, resume.ErrTooManyStreams):
 		// Refused rather than closing an older stream: see package limit.
 		writeError(w, http.StatusTooManyRequests, "resource_exhausted", "too many open streams for this user; close one first")
+		return
+	case errors.Is(err, resume.ErrChannelClash):
+		writeError(w, http.StatusBadRequest, "invalid_argument", err.Error()+"; stream them apart")
 		return
 	case err != nil:
 		w.Header().Set("Retry-After", "5")
@@ -97,19 +118,54 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.serveStream(w, r, st)
 }
 
+// channelNames returns the channels the request asks for: `channels`,
+// comma-separated, and repeatable.
+func channelNames(r *http.Request) []string {
+	var names []string
+	for _, v := range r.URL.Query()["channels"] {
+		for name := range strings.SplitSeq(v, ",") {
+			if name != "" {
+				names = append(names, name)
+			}
+		}
+	}
+	return names
+}
+
+// refuseChannels answers a refused channel list. Channel names are echoed
+// only once valid (ASCII letters, digits and ._-/:), never a raw input.
+func (h *Handler) refuseChannels(w http.ResponseWriter, claims *auth.Claims, err error) {
+	switch {
+	case errors.Is(err, auth.ErrChannelDenied) && claims == nil:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
+		writeError(w, http.StatusUnauthorized, "unauthenticated", "a user token is required: "+err.Error())
+	case errors.Is(err, auth.ErrChannelDenied):
+		writeError(w, http.StatusForbidden, "permission_denied", err.Error())
+	case errors.Is(err, notify.ErrBadChannel):
+		writeError(w, http.StatusBadRequest, "invalid_argument", "channels: "+err.Error()+" (names are ASCII letters, digits and ._-/:, at most 200 bytes)")
+	default:
+		writeError(w, http.StatusBadRequest, "invalid_argument", "channels: "+err.Error())
+	}
+}
+
 // authenticate verifies the request's token, or answers 401. The cookie
 // counts only on a same-origin request or one from a listed origin. Neither the
-// token nor the query string that may carry it is ever logged or echoed.
-func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (auth.Claims, bool) {
+// token nor the query string that may carry it is ever logged or echoed. A
+// request without a token that asks for channels goes on with nil claims,
+// for the channel policy to judge.
+func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, channels bool) (*auth.Claims, bool) {
 	tokenFrom := auth.TokenFromRequest
 	if !h.cors.cookieAllowed(r) {
 		tokenFrom = auth.TokenWithoutCookie
 	}
 	token, ok := tokenFrom(r)
+	if !ok && channels {
+		return nil, true
+	}
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
 		writeError(w, http.StatusUnauthorized, "unauthenticated", "a user token is required")
-		return auth.Claims{}, false
+		return nil, false
 	}
 	claims, err := h.cfg.Verifier.Verify(r.Context(), token)
 	if err == nil && claims.User == "" {
@@ -122,9 +178,9 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (auth.Cla
 		h.cfg.Logger.DebugContext(r.Context(), "sse: token refused", "path", r.URL.Path, "error", err)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="herald", error="invalid_token"`)
 		writeError(w, http.StatusUnauthorized, "unauthenticated", "the token is invalid or expired")
-		return auth.Claims{}, false
+		return nil, false
 	}
-	return claims, true
+	return &claims, true
 }
 
 // cursorFrom returns the resume cursor: the Last-Event-ID header, which

@@ -220,7 +220,15 @@ type CommitHook func(entries []notify.Entry)
 // Recent returns up to n of user's newest entries that are still there and
 // not expired, oldest first.
 func Recent(ctx context.Context, s Store, user notify.UserID, n int) ([]notify.Entry, error) {
-	last, err := s.Last(ctx, user)
+	lastOf, read := s.Last, s.Read
+	if ch, ok := notify.ChannelOf(user); ok {
+		// A channel's events travel under its key: the same catch-up.
+		lastOf = func(ctx context.Context, _ notify.UserID) (notify.Cursor, error) { return s.ChannelLast(ctx, ch) }
+		read = func(ctx context.Context, _ notify.UserID, after notify.Cursor, limit int) ([]notify.Entry, error) {
+			return s.ChannelRead(ctx, ch, after, limit)
+		}
+	}
+	last, err := lastOf(ctx, user)
 	if err != nil || last == 0 || n <= 0 {
 		return nil, err
 	}
@@ -228,10 +236,10 @@ func Recent(ctx context.Context, s Store, user notify.UserID, n int) ([]notify.E
 	if last > notify.Cursor(n) {
 		after = last - notify.Cursor(n)
 	}
-	es, err := s.Read(ctx, user, after, n)
+	es, err := read(ctx, user, after, n)
 	if errors.Is(err, notify.ErrCursorExpired) && after < last-1 {
 		// Retention trimmed some of them: the newest alone, then.
-		es, err = s.Read(ctx, user, last-1, 1)
+		es, err = read(ctx, user, last-1, 1)
 	}
 	if errors.Is(err, notify.ErrCursorExpired) {
 		return nil, nil // trimmed: nothing to catch up to
