@@ -27,14 +27,14 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 // LoadTo is Load with the usage written to out.
 func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, error) {
 	var (
-		c       Config
-		keys    listValue
-		cors    listValue
-		brokers listValue
-		selfSub listValue
-		pubChan listValue
+		c        Config
+		keys     listValue
+		cors     listValue
+		brokers  listValue
+		selfSub  listValue
+		pubChan  listValue
 		anonChan listValue
-		rAddrs  listValue
+		rAddrs   listValue
 	)
 	fs := flag.NewFlagSet("herald", flag.ContinueOnError)
 	// The flag package would print the whole usage around a parse error;
