@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
 	"github.com/heraldhq/herald/internal/testenv"
 )
 
@@ -55,6 +56,64 @@ func TestDemoPageResumesAfterRestart(t *testing.T) {
 	want := [][2]string{{"1", "before restart"}, {"2", "after restart 1"}, {"3", "after restart 2"}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("page received %v, want %v", got, want)
+	}
+}
+
+// TestDemoPageResumesRoomAndInbox opens the demo page with a room (a
+// channel streamed beside the inbox on one EventSource), restarts the
+// server, and checks that the browser's own reconnect, with its one
+// Last-Event-ID, resumes both: what was sent to the user and posted to the
+// room meanwhile arrives, none lost and none twice.
+func TestDemoPageResumesRoomAndInbox(t *testing.T) {
+	t.Parallel()
+	chromium := testenv.NeedCommand(t, "chromium", "Debian package chromium")
+	driver := testenv.NeedCommand(t, "chromedriver", "Debian package chromium-driver")
+	port := freePort(t)
+	dir := t.TempDir()
+	args := withArgs("--dev", "--http-addr=127.0.0.1:"+port)
+	s := startServer(t, args, withDataDir(dir))
+
+	wd := startWebDriver(t, driver, chromium)
+	wd.open(t, "http://127.0.0.1:"+port+"/?user=roomuser&room=rooms/demo")
+	wd.waitFor(t, "the stream to open", `return document.body.dataset.state === "open"`)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	send := func(c heraldv1.NotifyServiceClient, aud *heraldv1.Audience, title string) {
+		t.Helper()
+		if _, err := c.Notify(withKey(ctx), &heraldv1.NotifyRequest{Notification: &heraldv1.Notification{
+			Audience: aud, Type: "chat.message", Title: title,
+		}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	user := &heraldv1.Audience{UserIds: []string{"roomuser"}}
+	room := &heraldv1.Audience{Channels: []string{"rooms/demo"}}
+	c := s.notifyClient(t)
+	send(c, user, "inbox 1")
+	send(c, room, "room 1")
+	wd.waitFor(t, "the first two events", `return (window.heraldEvents || []).length >= 2`)
+
+	s.Stop()
+	s2 := startServer(t, args, withDataDir(dir))
+	c2 := s2.notifyClient(t)
+	send(c2, room, "room 2")
+	send(c2, user, "inbox 2")
+	send(c2, room, "room 3")
+	wd.waitFor(t, "the events sent during the restart", `return (window.heraldEvents || []).length >= 5`)
+
+	var got [][2]string
+	wd.exec(t, `return window.heraldEvents.map(e => [e.channel, e.title])`, &got)
+	// Each source in its own order. How the two interleave depends on
+	// whether the browser was back before the sends (live order) or after
+	// (replay, the inbox first).
+	bySource := map[string][]string{}
+	for _, e := range got {
+		bySource[e[0]] = append(bySource[e[0]], e[1])
+	}
+	want := map[string][]string{"": {"inbox 1", "inbox 2"}, "rooms/demo": {"room 1", "room 2", "room 3"}}
+	if len(got) != 5 || fmt.Sprint(bySource) != fmt.Sprint(want) {
+		t.Errorf("page received %v, want per source %v", got, want)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -159,7 +160,15 @@ func (a *App) devToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": map[string]string{"code": "invalid_argument", "message": "query parameter user is required"}})
 		return
 	}
-	tok, err := auth.MintHS256([]byte(a.cfg.JWTSecret), user, devTokenTTL, a.cfg.JWTAudience, a.cfg.JWTIssuer, time.Now())
+	// channels=a,b puts a channels claim in the token, so that the demo
+	// page can listen to a room without server settings.
+	var channels []string
+	if c := r.URL.Query().Get("channels"); c != "" {
+		channels = strings.Split(c, ",")
+	}
+	tok, err := auth.Token{
+		User: user, TTL: devTokenTTL, Audience: a.cfg.JWTAudience, Issuer: a.cfg.JWTIssuer, Channels: channels,
+	}.SignHS256([]byte(a.cfg.JWTSecret), time.Now())
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": map[string]string{"code": "invalid_argument", "message": err.Error()}})
 		return

@@ -1,14 +1,18 @@
-// Herald demo page: one user's live notification stream over EventSource.
+// Herald demo page: one user's live notification stream over EventSource,
+// and a live channel (a room) on the same stream.
 //
 // Query parameters:
 //   user=U       the user to connect as (default "alice")
+//   room=C       the channel shown beside the inbox (default "rooms/lobby";
+//                empty: none); the dev token carries a channels claim for it
 //   types=a,b    extra event types to listen for (see below)
 //   autoclose=N  after N notifications, close the stream and add <div id="done">,
 //                so that a headless browser's --dump-dom can finish: it waits
 //                while a stream stays open.
 //
-// For tests, every notification is in window.heraldEvents (arrival order) and
-// in the DOM as <li class="event" data-cursor data-type data-id>.
+// For tests, every notification and room message is in window.heraldEvents
+// (arrival order; a room message has its channel) and in the DOM as
+// <li class="event" data-cursor data-type data-id>.
 "use strict";
 
 (() => {
@@ -23,7 +27,8 @@
   // EventSource delivers a named event only to listeners of that exact name:
   // there is no wildcard. So listen for the default type, the types given in
   // ?types=, and every type sent from this page.
-  const types = new Set(["notification", "message"]);
+  const types = new Set(["notification", "message", "chat.message"]);
+  const room = (params.has("room") ? params.get("room") : "rooms/lobby").trim();
   for (const t of (params.get("types") || "").split(",")) {
     if (t.trim()) types.add(t.trim());
   }
@@ -51,7 +56,9 @@
   }
 
   async function fetchToken() {
-    const res = await fetch(`/v1/dev/token?user=${encodeURIComponent(user)}`, { cache: "no-store" });
+    const q = new URLSearchParams({ user });
+    if (room) q.set("channels", room);
+    const res = await fetch(`/v1/dev/token?${q}`, { cache: "no-store" });
     if (res.status === 404) throw new Error("no /v1/dev/token: start the server with --dev");
     if (!res.ok) throw new Error(`dev token: HTTP ${res.status}`);
     const body = await res.json();
@@ -78,6 +85,7 @@
     if (gen !== generation) return; // superseded while fetching
 
     const query = new URLSearchParams({ access_token: token });
+    if (room) query.set("channels", room);
     // A new EventSource starts with an empty Last-Event-ID, so pass the
     // cursor as a query parameter. On its own reconnects (after a server
     // restart, say) the browser sends the Last-Event-ID header, which the
@@ -106,7 +114,13 @@
     es.addEventListener("reset", (e) => {
       if (!current()) return;
       setCursor(e.lastEventId);
-      addControl(e, "History gap: older notifications were removed; refetch the inbox. Live from here on.");
+      let channel = "";
+      try {
+        channel = JSON.parse(e.data).channel || "";
+      } catch {}
+      addControl(e, channel
+        ? `History gap in ${channel}: older messages were removed. Live from here on.`
+        : "History gap: older notifications were removed; refetch the inbox. Live from here on.");
     });
     es.addEventListener("token-expired", (e) => {
       if (!current()) return;
@@ -150,6 +164,7 @@
       title: payload.title || "",
       body: payload.body || "",
       topic: payload.topic || "",
+      channel: payload.channel || "",
       data: payload.data,
       created_at: payload.created_at || "",
     };
@@ -172,7 +187,7 @@
     li.dataset.cursor = item.cursor;
     li.dataset.type = item.type;
     li.dataset.id = item.id;
-    li.append(el("span", "cursor", `#${item.cursor}`));
+    li.append(el("span", "cursor", item.channel ? "" : `#${item.cursor}`));
     const main = el("div", "main");
     main.append(el("span", "type", item.topic ? `${item.type} · ${item.topic}` : item.type));
     main.append(el("div", "title", item.title));
@@ -181,7 +196,11 @@
     const time = el("time", "time", formatTime(item.created_at));
     if (item.created_at) time.dateTime = item.created_at;
     li.append(time);
-    prepend(li);
+    if (item.channel) {
+      $("room-events").prepend(li);
+    } else {
+      prepend(li);
+    }
   }
 
   function addControl(e, text) {
@@ -221,6 +240,7 @@
     $("count").textContent = "0";
     $("last-cursor").textContent = "none";
     $("events").replaceChildren();
+    $("room-events").replaceChildren();
     $("empty").hidden = false;
   }
 
@@ -269,6 +289,34 @@
     }
   });
 
+  $("room-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const form = ev.target;
+    const out = $("room-result");
+    out.textContent = "posting…";
+    try {
+      const res = await fetch("/v1/notify", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({
+          audience: { channels: [room] },
+          type: "chat.message",
+          title: form.elements.text.value,
+          data: { from: user },
+        }),
+      });
+      const body = await res.json().catch(() => ({}));
+      out.textContent = res.ok ? `posted ${body.id}` : `error ${res.status}: ${body.message || res.statusText}`;
+    } catch (err) {
+      out.textContent = `error: ${err.message}`;
+    }
+  });
+
+  if (room) {
+    $("room-name").textContent = room;
+  } else {
+    $("room-card").hidden = true;
+  }
   $("user").value = user;
   $("send-user").textContent = user;
   open();
