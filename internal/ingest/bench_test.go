@@ -28,6 +28,10 @@ func (nopAppender) Append(_ context.Context, ds []store.Delivery) ([]store.Resul
 	return out, nil
 }
 
+func (nopAppender) Publish(_ context.Context, _ *notify.Notification, cs []notify.Channel) ([]notify.Cursor, error) {
+	return make([]notify.Cursor, len(cs)), nil
+}
+
 // BenchmarkNotifyDirect is the common case, one user and no topic, without
 // a store: what ingest and the router add.
 func BenchmarkNotifyDirect(b *testing.B) {

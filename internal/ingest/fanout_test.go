@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -28,6 +29,7 @@ type partStore struct {
 	appends [][]store.Delivery
 	records map[string]*record           // by idempotency key
 	entries map[string][]store.Recipient // by notification ID
+	events  map[notify.Channel][]string  // notification IDs, each once
 	// failAt makes the append with that number (1-based) fail; with
 	// lostReply it fails after storing, as a crash between commit and
 	// reply would.
@@ -43,7 +45,23 @@ type record struct {
 }
 
 func newPartStore() *partStore {
-	return &partStore{records: map[string]*record{}, entries: map[string][]store.Recipient{}}
+	return &partStore{records: map[string]*record{}, entries: map[string][]store.Recipient{}, events: map[notify.Channel][]string{}}
+}
+
+// Publish appends n's ID to each channel that does not hold it yet.
+func (s *partStore) Publish(_ context.Context, n *notify.Notification, cs []notify.Channel) ([]notify.Cursor, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]notify.Cursor, len(cs))
+	for i, c := range cs {
+		j := slices.Index(s.events[c], n.ID)
+		if j < 0 {
+			s.events[c] = append(s.events[c], n.ID)
+			j = len(s.events[c]) - 1
+		}
+		out[i] = notify.Cursor(j + 1)
+	}
+	return out, nil
 }
 
 func (s *partStore) Append(_ context.Context, ds []store.Delivery) ([]store.Result, error) {
@@ -139,7 +157,7 @@ func subscribers(n int) topicSubs {
 	return topicSubs{"t": users}
 }
 
-func newFanService(subs router.Subscribers, app ingest.Appender) *ingest.Service {
+func newFanService(subs router.Subscribers, app ingest.Store) *ingest.Service {
 	return ingest.New(router.New(subs), app, ingest.Options{PartSize: 10})
 }
 
@@ -434,4 +452,36 @@ func (f failingSubs) TopicSubscribers(ctx context.Context, t notify.Topic, after
 		return nil, f.err
 	}
 	return f.topicSubs.TopicSubscribers(ctx, t, after, limit)
+}
+
+// TestNotifyPartsWithChannels: a notification stored in parts is published
+// to its channels once all its parts are stored; after a crash midway, the
+// retry that completes the parts publishes it under the first attempt's ID,
+// and later retries publish nothing again.
+func TestNotifyPartsWithChannels(t *testing.T) {
+	t.Parallel()
+	st := newPartStore()
+	st.failAt = 2
+	svc := newFanService(subscribers(25), st)
+	n := toTopic("k")
+	n.Audience.Channels = []string{"rooms/a", "rooms/b"}
+	if _, err := svc.NotifyOne(context.Background(), "svc", n); !errors.Is(err, errCrash) {
+		t.Fatalf("first attempt err = %v, want %v", err, errCrash)
+	}
+	if len(st.events) != 0 {
+		t.Fatalf("published %v before the parts were stored", st.events)
+	}
+	first := st.appends[0][0].Notification.ID
+	for range 2 {
+		r, err := svc.NotifyOne(context.Background(), "svc", n)
+		if err != nil || r.ID != first || r.Recipients != 25 {
+			t.Fatalf("retry = %+v, %v; want 25 recipients under %s", r, err, first)
+		}
+	}
+	st.checkOnce(t, first, 25)
+	for _, ch := range []notify.Channel{"rooms/a", "rooms/b"} {
+		if got := st.events[ch]; fmt.Sprint(got) != fmt.Sprint([]string{first}) {
+			t.Errorf("%s holds %v, want [%s]", ch, got, first)
+		}
+	}
 }

@@ -8,6 +8,7 @@ type Limits struct {
 	MaxDataBytes  int // default 16384, counted as compact JSON
 	MaxRecipients int // default 1000 user IDs per notification
 	MaxTopics     int // default 100 topics per notification
+	MaxChannels   int // default 100 channels per notification
 	MaxBatch      int // default 100 notifications per batch
 	MaxKeyBytes   int // default 256, for the idempotency key
 }
@@ -19,6 +20,7 @@ const (
 	DefaultMaxDataBytes  = 16384
 	DefaultMaxRecipients = 1000
 	DefaultMaxTopics     = 100
+	DefaultMaxChannels   = 100
 	DefaultMaxBatch      = 100
 	DefaultMaxKeyBytes   = 256
 )
@@ -36,6 +38,7 @@ func (l Limits) withDefaults() Limits {
 	def(&l.MaxDataBytes, DefaultMaxDataBytes)
 	def(&l.MaxRecipients, DefaultMaxRecipients)
 	def(&l.MaxTopics, DefaultMaxTopics)
+	def(&l.MaxChannels, DefaultMaxChannels)
 	def(&l.MaxBatch, DefaultMaxBatch)
 	def(&l.MaxKeyBytes, DefaultMaxKeyBytes)
 	return l

@@ -20,6 +20,7 @@ const (
 type metrics struct {
 	notifications *prometheus.CounterVec
 	recipients    prometheus.Counter
+	channelEvents prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
@@ -36,6 +37,12 @@ func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
 			Name:      "recipients_total",
 			Help:      "Inbox entries created by accepted notifications.",
 		}),
+		channelEvents: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "herald",
+			Subsystem: "channel",
+			Name:      "events_published_total",
+			Help:      "Channel events published by accepted notifications, one per channel of each.",
+		}),
 	}
 	for _, o := range []string{outcomeAccepted, outcomeDuplicate, outcomeConflict, outcomeInvalid, outcomeFailed} {
 		m.notifications.WithLabelValues(o)
@@ -43,6 +50,7 @@ func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
 	if reg != nil {
 		m.notifications = promreg.Register(reg, log, m.notifications)
 		m.recipients = promreg.Register(reg, log, m.recipients)
+		m.channelEvents = promreg.Register(reg, log, m.channelEvents)
 	}
 	return m
 }

@@ -1,7 +1,7 @@
 // Package ingest is the one path from every entrance (gRPC, REST, Kafka) to
 // the store: it validates notifications, gives them an ID, scopes their
 // idempotency keys to the sender, routes them to recipients and appends them
-// durably.
+// durably, then publishes them to their channels.
 package ingest
 
 import (
@@ -32,6 +32,19 @@ type Appender interface {
 	Append(ctx context.Context, ds []store.Delivery) ([]store.Result, error)
 }
 
+// Publisher appends a notification to channels' histories durably, once
+// per channel and notification ID; see store.Channels.Publish.
+type Publisher interface {
+	Publish(ctx context.Context, n *notify.Notification, channels []notify.Channel) ([]notify.Cursor, error)
+}
+
+// Store is what a Service keeps notifications in: the inboxes and the
+// channels.
+type Store interface {
+	Appender
+	Publisher
+}
+
 // Options configure a Service. Zero values mean defaults.
 type Options struct {
 	Limits Limits
@@ -48,7 +61,7 @@ type Options struct {
 // Service accepts notifications. It is safe for concurrent use.
 type Service struct {
 	router   Router
-	app      Appender
+	app      Store
 	lim      Limits
 	partSize int
 	keys     keyLocks
@@ -58,7 +71,7 @@ type Service struct {
 }
 
 // New returns a Service that routes with router and stores with app.
-func New(router Router, app Appender, opts Options) *Service {
+func New(router Router, app Store, opts Options) *Service {
 	s := &Service{
 		router:   router,
 		app:      app,
@@ -89,6 +102,14 @@ func New(router Router, app Appender, opts Options) *Service {
 // notify.ErrIdempotencyKeyReused) naming it, and the batch's other
 // notifications are stored nonetheless, as with a duplicate, so that a
 // retry with their keys finds them.
+//
+// A notification's channels get it once each, after its inbox entries are
+// stored and before Notify returns, under the ID of its result, which is
+// the first one's for a duplicate: the channels keep one event per ID, so
+// that a retry with the key publishes what a failed publish left out and
+// nothing twice. A conflict publishes nothing. Channels are not
+// recipients: no preference applies to them and a result's Recipients
+// counts inbox entries only.
 func (s *Service) Notify(ctx context.Context, sender string, ns []*heraldv1.Notification) ([]store.Result, error) {
 	var v validate.Violations
 	switch {
@@ -143,7 +164,7 @@ func (s *Service) refuse(ctx context.Context, sender string, count int, err erro
 // deliver completes validated notifications, routes and stores them. The
 // notifications that fit in one part are appended together, as whole
 // deliveries, in one Append; the others are stored in parts as they are
-// routed.
+// routed. Each is published to its channels once its inbox part is stored.
 func (s *Service) deliver(ctx context.Context, sender string, now time.Time, ns []*notify.Notification, keyField func(int) string) ([]store.Result, error) {
 	ds := make([]store.Delivery, len(ns))
 	// fanned holds the results of the notifications stored in parts; nil
@@ -177,6 +198,9 @@ func (s *Service) deliver(ctx context.Context, sender string, now time.Time, ns 
 			fanned = make([]store.Result, len(ns))
 		}
 		fanned[i] = f.result()
+		if err := s.publish(ctx, n, fanned[i]); err != nil {
+			return nil, s.fail(len(ns)-settled, err)
+		}
 		s.count(fanned[i], f.stored)
 		settled++
 	}
@@ -210,9 +234,15 @@ func (s *Service) deliver(ctx context.Context, sender string, now time.Time, ns 
 				return nil, s.fail(len(ns)-settled, err)
 			}
 			results[i] = f.result()
+			if err := s.publish(ctx, f.n, results[i]); err != nil {
+				return nil, s.fail(len(ns)-settled, err)
+			}
 			s.count(results[i], f.stored)
 			settled++
 			continue
+		}
+		if err := s.publish(ctx, wholes[i].Notification, r); err != nil {
+			return nil, s.fail(len(ns)-settled, err)
 		}
 		s.count(r, r.Recipients)
 		settled++
@@ -228,6 +258,27 @@ func (s *Service) deliver(ctx context.Context, sender string, now time.Time, ns 
 		results = fanned
 	}
 	return results, conflicts(results, keyField)
+}
+
+// publish appends n to its channels' histories under r.ID, the ID its
+// inbox part is stored under (see Notify); a conflict publishes nothing.
+func (s *Service) publish(ctx context.Context, n *notify.Notification, r store.Result) error {
+	if len(n.Channels) == 0 || r.Conflict {
+		return nil
+	}
+	if n.ID != r.ID {
+		// A duplicate of a notification stored earlier: nothing of n is
+		// stored, so nobody shares n yet, and it takes the first one's ID,
+		// under which the channels may hold it already.
+		n.ID = r.ID
+	}
+	if _, err := s.app.Publish(ctx, n, n.Channels); err != nil {
+		return fmt.Errorf("ingest: publish %s: %w", n.ID, err)
+	}
+	if !r.Duplicate {
+		s.metrics.channelEvents.Add(float64(len(n.Channels)))
+	}
+	return nil
 }
 
 // conflicts is a *ConflictError naming the results that are conflicts, or

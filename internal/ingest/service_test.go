@@ -55,6 +55,11 @@ func (a *memAppender) Append(_ context.Context, ds []store.Delivery) ([]store.Re
 	return out, nil
 }
 
+// Publish stores nothing: channels are tested against the embedded store.
+func (a *memAppender) Publish(_ context.Context, _ *notify.Notification, cs []notify.Channel) ([]notify.Cursor, error) {
+	return make([]notify.Cursor, len(cs)), nil
+}
+
 // topicSubs is a topic → sorted subscribers table.
 type topicSubs map[notify.Topic][]notify.UserID
 
@@ -67,7 +72,7 @@ func (s topicSubs) TopicSubscribers(_ context.Context, t notify.Topic, after not
 	return slices.Clone(all[i:min(i+limit, len(all))]), nil
 }
 
-func newService(t *testing.T, app ingest.Appender, reg prometheus.Registerer) *ingest.Service {
+func newService(t *testing.T, app ingest.Store, reg prometheus.Registerer) *ingest.Service {
 	t.Helper()
 	r := router.New(topicSubs{"news": {"bob", "carol"}})
 	return ingest.New(r, app, ingest.Options{Now: func() time.Time { return testNow }, Registerer: reg})

@@ -18,9 +18,9 @@ import (
 
 // Validate checks one API notification against lim and turns it into the
 // internal form, without ID, creation time or sender scope (Service.Notify
-// adds those). User IDs and topics come out de-duplicated, in first-seen
-// order; an unspecified priority becomes normal. On failure the error is a
-// *validate.Error listing every violation, with paths under
+// adds those). User IDs, topics and channels come out de-duplicated, in
+// first-seen order; an unspecified priority becomes normal. On failure the
+// error is a *validate.Error listing every violation, with paths under
 // "notification.".
 func Validate(n *heraldv1.Notification, lim Limits, now time.Time) (*notify.Notification, error) {
 	var v validate.Violations
@@ -42,7 +42,7 @@ func validateNotification(n *heraldv1.Notification, lim Limits, now time.Time, p
 		Body:     n.GetBody(),
 		Category: n.GetCategory(),
 	}
-	out.Users, out.Topics = validateAudience(n.GetAudience(), lim, path+".audience", v)
+	validateAudience(n.GetAudience(), lim, path+".audience", out, v)
 
 	if t := n.GetType(); t != "" {
 		if !validate.Name(t, ".-_:", validate.MaxNameLen) {
@@ -91,17 +91,17 @@ func validateNotification(n *heraldv1.Notification, lim Limits, now time.Time, p
 	return out
 }
 
-func validateAudience(a *heraldv1.Audience, lim Limits, path string, v *validate.Violations) ([]notify.UserID, []notify.Topic) {
-	ids, topics := a.GetUserIds(), a.GetTopics()
-	if len(ids) == 0 && len(topics) == 0 {
-		v.Add(path, "at least one user ID or topic is required")
-		return nil, nil
+// validateAudience sets out's users, topics and channels from a.
+func validateAudience(a *heraldv1.Audience, lim Limits, path string, out *notify.Notification, v *validate.Violations) {
+	ids, topics, channels := a.GetUserIds(), a.GetTopics(), a.GetChannels()
+	if len(ids) == 0 && len(topics) == 0 && len(channels) == 0 {
+		v.Add(path, "at least one user ID, topic or channel is required")
+		return
 	}
-	var users []notify.UserID
 	if len(ids) > lim.MaxRecipients {
 		v.Add(path+".user_ids", "at most %d user IDs, got %d", lim.MaxRecipients, len(ids))
 	} else if len(ids) > 0 {
-		users = make([]notify.UserID, 0, len(ids))
+		out.Users = make([]notify.UserID, 0, len(ids))
 		seen := make(map[notify.UserID]struct{}, len(ids))
 		for i, s := range ids {
 			u, err := notify.ParseUserID(s)
@@ -111,33 +111,43 @@ func validateAudience(a *heraldv1.Audience, lim Limits, path string, v *validate
 			}
 			if _, dup := seen[u]; !dup {
 				seen[u] = struct{}{}
-				users = append(users, u)
+				out.Users = append(out.Users, u)
 			}
 		}
 	}
-	var out []notify.Topic
-	if len(topics) > lim.MaxTopics {
-		v.Add(path+".topics", "at most %d topics, got %d", lim.MaxTopics, len(topics))
-	} else if len(topics) > 0 {
-		out = make([]notify.Topic, 0, len(topics))
-		seen := make(map[notify.Topic]struct{}, len(topics))
-		for i, s := range topics {
-			t, err := notify.ParseTopic(s)
-			switch {
-			case s == "":
-				v.Add(fmt.Sprintf("%s.topics[%d]", path, i), "must not be empty")
-				continue
-			case err != nil:
-				v.Add(fmt.Sprintf("%s.topics[%d]", path, i), "ASCII letters, digits and . _ - / : only, at most %d bytes", notify.MaxTopicLen)
-				continue
-			}
-			if _, dup := seen[t]; !dup {
-				seen[t] = struct{}{}
-				out = append(out, t)
-			}
+	out.Topics = names(topics, lim.MaxTopics, path+".topics", "topics", notify.ParseTopic, notify.MaxTopicLen, v)
+	out.Channels = names(channels, lim.MaxChannels, path+".channels", "channels", notify.ParseChannel, notify.MaxChannelLen, v)
+}
+
+// names parses at most max topic or channel names (what) of the list at
+// path, each by parse, under the name rules of maxLen bytes; repeats are
+// dropped.
+func names[T ~string](ss []string, max int, path, what string, parse func(string) (T, error), maxLen int, v *validate.Violations) []T {
+	if len(ss) > max {
+		v.Add(path, "at most %d %s, got %d", max, what, len(ss))
+		return nil
+	}
+	if len(ss) == 0 {
+		return nil
+	}
+	out := make([]T, 0, len(ss))
+	seen := make(map[T]struct{}, len(ss))
+	for i, s := range ss {
+		t, err := parse(s)
+		switch {
+		case s == "":
+			v.Add(fmt.Sprintf("%s[%d]", path, i), "must not be empty")
+			continue
+		case err != nil:
+			v.Add(fmt.Sprintf("%s[%d]", path, i), "ASCII letters, digits and . _ - / : only, at most %d bytes", maxLen)
+			continue
+		}
+		if _, dup := seen[t]; !dup {
+			seen[t] = struct{}{}
+			out = append(out, t)
 		}
 	}
-	return users, out
+	return out
 }
 
 // checkText checks a title or body: at most max bytes of UTF-8 without

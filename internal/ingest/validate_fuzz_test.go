@@ -26,6 +26,7 @@ func FuzzValidateProto(f *testing.F) {
 		`{"audience":{"userIds":["alice"]},"title":"Hi"}`,
 		`{"audience":{"userIds":["a","a","b"],"topics":["x/y","x/y"]},"title":"T","body":"b\n","data":{"k":[1,{"n":null}]},"type":"a.b","category":"c","priority":"PRIORITY_HIGH","idempotencyKey":"k","expireTime":"2030-01-01T00:00:00Z"}`,
 		`{"audience":{"topics":["t"]},"title":"x","data":{"a":{"b":{"c":[[[]]]}}}}`,
+		`{"audience":{"channels":["rooms/dev","rooms/dev"]},"title":"x"}`,
 	} {
 		var n heraldv1.Notification
 		if err := protojson.Unmarshal([]byte(js), &n); err != nil {
@@ -60,7 +61,7 @@ func FuzzValidateProto(f *testing.F) {
 // accepted.
 func checkAccepted(t *testing.T, got *notify.Notification) {
 	t.Helper()
-	if len(got.Users) == 0 && len(got.Topics) == 0 {
+	if len(got.Users) == 0 && len(got.Topics) == 0 && len(got.Channels) == 0 {
 		t.Fatal("accepted without an audience")
 	}
 	users := map[notify.UserID]bool{}
@@ -76,6 +77,13 @@ func checkAccepted(t *testing.T, got *notify.Notification) {
 			t.Fatalf("topic %q: %v (repeated %v)", tp, err, topics[tp])
 		}
 		topics[tp] = true
+	}
+	channels := map[notify.Channel]bool{}
+	for _, c := range got.Channels {
+		if _, err := notify.ParseChannel(string(c)); err != nil || channels[c] {
+			t.Fatalf("channel %q: %v (repeated %v)", c, err, channels[c])
+		}
+		channels[c] = true
 	}
 	if len(got.Title) > ingest.DefaultMaxTitleBytes || !utf8.ValidString(got.Title) {
 		t.Fatalf("title %q", got.Title)

@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -26,7 +27,8 @@ var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 func valid(mod func(*heraldv1.Notification)) *heraldv1.Notification {
 	data, _ := structpb.NewStruct(map[string]any{"order": "A-1", "total": 12.5, "items": []any{"x", true, nil}})
 	n := &heraldv1.Notification{
-		Audience:       &heraldv1.Audience{UserIds: []string{"alice", "bob", "alice"}, Topics: []string{"orders/eu:1", "orders/eu:1"}},
+		Audience: &heraldv1.Audience{UserIds: []string{"alice", "bob", "alice"}, Topics: []string{"orders/eu:1", "orders/eu:1"},
+			Channels: []string{"rooms/dev", "scores/m-42", "rooms/dev"}},
 		Type:           "order.shipped",
 		Title:          "Shipped",
 		Body:           "Your order is on its way.\nTrack it.",
@@ -54,6 +56,9 @@ func TestValidateAccepts(t *testing.T) {
 	if want := []notify.Topic{"orders/eu:1"}; !reflect.DeepEqual(got.Topics, want) {
 		t.Errorf("topics = %v, want %v", got.Topics, want)
 	}
+	if want := []notify.Channel{"rooms/dev", "scores/m-42"}; !reflect.DeepEqual(got.Channels, want) {
+		t.Errorf("channels = %v, want %v", got.Channels, want)
+	}
 	if got.Priority != notify.PriorityHigh || got.Type != "order.shipped" || got.Category != "orders" ||
 		got.IdempotencyKey != "order-A-1-shipped" || !got.ExpireTime.Equal(testNow.Add(time.Hour)) {
 		t.Errorf("notification = %+v", got)
@@ -77,6 +82,10 @@ func TestValidateDefaults(t *testing.T) {
 	if got.Priority != notify.PriorityNormal || got.Data != nil || !got.ExpireTime.IsZero() || got.Users != nil {
 		t.Errorf("notification = %+v", got)
 	}
+	only, err := ingest.Validate(&heraldv1.Notification{Audience: &heraldv1.Audience{Channels: []string{"rooms/dev"}}, Title: "Hi"}, ingest.Limits{}, testNow)
+	if err != nil || only.Users != nil || only.Topics != nil || !reflect.DeepEqual(only.Channels, []notify.Channel{"rooms/dev"}) {
+		t.Errorf("channel only = %+v, %v; want the channel alone", only, err)
+	}
 	empty, err := ingest.Validate(valid(func(n *heraldv1.Notification) { n.Data = &structpb.Struct{} }), ingest.Limits{}, testNow)
 	if err != nil || empty.Data != nil {
 		t.Errorf("empty data = %+v, %v; want nil data", empty, err)
@@ -97,7 +106,7 @@ func jsonEqual(t *testing.T, got []byte, want string) bool {
 
 func TestValidateRefuses(t *testing.T) {
 	t.Parallel()
-	lim := ingest.Limits{MaxTitleBytes: 10, MaxBodyBytes: 20, MaxDataBytes: 30, MaxRecipients: 3, MaxTopics: 2, MaxKeyBytes: 8}
+	lim := ingest.Limits{MaxTitleBytes: 10, MaxBodyBytes: 20, MaxDataBytes: 30, MaxRecipients: 3, MaxTopics: 2, MaxChannels: 3, MaxKeyBytes: 8}
 	big, _ := structpb.NewStruct(map[string]any{"k": strings.Repeat("v", 40)})
 	huge, _ := structpb.NewStruct(map[string]any{"k": strings.Repeat("v", 1000)})
 	// {"k":"…"} is 8 bytes around the string: 31 bytes, one over the limit.
@@ -122,6 +131,18 @@ func TestValidateRefuses(t *testing.T) {
 			[]string{"notification.audience.topics[0]"}},
 		{"too many topics", func(n *heraldv1.Notification) { n.Audience.Topics = []string{"a", "b", "c"} },
 			[]string{"notification.audience.topics"}},
+		{"bad channels", func(n *heraldv1.Notification) { n.Audience.Channels = []string{"a b", "", "ü"} },
+			[]string{"notification.audience.channels[0]", "notification.audience.channels[1]", "notification.audience.channels[2]"}},
+		{"long channel", func(n *heraldv1.Notification) { n.Audience.Channels = []string{strings.Repeat("c", 201)} },
+			[]string{"notification.audience.channels[0]"}},
+		{"too many channels", func(n *heraldv1.Notification) { n.Audience.Channels = []string{"a", "b", "c", "d"} },
+			[]string{"notification.audience.channels"}},
+		{"too many of each", func(n *heraldv1.Notification) {
+			n.Audience = &heraldv1.Audience{UserIds: []string{"a", "b", "c", "d"}, Topics: []string{"a", "b", "c"}, Channels: []string{"a", "b", "c", "d"}}
+		}, []string{"notification.audience.user_ids", "notification.audience.topics", "notification.audience.channels"}},
+		{"empty audience lists", func(n *heraldv1.Notification) {
+			n.Audience = &heraldv1.Audience{UserIds: []string{}, Topics: []string{}, Channels: []string{}}
+		}, []string{"notification.audience"}},
 		{"no title", func(n *heraldv1.Notification) { n.Title = "" }, []string{"notification.title"}},
 		{"blank title", func(n *heraldv1.Notification) { n.Title = " \t\n" }, []string{"notification.title"}},
 		{"long title", func(n *heraldv1.Notification) { n.Title = strings.Repeat("x", 11) }, []string{"notification.title"}},
@@ -263,5 +284,37 @@ func TestValidateTopicMessages(t *testing.T) {
 	}
 	if !reflect.DeepEqual(ve.Violations, want) {
 		t.Errorf("violations = %q, want %q", ve.Violations, want)
+	}
+}
+
+func TestValidateChannelMessages(t *testing.T) {
+	t.Parallel()
+	n := &heraldv1.Notification{Audience: &heraldv1.Audience{Channels: []string{"ok", "", "a b"}}, Title: "x"}
+	_, err := ingest.Validate(n, ingest.Limits{}, testNow)
+	var ve *validate.Error
+	if !errors.As(err, &ve) {
+		t.Fatalf("err = %v, want a validate.Error", err)
+	}
+	want := []validate.FieldViolation{
+		{Field: "notification.audience.channels[1]", Description: "must not be empty"},
+		{Field: "notification.audience.channels[2]", Description: "ASCII letters, digits and . _ - / : only, at most 200 bytes"},
+	}
+	if !reflect.DeepEqual(ve.Violations, want) {
+		t.Errorf("violations = %q, want %q", ve.Violations, want)
+	}
+	_, err = ingest.Validate(&heraldv1.Notification{Audience: &heraldv1.Audience{}, Title: "x"}, ingest.Limits{}, testNow)
+	if !errors.As(err, &ve) || ve.Violations[0].Description != "at least one user ID, topic or channel is required" {
+		t.Errorf("empty audience: %v", err)
+	}
+	many := make([]string, ingest.DefaultMaxChannels+1)
+	for i := range many {
+		many[i] = fmt.Sprintf("rooms/%d", i)
+	}
+	if _, err := ingest.Validate(&heraldv1.Notification{Audience: &heraldv1.Audience{Channels: many[1:]}, Title: "x"}, ingest.Limits{}, testNow); err != nil {
+		t.Errorf("%d channels: %v", ingest.DefaultMaxChannels, err)
+	}
+	_, err = ingest.Validate(&heraldv1.Notification{Audience: &heraldv1.Audience{Channels: many}, Title: "x"}, ingest.Limits{}, testNow)
+	if !errors.As(err, &ve) || ve.Violations[0].Field != "notification.audience.channels" {
+		t.Errorf("%d channels: %v, want a violation of notification.audience.channels", len(many), err)
 	}
 }

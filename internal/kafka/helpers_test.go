@@ -201,7 +201,7 @@ func (f *fakeNotifier) Notify(ctx context.Context, sender string, ns []*heraldv1
 	defer f.mu.Unlock()
 	var vs []validate.FieldViolation
 	for i, n := range ns {
-		if len(n.GetAudience().GetUserIds()) == 0 && len(n.GetAudience().GetTopics()) == 0 {
+		if a := n.GetAudience(); len(a.GetUserIds()) == 0 && len(a.GetTopics()) == 0 && len(a.GetChannels()) == 0 {
 			vs = append(vs, validate.FieldViolation{Field: fmt.Sprintf("notifications[%d].audience", i), Description: "required"})
 		}
 		if n.GetTitle() == "" {

@@ -10,12 +10,19 @@ import (
 const FingerprintSize = 16
 
 // ContentFingerprint returns 16 bytes that tell two notifications apart by
-// what their sender chose: audience (as sets), type, title, body, data,
-// category, priority and expiry; not the ID, the creation time nor the key,
-// which the server assigns or which are the same by definition. A retry
-// has the same fingerprint; a different notification under a reused key
-// has another. Data is the compact JSON ingest writes, keys sorted, so the
-// same object always gives the same bytes.
+// what their sender chose: audience (users, topics and channels, as sets),
+// type, title, body, data, category, priority and expiry; not the ID, the
+// creation time nor the key, which the server assigns or which are the same
+// by definition. A retry has the same fingerprint; a different notification
+// under a reused key has another. Data is the compact JSON ingest writes,
+// keys sorted, so the same object always gives the same bytes.
+//
+// Fingerprints are kept in idempotency records, so the encoding never
+// changes for what it covered before: channels are appended only when
+// there are some, and a notification without channels keeps the
+// fingerprint it had before channels existed. Every field is length- or
+// count-prefixed, so the trailing channel set cannot make two audiences
+// collide.
 func (n *Notification) ContentFingerprint() string {
 	// One buffer hashed at once: this runs on every keyed Notify.
 	size := 64 + len(n.Type) + len(n.Title) + len(n.Body) + len(n.Data) + len(n.Category)
@@ -24,6 +31,9 @@ func (n *Notification) ContentFingerprint() string {
 	}
 	for _, t := range n.Topics {
 		size += len(t) + 2
+	}
+	for _, c := range n.Channels {
+		size += len(c) + 2
 	}
 	b := make([]byte, 0, size)
 	str := func(s string) {
@@ -47,6 +57,9 @@ func (n *Notification) ContentFingerprint() string {
 	// they are not sorted already, the usual single recipient is).
 	b = appendSet(b, n.Users)
 	b = appendSet(b, n.Topics)
+	if len(n.Channels) > 0 {
+		b = appendSet(b, n.Channels)
+	}
 	sum := sha256.Sum256(b)
 	return string(sum[:FingerprintSize])
 }

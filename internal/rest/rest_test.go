@@ -13,6 +13,7 @@ import (
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
 	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/ingest"
+	"github.com/heraldhq/herald/internal/notify"
 	"github.com/heraldhq/herald/internal/rest"
 	"github.com/heraldhq/herald/internal/router"
 	"github.com/heraldhq/herald/internal/rpc"
@@ -30,6 +31,11 @@ func (countingAppender) Append(_ context.Context, ds []store.Delivery) ([]store.
 		out[i] = store.Result{ID: d.Notification.ID, Recipients: len(d.Recipients)}
 	}
 	return out, nil
+}
+
+// Publish stores nothing.
+func (countingAppender) Publish(_ context.Context, _ *notify.Notification, cs []notify.Channel) ([]notify.Cursor, error) {
+	return make([]notify.Cursor, len(cs)), nil
 }
 
 // start serves the REST handler in front of the Notify service, in process

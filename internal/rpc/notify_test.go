@@ -57,6 +57,15 @@ func (titleAppender) Append(_ context.Context, ds []store.Delivery) ([]store.Res
 	return out, nil
 }
 
+// Publish fails for the title "channels down" and otherwise stores
+// nothing.
+func (titleAppender) Publish(_ context.Context, n *notify.Notification, cs []notify.Channel) ([]notify.Cursor, error) {
+	if n.Title == "channels down" {
+		return nil, fmt.Errorf("store: publish: %w", notify.ErrUnavailable)
+	}
+	return make([]notify.Cursor, len(cs)), nil
+}
+
 const apiKey = "hk_rpc-test"
 
 // serve starts a NotifyService on 127.0.0.1 and returns a client for it.
@@ -104,6 +113,14 @@ func note(title string) *heraldv1.Notification {
 	return &heraldv1.Notification{Audience: &heraldv1.Audience{UserIds: []string{"alice", "bob"}}, Title: title}
 }
 
+// toChannels is note with channels beside the users, which are not
+// recipients.
+func toChannels(title string, channels ...string) *heraldv1.Notification {
+	n := note(title)
+	n.Audience.Channels = channels
+	return n
+}
+
 func TestNotify(t *testing.T) {
 	t.Parallel()
 	c := serve(t, true)
@@ -119,6 +136,10 @@ func TestNotify(t *testing.T) {
 		{"invalid", &heraldv1.Notification{Type: "bad type"}, codes.InvalidArgument, "notification.audience",
 			[]string{"notification.audience", "notification.type", "notification.title"}, ""},
 		{"nil notification", nil, codes.InvalidArgument, "notification", []string{"notification"}, ""},
+		{"channels", toChannels("Hi", "rooms/dev", "scores/m-42"), codes.OK, "", nil, ""},
+		{"bad channel", toChannels("Hi", "rooms/dev", "rooms dev"), codes.InvalidArgument, "notification.audience.channels[1]",
+			[]string{"notification.audience.channels[1]"}, ""},
+		{"channels unavailable", toChannels("channels down", "rooms/dev"), codes.Unavailable, "temporarily unavailable", nil, "publish"},
 		{"unavailable", note("unavailable"), codes.Unavailable, "inbox store temporarily unavailable", nil, "store:"},
 		{"closed", note("closed"), codes.Unavailable, "server shutting down", nil, "store:"},
 		{"deadline", note("deadline"), codes.DeadlineExceeded, "", nil, "store"},

@@ -73,7 +73,9 @@ type NotifyResponse struct {
 	// The notification's ID. A retry with the same idempotency key gets the
 	// same ID.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// How many users' inboxes received it.
+	// How many users' inboxes received it. Channels are not counted: each
+	// gets the notification once, as an event in its history, however many
+	// listen.
 	Recipients int32 `protobuf:"varint,2,opt,name=recipients,proto3" json:"recipients,omitempty"`
 	// True when an earlier notification with the same idempotency key was
 	// found and nothing new was stored.
