@@ -70,6 +70,34 @@ func TestNotifyTopicScope(t *testing.T) {
 	}
 }
 
+// TestNotifyChannelScope checks that a key's topic patterns confine the
+// channels it may publish to as well.
+func TestNotifyChannelScope(t *testing.T) {
+	t.Parallel()
+	s := rpc.NewNotifyServer(ingest.New(router.New(nil), titleAppender{}, ingest.Options{}), nil)
+	ctx := asKey(t, "name=billing topics=billing/*")
+	toChannels := func(channels ...string) *heraldv1.NotifyRequest {
+		return &heraldv1.NotifyRequest{Notification: &heraldv1.Notification{Audience: &heraldv1.Audience{Channels: channels}, Title: "Hi"}}
+	}
+	if _, err := s.Notify(ctx, toChannels("billing/status")); err != nil {
+		t.Errorf("channel inside the scope: %v", err)
+	}
+	_, err := s.Notify(ctx, toChannels("billing/status", "rooms/lobby"))
+	st := status.Convert(err)
+	if st.Code() != codes.PermissionDenied || !strings.Contains(st.Message(), `channel "rooms/lobby"`) || !strings.Contains(st.Message(), "notification.audience.channels") {
+		t.Fatalf("err = %v, want PermissionDenied naming the channel and its field", err)
+	}
+	found := false
+	for _, d := range st.Details() {
+		if ei, ok := d.(*errdetails.ErrorInfo); ok && ei.GetReason() == "CHANNEL_OUT_OF_SCOPE" && ei.GetMetadata()["channel"] == "rooms/lobby" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no CHANNEL_OUT_OF_SCOPE ErrorInfo in %v", st.Details())
+	}
+}
+
 func TestSubscriptionTopicScope(t *testing.T) {
 	t.Parallel()
 	st := newFakeStore()
