@@ -154,7 +154,10 @@ func (e *Engine) Open(ctx context.Context, req Request) (*Stream, error) {
 		e.waitLive(ctx, s.srcs)
 	}
 	for i := range s.srcs {
-		if src := &s.srcs[i]; !src.resume && (e.cfg.WaitLive != nil || src.channel != "") {
+		// A stream of several sources reads every start position: an
+		// event of one carries the others' positions in its cursor, and an
+		// unknown 0 there would replay a whole history on resume.
+		if src := &s.srcs[i]; !src.resume && (e.cfg.WaitLive != nil || s.multi) {
 			s.startLive(ctx, src)
 		}
 	}
@@ -213,9 +216,8 @@ func newStream(e *Engine, req Request) (*Stream, error) {
 // then on by several nodes may arrive out of order, and the first to arrive
 // must not hide an earlier one as already sent. Everything after this
 // position is the client's; a gap before the first live entry is read from
-// the store. On one node an inbox's feed is in cursor order and needs none
-// of this; a channel's position is read there too, so that the stream's
-// cursor holds it from the first event of any source.
+// the store. On one node the feed of an inbox-only stream is in cursor
+// order and needs none of this.
 func (s *Stream) startLive(ctx context.Context, src *source) {
 	last, err := s.e.cfg.Source.Last(ctx, src.key)
 	if err != nil {

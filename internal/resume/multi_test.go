@@ -186,14 +186,14 @@ func TestStreamOfSources(t *testing.T) {
 			},
 		},
 		{
-			name: "a new stream starts every channel at its newest event",
+			name: "a new stream starts every source at its newest, which its cursor holds",
 			before: func(m *multi) {
 				m.commit("alice", 2, true)
 				m.commit(rk, 7, true)
 			},
 			user: "alice",
 			live: func(m *multi) { m.commit(rk, 1, false); m.commit(fk, 1, false) },
-			want: []string{pos(0, 8, 0), pos(0, 8, 1)},
+			want: []string{pos(2, 8, 0), pos(2, 8, 1)},
 		},
 		{
 			name: "a plain inbox cursor resumes the inbox and starts the channels live",
