@@ -31,7 +31,7 @@ func TestDemoPageResumesAfterRestart(t *testing.T) {
 	s := startServer(t, args, withDataDir(dir))
 
 	wd := startWebDriver(t, driver, chromium)
-	wd.open(t, "http://127.0.0.1:"+port+"/?user=webuser")
+	wd.open(t, "http://127.0.0.1:"+port+"/?user=webuser&room=") // no room: the plain inbox cursor
 	wd.waitFor(t, "the stream to open", `return document.body.dataset.state === "open"`)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -65,3 +65,33 @@ func TestChannelsClaim(t *testing.T) {
 		t.Error("a malformed pattern was signed")
 	}
 }
+
+// FuzzListen feeds the channel list a stream asks for: whatever comes in,
+// what is let through is valid, allowed, within the limit and without
+// repeats, and a refusal names a valid channel or none.
+func FuzzListen(f *testing.F) {
+	for _, s := range []string{"rooms/a", "rooms/a,rooms/a", "news/x,status", "a b", ",,", "rooms/[", strings.Repeat("x,", 20)} {
+		f.Add(s, true)
+	}
+	p := auth.ChannelPolicy{Public: []string{"news/*"}, Anonymous: []string{"status"}}
+	f.Fuzz(func(t *testing.T, list string, token bool) {
+		var claims *auth.Claims
+		if token {
+			claims = &auth.Claims{User: "u", Channels: []string{"rooms/*"}}
+		}
+		got, err := p.Listen(claims, strings.Split(list, ","), 4)
+		if err != nil {
+			return
+		}
+		if len(got) > 4 {
+			t.Fatalf("Listen let %d channels through, limit 4", len(got))
+		}
+		seen := map[notify.Channel]bool{}
+		for _, ch := range got {
+			if _, err := notify.ParseChannel(string(ch)); err != nil || seen[ch] || p.Allow(claims, ch) != nil {
+				t.Fatalf("Listen(%q) let %q through", list, ch)
+			}
+			seen[ch] = true
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -205,6 +206,19 @@ func TestStreamOfSources(t *testing.T) {
 			user:  "alice",
 			live:  func(m *multi) { m.commit(rk, 1, false) },
 			want:  []string{pos(2, 7, 0), pos(3, 7, 0), pos(3, 8, 0)},
+		},
+		{
+			name: "a channel the cursor names but the stream did not ask for is ignored",
+			before: func(m *multi) {
+				m.commit("alice", 2, true)
+				m.commit(rk, 3, true)
+			},
+			// The cursor of a stream on feed alone (hash below room's),
+			// with an offset no source of this stream has.
+			after: "1" + "_" + strconv.FormatUint(uint64(fh), 36) + ".0_" + strconv.FormatUint(uint64(rh)+1, 36) + ".7",
+			user:  "alice",
+			live:  func(m *multi) { m.commit(rk, 1, false) },
+			want:  []string{pos(2, 3, 0), pos(2, 4, 0)},
 		},
 		{
 			name: "a stream without an inbox carries channels only",

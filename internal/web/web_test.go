@@ -18,9 +18,9 @@ func TestHandlerServesPage(t *testing.T) {
 		wantType     string
 		wantBody     []string
 	}{
-		{"GET", "/", http.StatusOK, "text/html; charset=utf-8", []string{`<ul id="events">`, `src="/app.js"`, `href="/style.css"`}},
+		{"GET", "/", http.StatusOK, "text/html; charset=utf-8", []string{`<ul id="events" class="events">`, `<ul id="room-events" class="events">`, `src="/app.js"`, `href="/style.css"`}},
 		{"GET", "/app.js", http.StatusOK, "text/javascript; charset=utf-8", []string{"new EventSource(", "/v1/dev/token", "window.heraldEvents", "token-expired", `"lastEventId"`, "autoclose", `"/v1/notify"`}},
-		{"GET", "/style.css", http.StatusOK, "text/css; charset=utf-8", []string{"#events"}},
+		{"GET", "/style.css", http.StatusOK, "text/css; charset=utf-8", []string{".events"}},
 		{"HEAD", "/", http.StatusOK, "text/html; charset=utf-8", nil},
 		{"GET", "/?user=bob&autoclose=2", http.StatusOK, "text/html; charset=utf-8", []string{"<!doctype html>"}},
 		{"GET", "/missing", http.StatusNotFound, "", nil},
