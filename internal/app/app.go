@@ -264,7 +264,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 		streams: a.grpcStr,
 	}
 	heraldv1.RegisterInboxServiceServer(a.grpcSrv, a.services.Inbox)
-	a.services.Channel = rpc.NewChannelServer(rpc.ChannelConfig{Store: a.store, Policy: channelPolicy, History: a.cfg.ChannelHistory, Logger: rpcLog})
+	a.services.Channel = rpc.NewChannelServer(rpc.ChannelConfig{Store: a.store, Policy: channelPolicy, Logger: rpcLog})
 	heraldv1.RegisterChannelServiceServer(a.grpcSrv, a.services.Channel)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.grpcSrv, a.health)

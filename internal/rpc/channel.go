@@ -12,7 +12,6 @@ import (
 	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/notify"
 	"github.com/heraldhq/herald/internal/resume"
-	"github.com/heraldhq/herald/internal/store"
 )
 
 // Page sizes of ListChannelEvents.
@@ -21,15 +20,17 @@ const (
 	maxChannelPage     = 1000
 )
 
+// ChannelStore is what ListChannelEvents reads; store.Store implements it.
+type ChannelStore interface {
+	ChannelRead(ctx context.Context, ch notify.Channel, after notify.Cursor, limit int) ([]notify.Entry, error)
+	ChannelHistory(ctx context.Context, ch notify.Channel, limit int) ([]notify.Entry, error)
+}
+
 // ChannelConfig configures a ChannelServer.
 type ChannelConfig struct {
-	Store  resume.ChannelStore
+	Store  ChannelStore
 	Policy auth.ChannelPolicy
-	// History is how many events a channel keeps (--channel-history;
-	// default store.DefaultChannelHistory): where a request without
-	// `after` looks first for the oldest retained event.
-	History int
-	Logger  *slog.Logger
+	Logger *slog.Logger
 }
 
 // ChannelServer implements herald.v1.ChannelService: channels' histories,
@@ -43,9 +44,6 @@ type ChannelServer struct {
 func NewChannelServer(cfg ChannelConfig) *ChannelServer {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.History <= 0 {
-		cfg.History = store.DefaultChannelHistory
 	}
 	return &ChannelServer{cfg: cfg}
 }
@@ -89,7 +87,7 @@ func (s *ChannelServer) ListChannelEvents(ctx context.Context, req *heraldv1.Lis
 	}
 	var events []notify.Entry
 	if req.GetAfter() == "" {
-		events, after, err = s.readOldest(ctx, ch, limit)
+		events, err = s.cfg.Store.ChannelHistory(ctx, ch, limit)
 	} else {
 		events, err = s.cfg.Store.ChannelRead(ctx, ch, after, limit)
 	}
@@ -109,69 +107,4 @@ func (s *ChannelServer) ListChannelEvents(ctx context.Context, req *heraldv1.Lis
 	p := resume.Position{Channels: []resume.ChannelOffset{{Hash: resume.ChannelHash(ch), Offset: next}}}
 	resp.StreamCursor = p.String()
 	return resp, nil
-}
-
-// readOldest reads ch from its oldest retained event, for a request
-// without `after`, and returns the offset it read after. The store reads
-// after 0 only while a history is whole (see store.Channels); once events
-// were trimmed, readOldest looks for the least offset after which a read
-// misses nothing, with reads of one event: first the newest offset less
-// the history's length and the one below it (one history's offsets are
-// consecutive, so that is the answer when events went by count), then
-// steps that double downwards, then bisection between the last two.
-func (s *ChannelServer) readOldest(ctx context.Context, ch notify.Channel, limit int) ([]notify.Entry, notify.Cursor, error) {
-	events, err := s.cfg.Store.ChannelRead(ctx, ch, 0, limit)
-	if !errors.Is(err, notify.ErrCursorExpired) {
-		return events, 0, err
-	}
-	last, err := s.cfg.Store.ChannelLast(ctx, ch)
-	if err != nil {
-		return nil, 0, err
-	}
-	// A read after lo misses events (after 0 did), one after hi does not.
-	lo, hi := notify.Cursor(0), last
-	step := notify.Cursor(s.cfg.History)
-	for i := 0; i < 64 && step <= hi; i++ {
-		probe := hi - step
-		missed, err := s.misses(ctx, ch, probe)
-		if err != nil {
-			return nil, 0, err
-		}
-		if missed {
-			lo = probe
-			break
-		}
-		hi = probe
-		if i == 0 {
-			step = 1
-		} else {
-			step *= 2
-		}
-	}
-	for i := 0; i < 64 && hi-lo > 1; i++ {
-		mid := lo + (hi-lo)/2
-		missed, err := s.misses(ctx, ch, mid)
-		if err != nil {
-			return nil, 0, err
-		}
-		if missed {
-			lo = mid
-		} else {
-			hi = mid
-		}
-	}
-	events, err = s.cfg.Store.ChannelRead(ctx, ch, hi, limit)
-	return events, hi, err
-}
-
-// misses reports whether a read of ch after `after` misses events.
-func (s *ChannelServer) misses(ctx context.Context, ch notify.Channel, after notify.Cursor) (bool, error) {
-	if after == 0 {
-		return true, nil // readOldest read after 0 first
-	}
-	_, err := s.cfg.Store.ChannelRead(ctx, ch, after, 1)
-	if errors.Is(err, notify.ErrCursorExpired) {
-		return true, nil
-	}
-	return false, err
 }

@@ -111,6 +111,10 @@ func (b *bounded) Publish(ctx context.Context, n *notify.Notification, channels 
 	return call(b, ctx, func(ctx context.Context) ([]notify.Cursor, error) { return b.s.Publish(ctx, n, channels) })
 }
 
+func (b *bounded) ChannelHistory(ctx context.Context, ch notify.Channel, limit int) ([]notify.Entry, error) {
+	return call(b, ctx, func(ctx context.Context) ([]notify.Entry, error) { return b.s.ChannelHistory(ctx, ch, limit) })
+}
+
 func (b *bounded) ChannelRead(ctx context.Context, ch notify.Channel, after notify.Cursor, limit int) ([]notify.Entry, error) {
 	return call(b, ctx, func(ctx context.Context) ([]notify.Entry, error) { return b.s.ChannelRead(ctx, ch, after, limit) })
 }

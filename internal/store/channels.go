@@ -38,6 +38,10 @@ type Channels interface {
 	// age), or after is beyond the newest offset, it returns
 	// notify.ErrCursorExpired.
 	ChannelRead(ctx context.Context, ch notify.Channel, after notify.Cursor, limit int) ([]notify.Entry, error)
+	// ChannelHistory returns up to limit of ch's oldest retained events,
+	// oldest first, leaving out expired notifications: where a page that
+	// draws a channel's history starts.
+	ChannelHistory(ctx context.Context, ch notify.Channel, limit int) ([]notify.Entry, error)
 	// ChannelLast returns ch's newest offset, 0 for a channel without
 	// history.
 	ChannelLast(ctx context.Context, ch notify.Channel) (notify.Cursor, error)

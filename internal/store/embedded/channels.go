@@ -94,14 +94,44 @@ func (s *Store) ChannelRead(ctx context.Context, ch notify.Channel, after notify
 		return nil, fmt.Errorf("store: read channel %s: %w", ch, err)
 	}
 	defer it.Close()
-	out, err := s.channelRead(it, ch, after, limit)
+	out, err := s.channelRead(it, ch, after, false, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: read channel %s after %d: %w", ch, after, err)
 	}
 	return out, nil
 }
 
-func (s *Store) channelRead(it *pebble.Iterator, ch notify.Channel, after notify.Cursor, limit int) ([]notify.Entry, error) {
+// ChannelHistory implements store.Channels.
+func (s *Store) ChannelHistory(ctx context.Context, ch notify.Channel, limit int) ([]notify.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("store: read channel %s: %w", ch, err)
+	}
+	release, err := s.hold()
+	if err != nil {
+		return nil, fmt.Errorf("store: read channel %s: %w", ch, err)
+	}
+	defer release()
+	if limit <= 0 {
+		limit = DefaultReadLimit
+	}
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{
+		LowerBound: chanMetaKey(nil, ch),
+		UpperBound: chanEnd(nil, ch),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: read channel %s: %w", ch, err)
+	}
+	defer it.Close()
+	out, err := s.channelRead(it, ch, 0, true, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: read channel %s from its oldest event: %w", ch, err)
+	}
+	return out, nil
+}
+
+// channelRead reads ch after `after`, or from its oldest retained event
+// when oldest is set.
+func (s *Store) channelRead(it *pebble.Iterator, ch notify.Channel, after notify.Cursor, oldest bool, limit int) ([]notify.Entry, error) {
 	m, _, err := chanMetaAt(it, ch)
 	if err != nil {
 		return nil, err
@@ -130,7 +160,9 @@ func (s *Store) channelRead(it *pebble.Iterator, ch notify.Channel, after notify
 		}
 		gone = off
 	}
-	if store.ChannelMissed(after, gone, m.first, last) {
+	if oldest {
+		after = gone
+	} else if store.ChannelMissed(after, gone, m.first, last) {
 		return nil, fmt.Errorf("retained %d..%d: %w", gone, last, notify.ErrCursorExpired)
 	}
 	var out []notify.Entry

@@ -289,6 +289,81 @@ func (s *Store) ChannelRead(ctx context.Context, ch notify.Channel, after notify
 	}
 }
 
+// ChannelHistory implements store.Channels: the events after the floor,
+// less the prefix older than the age.
+func (s *Store) ChannelHistory(ctx context.Context, ch notify.Channel, limit int) ([]notify.Entry, error) {
+	op := "read channel " + string(ch) + " from its oldest event"
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("store: %s: %w", op, err)
+	}
+	if err := s.open(op); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		limit = DefaultReadLimit
+	}
+	k := s.chanKeys(ch)
+	tx := s.rdb.TxPipeline()
+	meta := tx.HMGet(ctx, k.meta, "last", "floor")
+	page := tx.XRangeN(ctx, k.events, "-", "+", int64(limit))
+	if _, err := tx.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fail(op, err)
+	}
+	var m [2]notify.Cursor
+	for i, v := range meta.Val() {
+		str, _ := v.(string)
+		if v == nil {
+			continue
+		}
+		c, err := strconv.ParseUint(str, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("store: %s: meta field %d %q: %w", op, i, str, errCorrupt)
+		}
+		m[i] = notify.Cursor(c)
+	}
+	last, floor := m[0], m[1]
+	now := s.opts.Now()
+	cutoff := micros(now.Add(-s.opts.ChannelHistoryAge))
+	msgs := page.Val()
+	out := make([]notify.Entry, 0, min(len(msgs), limit))
+	// Bounded: each round reads past at least one event, and a history
+	// holds at most ChannelHistory events plus a trim batch.
+	for range 1 + (s.opts.ChannelHistory+limit)/max(limit, 1) + 1 {
+		for _, msg := range msgs {
+			e, err := eventEntry(ch, msg)
+			if err != nil {
+				return nil, fmt.Errorf("store: %s: %w", op, err)
+			}
+			if e.Cursor > last || len(out) == limit {
+				return out, nil // the rest was published after the meta was read
+			}
+			at, err := eventTime(msg)
+			if err != nil {
+				return nil, fmt.Errorf("store: %s: %w", op, err)
+			}
+			// Trimmed below the floor but not yet deleted, older than
+			// the age, or expired: not part of the history.
+			if e.Cursor <= floor || at < cutoff || e.Notification.Expired(now) {
+				continue
+			}
+			out = append(out, e)
+		}
+		if len(out) == limit || len(msgs) < limit {
+			return out, nil
+		}
+		next, _ := parseEventID(msgs[len(msgs)-1].ID)
+		var err error
+		msgs, err = s.rdb.XRangeN(ctx, k.events, strconv.FormatUint(uint64(next)+1, 10), "+", int64(limit)).Result()
+		if err != nil {
+			return nil, fail(op, err)
+		}
+		if len(msgs) == 0 {
+			return out, nil
+		}
+	}
+	return out, nil
+}
+
 func parseEventID(id string) (notify.Cursor, error) {
 	off, seq, ok := strings.Cut(id, "-")
 	c, err := strconv.ParseUint(off, 10, 64)

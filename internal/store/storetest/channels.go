@@ -40,6 +40,7 @@ func RunChannels(t *testing.T, open OpenChannels) {
 		{"ReadAfterLimit", testChannelReadPaging},
 		{"TrimByCount", testChannelTrim},
 		{"Age", testChannelAge},
+		{"HistoryFromOldest", testChannelHistory},
 		{"BeyondNewest", testChannelBeyond},
 		{"Idempotent", testChannelIdempotent},
 		{"ExpiredLeftOut", testChannelExpired},
@@ -273,6 +274,42 @@ func testChannelAge(t *testing.T, open OpenChannels) {
 	wantExpired(t, s, ch, old[1])
 	if got := mustChannelLast(t, s, ch); got != next {
 		t.Errorf("ChannelLast = %d, want %d", got, next)
+	}
+}
+
+// testChannelHistory checks ChannelHistory: the oldest retained events,
+// whole, trimmed by count, aged, and empty.
+func testChannelHistory(t *testing.T, open OpenChannels) {
+	clk := NewClock(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
+	s := open(t, ChannelOptions{History: 5, Age: time.Hour, Now: clk.Now})
+	const ch = notify.Channel("rooms/history")
+	history := func(limit int) []string {
+		t.Helper()
+		es, err := s.ChannelHistory(t.Context(), ch, limit)
+		if err != nil {
+			t.Fatalf("ChannelHistory(%s, %d): %v", ch, limit, err)
+		}
+		return titles(es)
+	}
+	if got := history(10); len(got) != 0 {
+		t.Errorf("history of a new channel = %v, want none", got)
+	}
+	publishN(t, s, ch, "a", 3)
+	if got := history(10); !slices.Equal(got, []string{"a0", "a1", "a2"}) {
+		t.Errorf("whole history = %v", got)
+	}
+	clk.Advance(45 * time.Minute)
+	publishN(t, s, ch, "b", 4) // a0 and a1 trimmed by count
+	if got := history(3); !slices.Equal(got, []string{"a2", "b0", "b1"}) {
+		t.Errorf("history trimmed by count, limit 3 = %v", got)
+	}
+	clk.Advance(30 * time.Minute) // a2 is past the age
+	if got := history(10); !slices.Equal(got, []string{"b0", "b1", "b2", "b3"}) {
+		t.Errorf("history with an aged event = %v", got)
+	}
+	clk.Advance(time.Hour)
+	if got := history(10); len(got) != 0 {
+		t.Errorf("history all aged = %v, want none", got)
 	}
 }
 
