@@ -352,6 +352,11 @@ func TestFaultDiskFull(t *testing.T) {
 	waitFor(t, 10*time.Second, func() bool { return httpStatus(t, s.URL("/readyz")) == http.StatusServiceUnavailable }, func() string {
 		return "readyz did not report the full disk"
 	})
+	// Reads go on while the disk is full, at once and after the store
+	// failed to reopen on it.
+	load.readsDuringFault(t, s, "df-a")
+	time.Sleep(time.Second) // the first few reopen attempts
+	load.readsDuringFault(t, s, "df-b")
 
 	// Give back a modest amount, not the whole disk: the store must make do
 	// with about 5.5 MB, less than one WAL file of the default memtable.
@@ -418,4 +423,59 @@ func fillDisk(t *testing.T, path string) {
 		}
 	}
 	t.Fatalf("fill %s: 64 MiB written and no ENOSPC", path)
+}
+
+// readsDuringFault checks, while no write can succeed, that user's stream
+// replays every notification acknowledged to user and that the inbox page
+// and counts answer, showing nothing that was not acknowledged.
+func (l *faultLoad) readsDuringFault(t *testing.T, s *server, user string) {
+	t.Helper()
+	l.mu.Lock()
+	acked := map[string]bool{} // notification IDs
+	for key, u := range l.acked {
+		if u == user {
+			acked[l.ackedID[key]] = true
+		}
+	}
+	l.mu.Unlock()
+	if httpStatus(t, s.URL("/readyz")) != http.StatusServiceUnavailable {
+		t.Fatal("readyz is 200 again: the disk is not full")
+	}
+
+	st := s.streamFor(t, user, "0")
+	defer st.Close()
+	replayed := map[string]bool{}
+	for len(replayed) < len(acked) {
+		_, p, err := st.NextNotification(10 * time.Second)
+		if err != nil {
+			t.Fatalf("stream of %s on a full disk: replayed %d of %d acknowledged, then %v\n%s", user, len(replayed), len(acked), err, s.Logs())
+		}
+		if !acked[p.ID] {
+			t.Errorf("stream of %s on a full disk replays %s (%q), which was not acknowledged", user, p.ID, p.Title)
+		}
+		replayed[p.ID] = true
+	}
+
+	var page restList
+	if code, b := restCall(t, s, http.MethodGet, "/v1/inbox?page_size=100", bearerFor(t, user), nil, &page); code != http.StatusOK {
+		t.Fatalf("GET /v1/inbox of %s on a full disk: %d %s", user, code, b)
+	}
+	if want := min(len(acked), 100); len(page.Entries) != want {
+		t.Errorf("inbox page of %s on a full disk has %d entries, want %d", user, len(page.Entries), want)
+	}
+	for _, e := range page.Entries {
+		if !acked[e.Event.ID] {
+			t.Errorf("inbox page of %s on a full disk lists %s, which was not acknowledged", user, e.Event.ID)
+		}
+	}
+	var counts struct {
+		Counts restCounts `json:"counts"`
+	}
+	if code, b := restCall(t, s, http.MethodGet, "/v1/inbox/counts", bearerFor(t, user), nil, &counts); code != http.StatusOK {
+		t.Fatalf("GET /v1/inbox/counts of %s on a full disk: %d %s", user, code, b)
+	}
+	if counts.Counts.Unread != len(acked) {
+		t.Errorf("unread count of %s on a full disk = %d, want the %d acknowledged", user, counts.Counts.Unread, len(acked))
+	}
+	t.Logf("full disk: %s's stream replayed %d, inbox page %d, unread %d", user, len(replayed), len(page.Entries), counts.Counts.Unread)
 }

@@ -99,25 +99,36 @@
 //
 // # Disk faults
 //
-// A commit that fails (a full disk, an I/O error from the WAL) leaves
-// Pebble unable to commit again. The store then fails every write with
-// ErrUnavailable, reports so through Ready, and the writer goroutine
-// reopens the database in the background, with backoff (50 ms doubling to
-// 5 s, jittered): it closes the broken database and opens it again, which replays the
-// WAL. Acknowledged entries are never lost; a group whose commit failed
+// A commit that fails (a full disk, an I/O error from the WAL) leaves Pebble
+// unable to commit again. The store then fails every write with
+// ErrUnavailable, reports so through Ready, and the writer goroutine reopens
+// the database in the background, with backoff (50 ms doubling to 5 s,
+// jittered): it closes the broken database and opens it again, which replays
+// the WAL. Acknowledged entries are never lost; a group whose commit failed
 // after its WAL write may be there after the reopen, once (its callers were
-// told it failed; a retry under the same idempotency key finds it). Reads
-// hold the database open, so the reopen waits for them, and fail with
-// ErrUnavailable while it is closed. Commits are serialized (commitBatch):
-// Pebble keeps a batch whose WAL write failed in its commit queue, and any
-// batch behind it would wait forever. While nothing failed, Ready commits a
-// small synced probe at most once a second, so that a disk that stopped
-// taking writes shows before a notification meets it. A failed sstable
-// write (a flush or compaction) is retried by Pebble itself while commits
-// go on in the WAL. Two failures remain fatal to Pebble and stop the
-// process, as they would without this store: a failed MANIFEST write in the
-// background, and a WAL that cannot be created when a full memtable
-// rotates; a restart replays the WAL as after kill -9.
+// told it failed; a retry under the same idempotency key finds it). Reads go
+// on through the fault: they hold the database open, so a swap waits for
+// them (and they for it). Until the first attempt they read the broken
+// database; from then on a read-only open of the directory, which replays
+// the WAL into memory and writes nothing, while the writable database is
+// opened beside it (on a full disk that open may not return before space
+// comes back: Pebble retries the flush of the replayed WAL). The store holds
+// the directory's lock throughout, so no other process takes it meanwhile.
+// They see what was acknowledged, never the entries of a group that failed:
+// those stay behind their durable bounds until a writable open succeeds (a
+// mark or a subscription whose commit failed may show, as it does while it
+// syncs; see writer.reopen). Reads fail with ErrUnavailable only when even
+// the read-only open fails. Writes fail fast with ErrUnavailable until the
+// writable reopen succeeds. Commits are serialized (commitBatch): Pebble
+// keeps a batch whose WAL write failed in its commit queue, and any batch
+// behind it would wait forever. While nothing failed, Ready commits a small
+// synced probe at most once a second, so that a disk that stopped taking
+// writes shows before a notification meets it. A failed sstable write (a
+// flush or compaction) is retried by Pebble itself while commits go on in
+// the WAL. Two failures remain fatal to Pebble and stop the process, as they
+// would without this store: a failed MANIFEST write in the background, and a
+// WAL that cannot be created when a full memtable rotates; a restart replays
+// the WAL as after kill -9.
 //
 // # Encoding
 //

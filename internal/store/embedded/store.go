@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/heraldhq/herald/internal/notify"
 	"github.com/heraldhq/herald/internal/store"
@@ -27,11 +29,16 @@ type Store struct {
 	// bounds hides entries from readers until their WAL sync ends.
 	bounds *durableBounds
 
-	// db is the open database, nil while a reopen after a disk fault has
-	// not succeeded yet and after Close. The writer goroutine swaps it under
-	// dbMu's write lock; everyone else uses it under a read lock (hold).
+	// db is the open database: the writable one; after a disk fault, until
+	// a writable reopen succeeds, the broken one and then a read-only one
+	// (see writer.reopen); nil when neither could be opened and after
+	// Close. The writer goroutine swaps it under dbMu's write lock;
+	// everyone else uses it under a read lock (hold).
 	dbMu sync.RWMutex
 	db   *pebble.DB
+	// lock is the data directory's lock, held from Open to Close, so that
+	// no other process takes the directory while a reopen has it closed.
+	lock *pebble.Lock
 
 	// mu guards closed and sending on reqs: Close takes it exclusively, so
 	// no Append is between its check and its send when reqs is closed.
@@ -97,14 +104,20 @@ type reply struct {
 func Open(dir string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
 	m := storemetrics.New(opts.Registerer, opts.Logger)
-	db, err := openDB(dir, opts)
+	lock, err := lockDir(dir, opts)
 	if err != nil {
+		return nil, err
+	}
+	db, err := openDB(dir, opts, lock, false)
+	if err != nil {
+		_ = lock.Close()
 		return nil, err
 	}
 	s := &Store{
 		dir:     dir,
 		opts:    opts,
 		db:      db,
+		lock:    lock,
 		cache:   newBodyCache(opts.CacheSize),
 		bounds:  newDurableBounds(),
 		metrics: m,
@@ -132,9 +145,31 @@ func Open(dir string, opts Options) (*Store, error) {
 // Options.MemTableSize (--store-memtable-mb) trades either way.
 const DefaultMemTableSize = 16 << 20
 
-// openDB opens Pebble in dir. Opening replays the WAL, so it also serves
-// to reopen the database after a disk fault.
-func openDB(dir string, opts Options) (db *pebble.DB, err error) {
+// lockDir creates dir if need be and takes its lock, which the Store
+// holds until Close and passes to every open of the database.
+func lockDir(dir string, opts Options) (*pebble.Lock, error) {
+	if err := opts.FS.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	lock, err := pebble.LockDirectory(dir, opts.FS)
+	if err != nil {
+		if locked(err) {
+			return nil, fmt.Errorf("store: open %s: %w (lock %s): %w", dir, ErrLocked, filepath.Join(dir, lockFile), err)
+		}
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	return lock, nil
+}
+
+// openDB opens Pebble in dir, under the directory's lock. Opening replays
+// the WAL, so it also serves to reopen the database after a disk fault.
+//
+// A read-only open writes nothing: it replays the WAL into memory and runs
+// no flush or compaction, so it works on a full disk. It takes no lock (lock
+// is nil): it serves reads while the writable database is opened beside it
+// under the lock the Store holds (see writer.reopen), and Pebble lets one
+// database at a time use a lock.
+func openDB(dir string, opts Options, lock *pebble.Lock, readOnly bool) (db *pebble.DB, err error) {
 	defer func() {
 		// Pebble reports some failed writes of its MANIFEST through Fatalf.
 		if p := recover(); p != nil {
@@ -147,21 +182,35 @@ func openDB(dir string, opts Options) (db *pebble.DB, err error) {
 	}()
 	cache := pebble.NewCache(64 << 20)
 	defer cache.Unref()
-	db, err = pebble.Open(dir, &pebble.Options{
-		FS:                 opts.FS,
+	files := opts.FS
+	if readOnly {
+		files = unlockedFS{files}
+	}
+	po := &pebble.Options{
+		FS:                 files,
 		Cache:              cache,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{log: opts.Logger, limit: opts.warnLimit},
 		MemTableSize:       uint64(opts.MemTableSize),
-	})
+		Lock:               lock,
+		ReadOnly:           readOnly,
+	}
+	db, err = pebble.Open(dir, po)
 	if err != nil {
-		if locked(err) {
-			return nil, fmt.Errorf("store: open %s: %w (lock %s): %w", dir, ErrLocked, filepath.Join(dir, lockFile), err)
-		}
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
 	return db, nil
 }
+
+// unlockedFS is a file system whose locks are no-ops, for the read-only
+// database.
+type unlockedFS struct{ vfs.FS }
+
+func (unlockedFS) Lock(string) (io.Closer, error) { return noLock{}, nil }
+
+type noLock struct{}
+
+func (noLock) Close() error { return nil }
 
 // ErrLocked means another process, or another Store of this one, has the
 // directory open: Pebble takes a lock on its LOCK file for as long as a
@@ -186,9 +235,11 @@ func locked(err error) bool {
 }
 
 // hold keeps the database open for a read, or a write outside the writer,
-// until release: a reopen and Close wait for it. It fails with
-// ErrUnavailable while a reopen after a disk fault is pending. Calls must
-// not nest (a waiting reopen would deadlock them).
+// until release: a reopen and Close wait for it. After a disk fault the
+// database it holds may be the broken or a read-only one, which serve
+// reads; writes check brokenErr under the hold. It fails with
+// ErrUnavailable when no database could be opened. Calls must not nest (a
+// waiting reopen would deadlock them).
 func (s *Store) hold() (release func(), err error) {
 	s.dbMu.RLock()
 	if s.db != nil {
@@ -204,7 +255,7 @@ func (s *Store) hold() (release func(), err error) {
 	return nil, fmt.Errorf("%w: %w", notify.ErrUnavailable, errReopening)
 }
 
-var errReopening = errors.New("database is being reopened after a disk fault")
+var errReopening = errors.New("database could not be reopened after a disk fault")
 
 // Append implements store.Store. It returns once the entries are durable.
 // If ctx ends while the request still waits for the writer, Append returns
@@ -230,6 +281,10 @@ func (s *Store) Append(ctx context.Context, ds []store.Delivery) ([]store.Result
 // still waits in the queue, r is abandoned and nothing happens; once the
 // writer took it, do waits for its commit.
 func (s *Store) do(ctx context.Context, op string, r *request) reply {
+	// The writer fails it anyway, but may be busy reopening the database.
+	if err := s.brokenErr(); err != nil {
+		return reply{err: fmt.Errorf("store: %s: %w: %w", op, notify.ErrUnavailable, err)}
+	}
 	r.reply = make(chan reply, 1)
 	if err := s.enqueue(ctx, op, r); err != nil {
 		return reply{err: err}
@@ -319,6 +374,9 @@ func (s *Store) Close() error {
 		if s.db != nil {
 			s.closeErr = closeDB(s.db)
 			s.db = nil
+		}
+		if err := s.lock.Close(); err != nil && s.closeErr == nil {
+			s.closeErr = fmt.Errorf("store: close: %w", err)
 		}
 	})
 	return s.closeErr

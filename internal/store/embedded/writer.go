@@ -31,6 +31,9 @@ type writer struct {
 	// group fails fast until then); backoff paces the attempts.
 	retry   *time.Timer
 	backoff backoff.Backoff
+	// readOnly is set while the database readers use is the read-only one
+	// that stands in during a reopen (see reopen).
+	readOnly bool
 
 	// sync answers each applied group once its WAL sync ends; gen counts
 	// the database's reopens, so that a failed sync fails only the groups
@@ -130,29 +133,61 @@ func (w *writer) stopRetry() {
 // WAL, so every acknowledged entry is back, and so may be the entries of a
 // group that failed after its WAL write (its callers were told it failed;
 // they may be there once, never twice, as the meta records are reloaded
-// too). Requests fail fast with ErrUnavailable until it succeeds; readers
-// and writes outside the writer hold the database (see hold), so the swap
-// waits for them.
+// too). Requests fail fast with ErrUnavailable until it succeeds (see
+// Store.do).
+//
+// Reads go on through the fault. Until the first attempt they use the
+// broken database: the failed commit left Pebble's commit pipeline
+// unusable, not its read path. The attempt swaps it for a read-only open of
+// the directory, which replays the WAL into memory and writes nothing, and
+// then opens the writable database beside it. That open may not return
+// while the disk stays full (Pebble retries the flush of the replayed WAL
+// until it succeeds), so readers use the read-only database meanwhile, and
+// take the writable one once it is open. Readers and writes outside the
+// writer hold the database (see hold), so each swap waits for them, and
+// they wait for the swap.
+//
+// Neither database shows an entry or a channel event that was not
+// acknowledged: the durable bounds of the groups that failed are kept until
+// the writable open succeeds, and hide their entries as they do while a
+// group syncs. Other writes whose commit failed (a mark, a subscription, a
+// chunk of the sweep) may show meanwhile, as they do while they sync; their
+// callers were told that they failed, and the writable reopen settles
+// whether they stay.
 func (w *writer) reopen() {
 	s := w.s
 	cause := s.brokenErr()
 	// Groups in flight are answered (failed) before their database goes.
 	w.sync.drain()
-	s.dbMu.Lock()
-	defer s.dbMu.Unlock()
-	if s.db != nil {
-		if err := closeDB(s.db); err != nil {
-			s.opts.warnLimit.log(s.opts.Logger, slog.LevelWarn, "store: closing the broken database", "err", errText(err))
+	if !w.readOnly {
+		s.dbMu.Lock()
+		if s.db != nil {
+			if err := closeDB(s.db); err != nil {
+				s.opts.warnLimit.log(s.opts.Logger, slog.LevelWarn, "store: closing the broken database", "err", errText(err))
+			}
 		}
-		s.db = nil
+		var err error
+		if s.db, err = openDB(s.dir, s.opts, nil, true); err != nil {
+			s.opts.warnLimit.log(s.opts.Logger, slog.LevelWarn, "store: read-only open failed, reads fail too", "err", errText(err))
+		}
+		w.readOnly = s.db != nil
+		s.dbMu.Unlock()
 	}
-	db, err := openDB(s.dir, s.opts)
+	db, err := openDB(s.dir, s.opts, s.lock, false)
 	if err != nil {
 		s.opts.warnLimit.log(s.opts.Logger, slog.LevelWarn, "store: reopen failed",
 			"err", errText(err), "cause", errText(cause))
 		return
 	}
+	s.dbMu.Lock()
+	defer s.dbMu.Unlock()
+	if s.db != nil {
+		if err := closeDB(s.db); err != nil {
+			s.opts.warnLimit.log(s.opts.Logger, slog.LevelWarn, "store: closing the read-only database", "err", errText(err))
+		}
+	}
 	s.db = db
+	w.readOnly = false
 	// The failed group may have reached the WAL: what the writer knows of
 	// users is reloaded from the database.
 	clear(w.metas)
