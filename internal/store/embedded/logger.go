@@ -21,7 +21,8 @@ func (l pebbleLogger) Infof(format string, args ...any) {
 }
 
 func (l pebbleLogger) Errorf(format string, args ...any) {
-	l.limit.log(l.log, slog.LevelWarn, fmt.Sprintf(format, args...), "component", "pebble")
+	msg := fmt.Sprintf(format, args...)
+	l.limit.logAs(l.log, slog.LevelWarn, withoutNumbers(msg), msg, "component", "pebble")
 }
 
 // Fatalf panics instead of exiting. Pebble calls it when a commit failed (a

@@ -39,18 +39,24 @@ func newWarnLimiter(every time.Duration, now func() time.Time) *warnLimiter {
 // log writes msg at level through l unless a line of msg went out within
 // the interval.
 func (w *warnLimiter) log(l *slog.Logger, level slog.Level, msg string, args ...any) {
+	w.logAs(l, level, msg, msg, args...)
+}
+
+// logAs is log with messages told apart by key: messages of one key share
+// the interval.
+func (w *warnLimiter) logAs(l *slog.Logger, level slog.Level, key, msg string, args ...any) {
 	if !l.Enabled(context.Background(), level) {
 		return
 	}
 	now := w.now()
 	w.mu.Lock()
-	st, ok := w.msgs[msg]
+	st, ok := w.msgs[key]
 	if !ok {
 		if len(w.msgs) >= maxWarnMessages {
 			clear(w.msgs)
 		}
 		st = &warnState{}
-		w.msgs[msg] = st
+		w.msgs[key] = st
 	}
 	if ok && now.Sub(st.last) < w.every {
 		st.dropped++
@@ -64,6 +70,25 @@ func (w *warnLimiter) log(l *slog.Logger, level slog.Level, msg string, args ...
 		args = append(args, "repeated", dropped)
 	}
 	l.Log(context.Background(), level, msg, args...)
+}
+
+// withoutNumbers is msg with each run of digits replaced by '#': Pebble's
+// messages carry file numbers, so that a repeating fault ("write
+// 000123.sst: no space left on device", then 000124, …, every few
+// milliseconds while a full disk refuses a flush) reads as one message.
+func withoutNumbers(msg string) string {
+	b := make([]byte, 0, len(msg))
+	for i := 0; i < len(msg); i++ {
+		c := msg[i]
+		if '0' <= c && c <= '9' {
+			if n := len(b); n == 0 || b[n-1] != '#' {
+				b = append(b, '#')
+			}
+			continue
+		}
+		b = append(b, c)
+	}
+	return string(b)
 }
 
 // errText is err's message for a log line. slog formats an error value with

@@ -37,3 +37,25 @@ func TestWarnLimiter(t *testing.T) {
 		}
 	}
 }
+
+// TestPebbleErrorsByShape checks that Pebble's errors that differ only in
+// file numbers share one interval: a full disk makes Pebble report a failed
+// flush every few milliseconds, each with the next file number.
+func TestPebbleErrorsByShape(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var buf logbuf.Buffer
+	l := pebbleLogger{log: slog.New(slog.NewTextHandler(&buf, nil)), limit: newWarnLimiter(time.Minute, func() time.Time { return now })}
+	for i := range 500 {
+		now = now.Add(2 * time.Millisecond)
+		l.Errorf("background error: write %06d.sst: no space left on device", 100+i)
+	}
+	l.Errorf("background error: %s", "another fault")
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "000100.sst") || !strings.Contains(lines[1], "another fault") {
+		t.Fatalf("got %d lines, want the first flush error and the other fault:\n%s", len(lines), buf.String())
+	}
+	if got, want := withoutNumbers("write 000123.sst: errno 28"), "write #.sst: errno #"; got != want {
+		t.Errorf("withoutNumbers = %q, want %q", got, want)
+	}
+}
