@@ -1,6 +1,8 @@
 package store
 
 import (
+	"errors"
+	"slices"
 	"time"
 
 	"github.com/heraldhq/herald/internal/notify"
@@ -28,4 +30,16 @@ func ChannelMissed(after, gone, first, last notify.Cursor) bool {
 		return true
 	}
 	return after < gone && (after != 0 || gone+1 != first)
+}
+
+// CheckPublish refuses what no backend can publish: a notification without
+// an ID (the key of its dedupe), an empty channel name.
+func CheckPublish(n *notify.Notification, channels []notify.Channel) error {
+	if n == nil || n.ID == "" {
+		return errors.New("store: publish: notification without ID")
+	}
+	if slices.Contains(channels, "") {
+		return errors.New("store: publish: empty channel name")
+	}
+	return nil
 }

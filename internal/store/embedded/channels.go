@@ -59,14 +59,8 @@ func (s *Store) Publish(ctx context.Context, n *notify.Notification, channels []
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("store: publish: %w", err)
 	}
-	if n == nil || n.ID == "" {
-		return nil, errors.New("store: publish: notification without ID")
-	}
-	if slices.Contains(channels, "") {
-		return nil, errors.New("store: publish: empty channel name")
-	}
-	if len(channels) == 0 {
-		return nil, nil
+	if err := store.CheckPublish(n, channels); err != nil || len(channels) == 0 {
+		return nil, err
 	}
 	rep := s.do(ctx, "publish", &request{pub: &pubRequest{n: n, channels: channels}})
 	return rep.offsets, rep.err
@@ -75,26 +69,7 @@ func (s *Store) Publish(ctx context.Context, n *notify.Notification, channels []
 // ChannelRead implements store.Channels. A limit of zero or less means
 // DefaultReadLimit; expired notifications do not count toward it.
 func (s *Store) ChannelRead(ctx context.Context, ch notify.Channel, after notify.Cursor, limit int) ([]notify.Entry, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("store: read channel %s: %w", ch, err)
-	}
-	release, err := s.hold()
-	if err != nil {
-		return nil, fmt.Errorf("store: read channel %s: %w", ch, err)
-	}
-	defer release()
-	if limit <= 0 {
-		limit = DefaultReadLimit
-	}
-	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{
-		LowerBound: chanMetaKey(nil, ch),
-		UpperBound: chanEnd(nil, ch),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: read channel %s: %w", ch, err)
-	}
-	defer it.Close()
-	out, err := s.channelRead(it, ch, after, false, limit)
+	out, err := s.readChannel(ctx, ch, after, false, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: read channel %s after %d: %w", ch, after, err)
 	}
@@ -103,12 +78,21 @@ func (s *Store) ChannelRead(ctx context.Context, ch notify.Channel, after notify
 
 // ChannelHistory implements store.Channels.
 func (s *Store) ChannelHistory(ctx context.Context, ch notify.Channel, limit int) ([]notify.Entry, error) {
+	out, err := s.readChannel(ctx, ch, 0, true, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: read channel %s from its oldest event: %w", ch, err)
+	}
+	return out, nil
+}
+
+// readChannel holds the database for channelRead.
+func (s *Store) readChannel(ctx context.Context, ch notify.Channel, after notify.Cursor, oldest bool, limit int) ([]notify.Entry, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("store: read channel %s: %w", ch, err)
+		return nil, err
 	}
 	release, err := s.hold()
 	if err != nil {
-		return nil, fmt.Errorf("store: read channel %s: %w", ch, err)
+		return nil, err
 	}
 	defer release()
 	if limit <= 0 {
@@ -119,14 +103,10 @@ func (s *Store) ChannelHistory(ctx context.Context, ch notify.Channel, limit int
 		UpperBound: chanEnd(nil, ch),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: read channel %s: %w", ch, err)
+		return nil, err
 	}
 	defer it.Close()
-	out, err := s.channelRead(it, ch, 0, true, limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: read channel %s from its oldest event: %w", ch, err)
-	}
-	return out, nil
+	return s.channelRead(it, ch, after, oldest, limit)
 }
 
 // channelRead reads ch after `after`, or from its oldest retained event

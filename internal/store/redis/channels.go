@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -134,14 +133,8 @@ func (s *Store) Publish(ctx context.Context, n *notify.Notification, channels []
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("store: publish: %w", err)
 	}
-	if n == nil || n.ID == "" {
-		return nil, errors.New("store: publish: notification without ID")
-	}
-	if slices.Contains(channels, "") {
-		return nil, errors.New("store: publish: empty channel name")
-	}
-	if len(channels) == 0 {
-		return nil, nil
+	if err := store.CheckPublish(n, channels); err != nil || len(channels) == 0 {
+		return nil, err
 	}
 	rep := s.do(ctx, "publish", &request{pub: &pubRequest{n: n, channels: channels}})
 	return rep.offsets, rep.err
@@ -259,8 +252,21 @@ func (s *Store) ChannelRead(ctx context.Context, ch notify.Channel, after notify
 	if aged || store.ChannelMissed(after, floor, first, last) {
 		return nil, fmt.Errorf("store: %s after %d (retained %d..%d): %w", op, after, floor, last, notify.ErrCursorExpired)
 	}
-	out := make([]notify.Entry, 0, len(msgs))
-	for {
+	return s.collect(ctx, ch, k.events, msgs, last, limit, func(e notify.Entry, _ redis.XMessage) (bool, error) {
+		return !e.Notification.Expired(now), nil
+	})
+}
+
+// collect turns msgs, the first page of an XRANGE of events up to the
+// newest offset last, into up to limit entries that keep accepts, reading
+// further pages while keep left room. A page shorter than limit was the
+// stream's end.
+func (s *Store) collect(ctx context.Context, ch notify.Channel, events string, msgs []redis.XMessage, last notify.Cursor, limit int, keep func(notify.Entry, redis.XMessage) (bool, error)) ([]notify.Entry, error) {
+	op := "read channel " + string(ch)
+	out := make([]notify.Entry, 0, min(len(msgs), limit))
+	// Each page moves past at least one event; the bound only guards a
+	// stream that keeps growing under the reader.
+	for range maxPages {
 		for _, msg := range msgs {
 			e, err := eventEntry(ch, msg)
 			if err != nil {
@@ -269,17 +275,20 @@ func (s *Store) ChannelRead(ctx context.Context, ch notify.Channel, after notify
 			if e.Cursor > last || len(out) == limit {
 				return out, nil // the rest was published after the meta was read
 			}
-			if !e.Notification.Expired(now) {
+			ok, err := keep(e, msg)
+			if err != nil {
+				return nil, fmt.Errorf("store: %s: %w", op, err)
+			}
+			if ok {
 				out = append(out, e)
 			}
 		}
-		// Expired notifications left room: read on.
 		if len(out) == limit || len(msgs) < limit {
 			return out, nil
 		}
 		next, _ := parseEventID(msgs[len(msgs)-1].ID)
 		var err error
-		msgs, err = s.rdb.XRangeN(ctx, k.events, strconv.FormatUint(uint64(next)+1, 10), "+", int64(limit)).Result()
+		msgs, err = s.rdb.XRangeN(ctx, events, strconv.FormatUint(uint64(next)+1, 10), "+", int64(limit)).Result()
 		if err != nil {
 			return nil, fail(op, err)
 		}
@@ -287,7 +296,11 @@ func (s *Store) ChannelRead(ctx context.Context, ch notify.Channel, after notify
 			return out, nil
 		}
 	}
+	return out, nil
 }
+
+// maxPages bounds the pages one channel read takes.
+const maxPages = 1024
 
 // ChannelHistory implements store.Channels: the events after the floor,
 // less the prefix older than the age.
@@ -324,44 +337,12 @@ func (s *Store) ChannelHistory(ctx context.Context, ch notify.Channel, limit int
 	last, floor := m[0], m[1]
 	now := s.opts.Now()
 	cutoff := micros(now.Add(-s.opts.ChannelHistoryAge))
-	msgs := page.Val()
-	out := make([]notify.Entry, 0, min(len(msgs), limit))
-	// Bounded: each round reads past at least one event, and a history
-	// holds at most ChannelHistory events plus a trim batch.
-	for range 1 + (s.opts.ChannelHistory+limit)/max(limit, 1) + 1 {
-		for _, msg := range msgs {
-			e, err := eventEntry(ch, msg)
-			if err != nil {
-				return nil, fmt.Errorf("store: %s: %w", op, err)
-			}
-			if e.Cursor > last || len(out) == limit {
-				return out, nil // the rest was published after the meta was read
-			}
-			at, err := eventTime(msg)
-			if err != nil {
-				return nil, fmt.Errorf("store: %s: %w", op, err)
-			}
-			// Trimmed below the floor but not yet deleted, older than
-			// the age, or expired: not part of the history.
-			if e.Cursor <= floor || at < cutoff || e.Notification.Expired(now) {
-				continue
-			}
-			out = append(out, e)
-		}
-		if len(out) == limit || len(msgs) < limit {
-			return out, nil
-		}
-		next, _ := parseEventID(msgs[len(msgs)-1].ID)
-		var err error
-		msgs, err = s.rdb.XRangeN(ctx, k.events, strconv.FormatUint(uint64(next)+1, 10), "+", int64(limit)).Result()
-		if err != nil {
-			return nil, fail(op, err)
-		}
-		if len(msgs) == 0 {
-			return out, nil
-		}
-	}
-	return out, nil
+	// Trimmed below the floor but not yet deleted, older than the age, or
+	// expired: not part of the history.
+	return s.collect(ctx, ch, k.events, page.Val(), last, limit, func(e notify.Entry, msg redis.XMessage) (bool, error) {
+		at, err := eventTime(msg)
+		return err == nil && e.Cursor > floor && at >= cutoff && !e.Notification.Expired(now), err
+	})
 }
 
 func parseEventID(id string) (notify.Cursor, error) {
