@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,17 +31,21 @@ import (
 // goroutine per stream, no storage, no auth and no history. It speaks the
 // same stream format as herald (retry frame, then id/event/data frames with
 // the same payload shape), so the load tool reads both with one code path.
-// A user is named by the X-Bench-User header, which herald ignores.
+// A user is named by the X-Bench-User header, which herald ignores; a
+// stream also listens to the channels of its `?channels=`, as herald's do,
+// and a channel's notification goes to each of its streams, with no
+// history: the broadcast herald's channels are compared with.
 // Notifications come as JSON to POST /notify, or as herald's gRPC calls
 // (bareGRPC).
 type bareServer struct {
 	queue     int
 	heartbeat time.Duration
 
-	mu     sync.RWMutex
-	users  map[string]map[*bareConn]struct{}
-	topics map[string]map[string]struct{}
-	seq    atomic.Uint64
+	mu       sync.RWMutex
+	users    map[string]map[*bareConn]struct{}
+	topics   map[string]map[string]struct{}
+	channels map[string]map[*bareConn]struct{}
+	seq      atomic.Uint64
 }
 
 // bareConn is one open stream; frames are shared by every recipient.
@@ -56,6 +61,7 @@ func newBareServer() *bareServer {
 		heartbeat: 15 * time.Second,
 		users:     make(map[string]map[*bareConn]struct{}),
 		topics:    make(map[string]map[string]struct{}),
+		channels:  make(map[string]map[*bareConn]struct{}),
 	}
 }
 
@@ -76,20 +82,26 @@ func (s *bareServer) stream(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "X-Bench-User is required", http.StatusBadRequest)
 		return
 	}
+	var channels []string
+	for _, v := range r.URL.Query()["channels"] {
+		for ch := range strings.SplitSeq(v, ",") {
+			if ch != "" {
+				channels = append(channels, ch)
+			}
+		}
+	}
 	c := &bareConn{frames: make(chan []byte, s.queue), evicted: make(chan struct{})}
 	s.mu.Lock()
-	set := s.users[user]
-	if set == nil {
-		set = make(map[*bareConn]struct{}, 1)
-		s.users[user] = set
+	join(s.users, user, c)
+	for _, ch := range channels {
+		join(s.channels, ch, c)
 	}
-	set[c] = struct{}{}
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		delete(set, c)
-		if len(set) == 0 {
-			delete(s.users, user)
+		leave(s.users, user, c)
+		for _, ch := range channels {
+			leave(s.channels, ch, c)
 		}
 		s.mu.Unlock()
 	}()
@@ -132,6 +144,25 @@ func (s *bareServer) stream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// join adds c to the streams of key (a user or a channel) in m.
+func join(m map[string]map[*bareConn]struct{}, key string, c *bareConn) {
+	set := m[key]
+	if set == nil {
+		set = make(map[*bareConn]struct{}, 1)
+		m[key] = set
+	}
+	set[c] = struct{}{}
+}
+
+// leave removes c from the streams of key in m.
+func leave(m map[string]map[*bareConn]struct{}, key string, c *bareConn) {
+	set := m[key]
+	delete(set, c)
+	if len(set) == 0 {
+		delete(m, key)
+	}
+}
+
 func (s *bareServer) notify(w http.ResponseWriter, r *http.Request) {
 	var req bareNotifyRequest
 	if err := json.NewDecoder(io.LimitReader(r.Body, 8<<20)).Decode(&req); err != nil {
@@ -151,22 +182,36 @@ func (s *bareServer) notify(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(resp)
 }
 
-// deliver gives n an ID and queues its frame for its recipients.
+// deliver gives n an ID and queues its frame for its recipients, and a
+// frame naming each of its channels for that channel's streams. Like
+// herald's, the count of recipients leaves channels out.
 func (s *bareServer) deliver(n bareNote, now string) (id string, recipients int) {
 	id = strconv.FormatUint(s.seq.Add(1), 10)
-	return id, s.fanOut(bareFrame(id, now, n.Data), n)
+	if len(n.UserIDs) > 0 || len(n.Topics) > 0 {
+		recipients = s.fanOut(bareFrame(id, now, n.Data, ""), n)
+	}
+	for _, ch := range n.Channels {
+		s.broadcast(ch, bareFrame(id, now, n.Data, ch))
+	}
+	return id, recipients
 }
 
 // bareFrame encodes a notification once, in herald's frame and payload
-// shape, for all of its recipients.
-func bareFrame(id, now string, data []byte) []byte {
-	b := make([]byte, 0, 160+len(data))
+// shape, for all of its recipients; with a channel, as that channel's
+// event. The tool's channel names need no JSON escaping.
+func bareFrame(id, now string, data []byte, channel string) []byte {
+	b := make([]byte, 0, 160+len(data)+len(channel))
 	b = append(b, "id: "...)
 	b = append(b, id...)
 	b = append(b, "\nevent: bench\ndata: {\"id\":\""...)
 	b = append(b, id...)
 	b = append(b, `","type":"bench","title":"bench","data":`...)
 	b = append(b, data...)
+	if channel != "" {
+		b = append(b, `,"channel":"`...)
+		b = append(b, channel...)
+		b = append(b, '"')
+	}
 	b = append(b, `,"priority":"normal","created_at":"`...)
 	b = append(b, now...)
 	return append(b, "\"}\n\n"...)
@@ -182,11 +227,7 @@ func (s *bareServer) fanOut(frame []byte, n bareNote) int {
 	send := func(u string) {
 		users++
 		for c := range s.users[u] {
-			select {
-			case c.frames <- frame:
-			default:
-				c.once.Do(func() { close(c.evicted) })
-			}
+			c.offer(frame)
 		}
 	}
 	for _, u := range n.UserIDs {
@@ -198,6 +239,24 @@ func (s *bareServer) fanOut(frame []byte, n bareNote) int {
 		}
 	}
 	return users
+}
+
+// broadcast queues frame for every stream listening to channel.
+func (s *bareServer) broadcast(channel string, frame []byte) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for c := range s.channels[channel] {
+		c.offer(frame)
+	}
+}
+
+// offer queues frame for c, or evicts c if its queue is full.
+func (c *bareConn) offer(frame []byte) {
+	select {
+	case c.frames <- frame:
+	default:
+		c.once.Do(func() { close(c.evicted) })
+	}
 }
 
 func (s *bareServer) subscribe(w http.ResponseWriter, r *http.Request) {
@@ -261,7 +320,8 @@ func (g bareGRPC) deliver(n *heraldv1.Notification, now string) (*heraldv1.Notif
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	id, recipients := g.s.deliver(bareNote{UserIDs: n.GetAudience().GetUserIds(), Topics: n.GetAudience().GetTopics(), Data: data}, now)
+	a := n.GetAudience()
+	id, recipients := g.s.deliver(bareNote{UserIDs: a.GetUserIds(), Topics: a.GetTopics(), Channels: a.GetChannels(), Data: data}, now)
 	return &heraldv1.NotifyResponse{Id: id, Recipients: int32(recipients)}, nil
 }
 

@@ -81,7 +81,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&l.ConnectConcurrency, "connect-concurrency", 64, "streams being connected at once")
 	fs.DurationVar(&l.ConnectTimeout, "connect-timeout", 10*time.Second, "bound on one stream's connect")
 	fs.IntVar(&l.SourceIPs, "source-ips", 8, "spread streams over source addresses 127.0.0.2 … 127.0.0.(1+N), so that ephemeral ports do not run out (0: let the kernel choose)")
-	fs.StringVar(&l.Mode, "mode", modePerUser, "load: per-user (each notification to one random user), topic (one topic every user subscribes to), reconnect (per-user while streams drop and resume with Last-Event-ID), storm (notifications to every user in turn while, once, every stream drops within --storm-window and resumes with Last-Event-ID)")
+	fs.StringVar(&l.Mode, "mode", modePerUser, "load: per-user (each notification to one random user), topic (one topic every user subscribes to), channel (every stream listens to one channel, with ?channels= and a token claiming it, and the load publishes to it), reconnect (per-user while streams drop and resume with Last-Event-ID), storm (notifications to every user in turn while, once, every stream drops within --storm-window and resumes with Last-Event-ID)")
 	fs.Float64Var(&l.Rate, "rate", 0, "notifications per second (0: as fast as acknowledged)")
 	fs.IntVar(&l.Callers, "callers", 16, "concurrent notify callers")
 	fs.IntVar(&l.Batch, "batch", 1, "notifications per call; more than 1 uses NotifyBatch (herald's --max-batch bounds it)")
@@ -121,8 +121,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 func (c *config) validate() error {
 	l := &c.Load
 	switch {
-	case l.Mode != modePerUser && l.Mode != modeTopic && l.Mode != modeReconnect && l.Mode != modeStorm:
-		return fmt.Errorf("--mode must be per-user, topic, reconnect or storm, not %q", l.Mode)
+	case l.Mode != modePerUser && l.Mode != modeTopic && l.Mode != modeChannel && l.Mode != modeReconnect && l.Mode != modeStorm:
+		return fmt.Errorf("--mode must be per-user, topic, channel, reconnect or storm, not %q", l.Mode)
 	case l.Mode == modeStorm && (l.StormWindow <= 0 || l.StormAt < 0):
 		return fmt.Errorf("--storm-window must be positive and --storm-at not negative")
 	case c.Notify != notifyGRPC && c.Notify != notifyREST:

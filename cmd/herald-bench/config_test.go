@@ -49,3 +49,24 @@ func TestHeraldNodesFlag(t *testing.T) {
 		}
 	}
 }
+
+func TestModeFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		errPart string // "" for none
+	}{
+		{[]string{"--calibrate", "--mode", "channel"}, ""},
+		{[]string{"--herald-bin", "bin/herald", "--mode", "channel"}, ""},
+		{[]string{"--calibrate", "--mode", "broadcast"}, "--mode must be"},
+		{[]string{"--herald-bin", "bin/herald", "--mode", "channel", "--topic-offline", "10"}, "--topic-offline needs --mode topic"},
+		{[]string{"--calibrate", "--mode", "storm"}, "does not support storm mode"},
+	} {
+		_, err := parseFlags(tc.args, io.Discard)
+		switch {
+		case tc.errPart == "" && err != nil:
+			t.Errorf("%q: %v", tc.args, err)
+		case tc.errPart != "" && (err == nil || !strings.Contains(err.Error(), tc.errPart)):
+			t.Errorf("%q: error %v, want one saying %q", tc.args, err, tc.errPart)
+		}
+	}
+}

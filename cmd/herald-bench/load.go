@@ -19,6 +19,7 @@ import (
 const (
 	modePerUser   = "per-user"
 	modeTopic     = "topic"
+	modeChannel   = "channel"
 	modeReconnect = "reconnect"
 	modeStorm     = "storm"
 )
@@ -132,20 +133,36 @@ func runLoad(ctx context.Context, cfg loadConfig, srv server, log *slog.Logger) 
 	defer cancel()
 	res := &result{Server: srv.Name, Mode: cfg.Mode, Streams: cfg.Streams}
 	runID := randomHex(4)
-	topic := "bench-" + runID
-	topicTgt := &target{}
+	// In topic and channel modes every stream gets every notification,
+	// sent to bc; in the others each stream is its own target.
+	var bc note
+	switch cfg.Mode {
+	case modeTopic:
+		bc.topic = "bench-" + runID
+	case modeChannel:
+		bc.channel = "bench/" + runID
+	}
+	bcTgt := &target{}
 
 	streams := make([]*stream, cfg.Streams)
 	now := time.Now()
 	for i := range streams {
 		user := fmt.Sprintf("bench-%s-%06d", runID, i)
-		tok, err := auth.MintHS256([]byte(srv.Secret), user, 24*time.Hour, "", "", now)
-		if err != nil {
-			return nil, fmt.Errorf("mint token: %w", err)
-		}
-		s := &stream{idx: i, user: user, token: tok, tgt: topicTgt}
-		if cfg.Mode != modeTopic {
+		tok := auth.Token{User: user, TTL: 24 * time.Hour}
+		s := &stream{idx: i, user: user, tgt: bcTgt}
+		switch {
+		case bc.channel != "":
+			// The token's claim opens the channel, so that the server
+			// needs no --public-channels; a name matches only itself.
+			// Channel names are valid unescaped in a query.
+			tok.Channels = []string{bc.channel}
+			s.query = "?channels=" + bc.channel
+		case bc.topic == "":
 			s.tgt = &target{}
+		}
+		var err error
+		if s.token, err = tok.SignHS256([]byte(srv.Secret), now); err != nil {
+			return nil, fmt.Errorf("mint token: %w", err)
 		}
 		streams[i] = s
 	}
@@ -157,7 +174,7 @@ func runLoad(ctx context.Context, cfg loadConfig, srv server, log *slog.Logger) 
 			for _, s := range streams[i:min(i+maxSubscribePairs, len(streams))] {
 				users = append(users, s.user)
 			}
-			if err := srv.Send.Subscribe(ctx, topic, users); err != nil {
+			if err := srv.Send.Subscribe(ctx, bc.topic, users); err != nil {
 				return nil, fmt.Errorf("subscribe: %w", err)
 			}
 		}
@@ -166,7 +183,7 @@ func runLoad(ctx context.Context, cfg loadConfig, srv server, log *slog.Logger) 
 			for j := i; j < min(i+maxSubscribePairs, cfg.TopicOffline); j++ {
 				users = append(users, fmt.Sprintf("bench-%s-off-%07d", runID, j))
 			}
-			if err := srv.Send.Subscribe(ctx, topic, users); err != nil {
+			if err := srv.Send.Subscribe(ctx, bc.topic, users); err != nil {
 				return nil, fmt.Errorf("subscribe offline users: %w", err)
 			}
 		}
@@ -270,16 +287,21 @@ func runLoad(ctx context.Context, cfg loadConfig, srv server, log *slog.Logger) 
 		st.stormAt.Store(sendStart.Add(at).UnixNano())
 	}
 	peak := sampleRSS(ctx, srv.HTTPAddrs, idle.RSS)
-	sendRes := send(ctx, cfg, srv.Send, live, topic, topicTgt, &st)
+	sendRes := send(ctx, cfg, srv.Send, live, bc, bcTgt, &st)
 	res.Sent, res.Acked, res.SendErrors = sendRes.sent, sendRes.acked, sendRes.errors
 	res.SendSeconds = sendRes.elapsed.Seconds()
 	res.AckedPerSecond = float64(res.Acked) / sendRes.elapsed.Seconds()
 	res.AckP50Ms = ms(sendRes.ackLatency.Quantile(0.5))
 	res.AckP99Ms = ms(sendRes.ackLatency.Quantile(0.99))
-	if cfg.Mode == modeTopic {
+	switch cfg.Mode {
+	case modeTopic:
 		res.Expected = res.Acked * int64(len(live))
 		res.StoredPerSecond = float64(res.Acked*int64(len(live)+cfg.TopicOffline)) / sendRes.elapsed.Seconds()
-	} else {
+	case modeChannel:
+		// A channel's notification is stored once, in the channel's
+		// history, and in no inbox.
+		res.Expected = res.Acked * int64(len(live))
+	default:
 		res.Expected = res.Acked
 		res.StoredPerSecond = res.AckedPerSecond
 	}
@@ -377,8 +399,9 @@ type sendResult struct {
 
 // send runs cfg.Callers callers for cfg.Duration, each sending a batch at a
 // time: paced by a shared token bucket at cfg.Rate, or as fast as the
-// server acknowledges if the rate is 0.
-func send(ctx context.Context, cfg loadConfig, snd sender, live []*stream, topic string, topicTgt *target, st *streamStats) *sendResult {
+// server acknowledges if the rate is 0. In topic and channel modes every
+// notification goes to bc's topic or channel, whose target is bcTgt.
+func send(ctx context.Context, cfg loadConfig, snd sender, live []*stream, bc note, bcTgt *target, st *streamStats) *sendResult {
 	res := &sendResult{}
 	var (
 		sent, acked, errs atomic.Int64
@@ -411,9 +434,9 @@ func send(ctx context.Context, cfg loadConfig, snd sender, live []*stream, topic
 				}
 				sentAt := time.Now()
 				for i := range notes {
-					if cfg.Mode == modeTopic {
-						tgts[i] = topicTgt
-						notes[i] = note{topic: topic, seq: topicTgt.next.Add(1) - 1, sent: sentAt.UnixNano()}
+					if bc.topic != "" || bc.channel != "" {
+						tgts[i] = bcTgt
+						notes[i] = note{topic: bc.topic, channel: bc.channel, seq: bcTgt.next.Add(1) - 1, sent: sentAt.UnixNano()}
 						continue
 					}
 					s := live[rng.IntN(len(live))]

@@ -19,11 +19,11 @@ import (
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
 )
 
-// note is one notification to send: to a user or to a topic.
+// note is one notification to send: to a user, a topic or a channel.
 type note struct {
-	user, topic string
-	seq         uint64
-	sent        int64 // Unix nanoseconds
+	user, topic, channel string
+	seq                  uint64
+	sent                 int64 // Unix nanoseconds
 }
 
 // sender is the one part of the load that differs between herald and the
@@ -106,9 +106,12 @@ func (s *grpcSender) Close() error {
 
 func protoNote(n note) *heraldv1.Notification {
 	a := &heraldv1.Audience{}
-	if n.user != "" {
+	switch {
+	case n.user != "":
 		a.UserIds = []string{n.user}
-	} else {
+	case n.channel != "":
+		a.Channels = []string{n.channel}
+	default:
 		a.Topics = []string{n.topic}
 	}
 	return &heraldv1.Notification{
@@ -170,9 +173,10 @@ func (s *httpSender) Close() error {
 
 // bareNote is a notification on the bare server's wire.
 type bareNote struct {
-	UserIDs []string        `json:"user_ids,omitempty"`
-	Topics  []string        `json:"topics,omitempty"`
-	Data    json.RawMessage `json:"data"`
+	UserIDs  []string        `json:"user_ids,omitempty"`
+	Topics   []string        `json:"topics,omitempty"`
+	Channels []string        `json:"channels,omitempty"`
+	Data     json.RawMessage `json:"data"`
 }
 
 type bareNotifyRequest struct {
@@ -195,9 +199,12 @@ func (s *httpSender) Notify(ctx context.Context, notes []note) (int, error) {
 	req := bareNotifyRequest{Notifications: make([]bareNote, len(notes))}
 	for i, n := range notes {
 		b := bareNote{Data: appendBenchData(nil, n.seq, n.sent)}
-		if n.user != "" {
+		switch {
+		case n.user != "":
 			b.UserIDs = []string{n.user}
-		} else {
+		case n.channel != "":
+			b.Channels = []string{n.channel}
+		default:
 			b.Topics = []string{n.topic}
 		}
 		req.Notifications[i] = b
@@ -262,15 +269,19 @@ type restNote struct {
 }
 
 type restAudience struct {
-	UserIDs []string `json:"user_ids,omitempty"`
-	Topics  []string `json:"topics,omitempty"`
+	UserIDs  []string `json:"user_ids,omitempty"`
+	Topics   []string `json:"topics,omitempty"`
+	Channels []string `json:"channels,omitempty"`
 }
 
 func newRESTNote(n note) restNote {
 	r := restNote{Type: "bench", Title: "bench", Data: appendBenchData(nil, n.seq, n.sent)}
-	if n.user != "" {
+	switch {
+	case n.user != "":
 		r.Audience.UserIDs = []string{n.user}
-	} else {
+	case n.channel != "":
+		r.Audience.Channels = []string{n.channel}
+	default:
 		r.Audience.Topics = []string{n.topic}
 	}
 	return r

@@ -104,6 +104,42 @@ func TestSmoke(t *testing.T) {
 	}
 }
 
+// TestSmokeChannel: every stream listens to one channel, which the load
+// publishes to over gRPC and over REST; every acknowledged event reaches
+// every stream once.
+func TestSmokeChannel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs herald")
+	}
+	testenv.NeedOpenFiles(t, 2*300+200)
+	bin, err := bins.Path("herald")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, way := range []string{notifyGRPC, notifyREST} {
+		var stdout, stderr bytes.Buffer
+		err := run(ctx, []string{"--mode", "channel", "--notify", way, "--streams", "300", "--rate", "100", "--duration", "2s",
+			"--settle", "100ms", "--drain", "5s", "--herald-bin", bin, "--json"}, &stdout, &stderr)
+		if err != nil {
+			t.Fatalf("channel over %s: %v\nstdout:\n%s\nstderr:\n%s", way, err, stdout.String(), stderr.String())
+		}
+		var out struct {
+			Results []result `json:"results"`
+		}
+		if err := json.Unmarshal(stdout.Bytes(), &out); err != nil || len(out.Results) != 1 {
+			t.Fatalf("JSON output (%v):\n%s", err, stdout.String())
+		}
+		r := out.Results[0]
+		t.Logf("channel over %s: %d streams, %d acked, %d delivered, p50 %.2f ms, p99 %.2f ms", way, r.Connected, r.Acked, r.Deliveries, r.LatencyP50Ms, r.LatencyP99Ms)
+		if r.Connected != 300 || r.Lost != 0 || r.Duplicated != 0 || r.Acked == 0 || r.Deliveries != 300*r.Acked || r.Expected != r.Deliveries {
+			t.Errorf("channel over %s: got %d connected, %d acked, %d delivered of %d expected, %d lost, %d duplicated; want 300 connected, every acked event delivered to each once",
+				way, r.Connected, r.Acked, r.Deliveries, r.Expected, r.Lost, r.Duplicated)
+		}
+	}
+}
+
 // TestSmokeCluster: two nodes on the test Redis, streams and calls spread
 // over both, every acknowledged event delivered once across nodes.
 func TestSmokeCluster(t *testing.T) {
@@ -151,7 +187,7 @@ func TestSmokeCluster(t *testing.T) {
 }
 
 // TestCalibration runs the same client path against the bare server, in
-// per-user and topic mode, with notifications over HTTP and over gRPC,
+// per-user, topic and channel mode, with notifications over HTTP and over gRPC,
 // through a child process as --calibrate does.
 func TestCalibration(t *testing.T) {
 	testenv.NeedOpenFiles(t, 2*200+200)
@@ -164,12 +200,15 @@ func TestCalibration(t *testing.T) {
 		{modeTopic, bareNotifyHTTP, "bare"},
 		{modePerUser, bareNotifyGRPC, "bare-grpc"},
 		{modeTopic, bareNotifyGRPC, "bare-grpc"},
+		{modeChannel, bareNotifyHTTP, "bare"},
+		{modeChannel, bareNotifyGRPC, "bare-grpc"},
 	} {
 		t.Run(tc.mode+"/"+tc.notify, func(t *testing.T) {
 			mode := tc.mode
-			// Topic mode delivers each notification 200 times; a lower
-			// rate keeps the race-instrumented readers up with it.
-			rate := map[string]string{modePerUser: "500", modeTopic: "50"}[mode]
+			// Topic and channel modes deliver each notification 200
+			// times; a lower rate keeps the race-instrumented readers up
+			// with it.
+			rate := map[string]string{modePerUser: "500", modeTopic: "50", modeChannel: "50"}[mode]
 			cfg, err := parseFlags([]string{"--calibrate", "--bare-notify", tc.notify, "--mode", mode, "--streams", "200", "--rate", rate,
 				"--duration", "1s", "--settle", "100ms", "--drain", "5s"}, io.Discard)
 			if err != nil {
@@ -198,7 +237,7 @@ func TestCalibration(t *testing.T) {
 				t.Errorf("server %q, want %q", r.Server, tc.server)
 			}
 			want := r.Acked
-			if mode == modeTopic {
+			if mode == modeTopic || mode == modeChannel {
 				want *= 200
 			}
 			if r.Deliveries != want || r.Expected != want {

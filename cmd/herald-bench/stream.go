@@ -49,6 +49,7 @@ type stream struct {
 	idx    int
 	user   string
 	token  string
+	query  string // of GET /v1/stream, with its '?'; empty for none
 	tgt    *target
 	recv   bitset // sequence numbers received
 	lastID []byte // the id of the last event received, for Last-Event-ID
@@ -81,7 +82,9 @@ func (s *stream) connect(ctx context.Context, d dialConfig) (*sseReader, error) 
 	}
 	var req strings.Builder
 	req.Grow(512)
-	req.WriteString("GET /v1/stream HTTP/1.1\r\nHost: ")
+	req.WriteString("GET /v1/stream")
+	req.WriteString(s.query)
+	req.WriteString(" HTTP/1.1\r\nHost: ")
 	req.WriteString(addr)
 	req.WriteString("\r\nAccept: text/event-stream\r\nAuthorization: Bearer ")
 	req.WriteString(s.token)

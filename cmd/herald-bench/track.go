@@ -34,7 +34,7 @@ func (b bitset) missing(want bitset) int {
 }
 
 // target is where notifications go: one user in per-user mode, the topic in
-// topic mode. Sequence numbers are per target, so that a stream's record of
+// topic mode, the channel in channel mode. Sequence numbers are per target, so that a stream's record of
 // what it received stays a small dense bitset.
 type target struct {
 	next  atomic.Uint64

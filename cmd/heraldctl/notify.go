@@ -19,7 +19,9 @@ import (
 )
 
 func runNotify(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
-	fs := newFlagSet("notify", "Sends one notification with herald.v1.NotifyService/Notify and prints its ID and\nrecipient count.", stdout)
+	fs := newFlagSet("notify", "Sends one notification with herald.v1.NotifyService/Notify and prints its ID and\nrecipient count: the inboxes it reached (the events it adds to channels are not\ncounted). It needs at least one --user, --topic or --channel.", stdout)
+	var channels listFlag
+	fs.Var(&channels, "channel", "live channel whose history and listeners get it, e.g. rooms/developers (repeatable, or comma-separated)")
 	var (
 		users    = fs.String("user", "", "comma-separated recipient user IDs")
 		topics   = fs.String("topic", "", "comma-separated topics whose subscribers receive it")
@@ -39,7 +41,7 @@ func runNotify(ctx context.Context, args []string, getenv env, stdout, stderr io
 	}
 
 	n := &heraldv1.Notification{
-		Audience:       &heraldv1.Audience{UserIds: config.SplitList(*users), Topics: config.SplitList(*topics)},
+		Audience:       &heraldv1.Audience{UserIds: config.SplitList(*users), Topics: config.SplitList(*topics), Channels: channels},
 		Type:           *typ,
 		Title:          *title,
 		Body:           *body,
@@ -47,8 +49,8 @@ func runNotify(ctx context.Context, args []string, getenv env, stdout, stderr io
 		IdempotencyKey: *idemKey,
 	}
 	switch {
-	case len(n.Audience.UserIds) == 0 && len(n.Audience.Topics) == 0:
-		return usagef("notify: --user or --topic is required")
+	case len(n.Audience.UserIds) == 0 && len(n.Audience.Topics) == 0 && len(n.Audience.Channels) == 0:
+		return usagef("notify: --user, --topic or --channel is required")
 	case *title == "":
 		return usagef("notify: --title is required")
 	case *timeout <= 0:

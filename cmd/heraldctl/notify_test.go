@@ -58,7 +58,7 @@ func TestNotify(t *testing.T) {
 
 	var stdout, stderr bytes.Buffer
 	args := []string{
-		"notify", "--server", addr, "--user", "alice, bob", "--topic", "news",
+		"notify", "--server", addr, "--user", "alice, bob", "--topic", "news", "--channel", "rooms/dev",
 		"--title", "Hi", "--body", "there", "--type", "comment.created",
 		"--data", `{"url":"/c/1","n":3}`, "--category", "social", "--priority", "high",
 		"--idempotency-key", "k1",
@@ -73,7 +73,7 @@ func TestNotify(t *testing.T) {
 		t.Errorf("authorization = %q, want [Bearer hk_test]", got)
 	}
 	want := &heraldv1.Notification{
-		Audience:       &heraldv1.Audience{UserIds: []string{"alice", "bob"}, Topics: []string{"news"}},
+		Audience:       &heraldv1.Audience{UserIds: []string{"alice", "bob"}, Topics: []string{"news"}, Channels: []string{"rooms/dev"}},
 		Type:           "comment.created",
 		Title:          "Hi",
 		Body:           "there",
@@ -84,6 +84,30 @@ func TestNotify(t *testing.T) {
 	want.Data = mustStruct(t, `{"url":"/c/1","n":3}`)
 	if got := (<-f.reqs).GetNotification(); !proto.Equal(got, want) {
 		t.Errorf("request = %v, want %v", got, want)
+	}
+}
+
+// TestNotifyChannels checks that a notification may name only channels,
+// which --channel takes repeated and comma-separated.
+func TestNotifyChannels(t *testing.T) {
+	t.Parallel()
+	f := &fakeNotify{
+		reqs: make(chan *heraldv1.NotifyRequest, 1),
+		auth: make(chan []string, 1),
+		resp: &heraldv1.NotifyResponse{Id: "n-1"},
+	}
+	addr := startNotifyServer(t, f)
+	var stdout bytes.Buffer
+	args := []string{"notify", "--server", addr, "--channel", "rooms/dev, scores/m-1", "--channel", "rooms/ops", "--title", "Ship it?"}
+	if err := runEnv(context.Background(), args, noEnv, &stdout, &stdout); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := stdout.String(), "id=n-1 recipients=0\n"; got != want {
+		t.Errorf("stdout = %q, want %q", got, want)
+	}
+	want := &heraldv1.Audience{Channels: []string{"rooms/dev", "scores/m-1", "rooms/ops"}}
+	if got := (<-f.reqs).GetNotification().GetAudience(); !proto.Equal(got, want) {
+		t.Errorf("audience = %v, want %v", got, want)
 	}
 }
 

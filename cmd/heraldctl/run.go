@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/heraldhq/herald/internal/config"
 	"github.com/heraldhq/herald/internal/version"
 )
 
@@ -17,7 +18,7 @@ const usageText = `Usage: heraldctl <command> [flags]
 Commands:
   token        mint a user JWT (HS256)
   notify       send a notification over gRPC
-  tail         print a user's live SSE stream until interrupted
+  tail         print a user's live SSE stream, and any channels, until interrupted
   apikey       create a service API key and the hash the server is given
   subscribe    subscribe users to topics
   unsubscribe  unsubscribe users from topics
@@ -182,3 +183,10 @@ type unprinted struct{ s string }
 
 func (u *unprinted) Set(s string) error { u.s = s; return nil }
 func (u *unprinted) String() string     { return "" }
+
+// listFlag is a flag.Value that collects a list, comma-separated, repeated
+// or both: --channel a,b --channel c is [a b c].
+type listFlag []string
+
+func (l *listFlag) Set(s string) error { *l = append(*l, config.SplitList(s)...); return nil }
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,20 +10,33 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/heraldhq/herald/internal/notify"
 )
 
 // defaultRetry is the reconnection delay until the server sets one.
 const defaultRetry = 3 * time.Second
 
 func runTail(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
-	fs := newFlagSet("tail", "Opens GET /v1/stream as the user and prints each event as it arrives, until\ninterrupted. On a dropped stream it reconnects with a fresh token and the last\nevent ID, like a browser's EventSource.", stdout)
+	fs := newFlagSet("tail", "Opens GET /v1/stream as the user and prints each event as it arrives, until\ninterrupted. On a dropped stream it reconnects with a fresh token and the last\nevent ID, like a browser's EventSource. With --channels it streams those live\nchannels beside the inbox, with a token whose channels claim names them, and\nprints a channel's events with channel=NAME.", stdout)
 	var t tokenFlags
 	t.register(fs, getenv)
+	var channels listFlag
+	fs.Var(&channels, "channels", "live channels to stream beside the inbox, comma-separated, e.g. rooms/developers,scores/match-42 (repeatable)")
 	server := fs.String("server", or(getenv("HERALD_HTTP_SERVER"), defaultHTTPServer), "HTTP base URL of the server ($HERALD_HTTP_SERVER sets the default)")
 	lastID := fs.String("last-event-id", "", "resume after this cursor (sent as Last-Event-ID)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	for _, ch := range channels {
+		if _, err := notify.ParseChannel(ch); err != nil {
+			return usagef("tail: --channels: %q: want ASCII letters, digits and ._-/:, at most %d bytes", ch, notify.MaxChannelLen)
+		}
+	}
+	// tail signs its own tokens, so it may as well grant them exactly the
+	// channels it streams, as the demo page's development tokens do: a
+	// name holds no pattern character, so it matches only itself.
+	t.channels = channels
 	if err := t.resolve("tail", getenv, stderr); err != nil {
 		return err
 	}
@@ -30,7 +44,13 @@ func runTail(ctx context.Context, args []string, getenv env, stdout, stderr io.W
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return usagef("tail: --server %q: want an http:// or https:// URL", *server)
 	}
-	streamURL := base.JoinPath("/v1/stream").String()
+	stream := base.JoinPath("/v1/stream")
+	if len(channels) > 0 {
+		// Channel names are valid unescaped in a query, which keeps the
+		// URL tail prints readable.
+		stream.RawQuery = "channels=" + strings.Join(channels, ",")
+	}
+	streamURL := stream.String()
 
 	tl := &tailer{
 		url:    streamURL,
@@ -151,8 +171,25 @@ func (t *tailer) once(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if _, err := fmt.Fprintf(t.out, "id=%s event=%s data=%s\n", ev.ID, ev.Type, ev.Data); err != nil {
+		line := fmt.Sprintf("id=%s event=%s data=%s\n", ev.ID, ev.Type, ev.Data)
+		if ch := channelOf(ev.Data); ch != "" {
+			line = fmt.Sprintf("id=%s event=%s channel=%s data=%s\n", ev.ID, ev.Type, ch, ev.Data)
+		}
+		if _, err := io.WriteString(t.out, line); err != nil {
 			return fmt.Errorf("%w: write: %w", errFatal, err)
 		}
 	}
+}
+
+// channelOf returns the channel an event's data names: a channel event's
+// payload, or a reset of one channel's history, carries "channel". It is ""
+// for the inbox's events and for data that is not a JSON object.
+func channelOf(data string) string {
+	var v struct {
+		Channel string `json:"channel"`
+	}
+	if json.Unmarshal([]byte(data), &v) != nil {
+		return ""
+	}
+	return v.Channel
 }

@@ -25,6 +25,14 @@ type streamServer struct {
 	verifier *auth.JWTVerifier
 	scripts  chan string
 	lastIDs  chan string
+	// requests gets each connection's ?channels= and its token's channels
+	// claim, when there is room.
+	requests chan streamRequest
+}
+
+type streamRequest struct {
+	channels string
+	claim    []string
 }
 
 func newStreamServer(t *testing.T, scripts ...string) *httptest.Server {
@@ -33,7 +41,7 @@ func newStreamServer(t *testing.T, scripts ...string) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &streamServer{verifier: v, scripts: make(chan string, len(scripts)), lastIDs: make(chan string, len(scripts)+1)}
+	s := &streamServer{verifier: v, scripts: make(chan string, len(scripts)), lastIDs: make(chan string, len(scripts)+1), requests: make(chan streamRequest, len(scripts)+1)}
 	for _, sc := range scripts {
 		s.scripts <- sc
 	}
@@ -58,6 +66,10 @@ func (s *streamServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	select {
 	case s.lastIDs <- r.Header.Get("Last-Event-ID"):
+	default:
+	}
+	select {
+	case s.requests <- streamRequest{channels: r.URL.Query().Get("channels"), claim: claims.Channels}:
 	default:
 	}
 	var script string
@@ -123,6 +135,43 @@ func TestTailPrintsEvents(t *testing.T) {
 		"id=1 event=comment.created data={\"id\":\"a\",",
 		"\"title\":\"Hi\"}",
 		"id=2 event=notification data={\"id\":\"b\"}",
+	}
+	for i, w := range want {
+		if got := receive(t, lines, fmt.Sprintf("line %d", i)); got != w {
+			t.Errorf("line %d = %q, want %q", i, got, w)
+		}
+	}
+	cancel()
+	if err := receive(t, done, "tail to stop"); err != nil {
+		t.Errorf("tail after interrupt = %v, want nil", err)
+	}
+}
+
+// TestTailChannels checks that --channels asks for the channels, grants
+// the token exactly them, and that channel events say which channel they
+// come from while inbox events are printed as before.
+func TestTailChannels(t *testing.T) {
+	t.Parallel()
+	srv := newStreamServer(t,
+		"id: 7_ab.3\nevent: chat.message\ndata: {\"id\":\"a\",\"title\":\"Ship it?\",\"channel\":\"rooms/dev\"}\n\n"+
+			"id: 8_ab.3\nevent: notification\ndata: {\"id\":\"b\",\"title\":\"Hi\"}\n\n"+
+			"id: 8_ab.3\nevent: reset\ndata: {\"reason\":\"cursor_expired\",\"cursor\":\"8_ab.3\",\"channel\":\"scores/m-1\"}\n\n"+keepOpen)
+	s := srv.Config.Handler.(*streamServer)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	lines, done := startTail(ctx, t, "--user", "alice", "--server", srv.URL, "--channels", "rooms/dev", "--channels", "scores/m-1")
+
+	req := receive(t, s.requests, "the stream request")
+	if got, want := req.channels, "rooms/dev,scores/m-1"; got != want {
+		t.Errorf("?channels= %q, want %q", got, want)
+	}
+	if got, want := strings.Join(req.claim, " "), "rooms/dev scores/m-1"; got != want {
+		t.Errorf("token's channels claim %q, want %q", got, want)
+	}
+	want := []string{
+		`id=7_ab.3 event=chat.message channel=rooms/dev data={"id":"a","title":"Ship it?","channel":"rooms/dev"}`,
+		`id=8_ab.3 event=notification data={"id":"b","title":"Hi"}`,
+		`id=8_ab.3 event=reset channel=scores/m-1 data={"reason":"cursor_expired","cursor":"8_ab.3","channel":"scores/m-1"}`,
 	}
 	for i, w := range want {
 		if got := receive(t, lines, fmt.Sprintf("line %d", i)); got != w {

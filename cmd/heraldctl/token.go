@@ -19,6 +19,9 @@ type tokenFlags struct {
 	ttl      time.Duration
 	audience string
 	issuer   string
+	// channels is the token's channels claim, patterns of the channels
+	// its bearer may listen to; nil for none.
+	channels []string
 	// devSecret is set by resolve when no secret was given and tokens are
 	// signed with config.DevJWTSecret.
 	devSecret bool
@@ -53,6 +56,9 @@ func (t *tokenFlags) resolve(cmd string, getenv env, stderr io.Writer) error {
 	if t.ttl <= 0 {
 		return usagef("%s: --ttl %v: must be positive", cmd, t.ttl)
 	}
+	if err := auth.ParseChannelPatterns(t.channels); err != nil {
+		return usagef("%s: --channels: %v", cmd, err)
+	}
 	source := "--secret"
 	switch {
 	case t.secret != "":
@@ -70,7 +76,7 @@ func (t *tokenFlags) resolve(cmd string, getenv env, stderr io.Writer) error {
 
 // mint signs a token valid from now; resolve must have succeeded.
 func (t *tokenFlags) mint(now time.Time) (string, error) {
-	tok, err := auth.MintHS256([]byte(t.secret), t.user, t.ttl, t.audience, t.issuer, now)
+	tok, err := auth.Token{User: t.user, TTL: t.ttl, Audience: t.audience, Issuer: t.issuer, Channels: t.channels}.SignHS256([]byte(t.secret), now)
 	if err != nil {
 		return "", fmt.Errorf("token: %w", err)
 	}
@@ -78,9 +84,10 @@ func (t *tokenFlags) mint(now time.Time) (string, error) {
 }
 
 func runToken(_ context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
-	fs := newFlagSet("token", "Prints a user JWT signed with HS256, as the server's --jwt-secret checks it.", stdout)
+	fs := newFlagSet("token", "Prints a user JWT signed with HS256, as the server's --jwt-secret checks it.\nWith --channels it carries a channels claim: the live channels its bearer may\nlisten to beyond the server's --public-channels.", stdout)
 	var t tokenFlags
 	t.register(fs, getenv)
+	fs.Var((*listFlag)(&t.channels), "channels", "channels claim: comma-separated path.Match patterns such as 'rooms/*,scores/match-42' (repeatable)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -94,8 +94,30 @@ func TestTokenVerifiesWithServerVerifier(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
-	if claims.User != "bob" {
-		t.Errorf("user = %q, want bob", claims.User)
+	if claims.User != "bob" || claims.Channels != nil {
+		t.Errorf("user %q, channels %q; want bob and no channels claim", claims.User, claims.Channels)
+	}
+}
+
+// TestTokenChannels checks that --channels, repeated and comma-separated,
+// becomes the channels claim the server reads.
+func TestTokenChannels(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	args := []string{"token", "--user", "bob", "--channels", "rooms/*, news", "--channels", "scores/match-42"}
+	if err := runEnv(context.Background(), args, noEnv, &stdout, &stderr); err != nil {
+		t.Fatalf("token: %v", err)
+	}
+	v, err := auth.NewHS256([]byte(config.DevJWTSecret), auth.JWTOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, err := v.Verify(context.Background(), strings.TrimSpace(stdout.String()))
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if got, want := strings.Join(claims.Channels, " "), "rooms/* news scores/match-42"; got != want {
+		t.Errorf("channels claim %q, want %q", got, want)
 	}
 }
 
