@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,9 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -32,29 +29,6 @@ import (
 func raiseNoFile(t testing.TB, need uint64) {
 	t.Helper()
 	testenv.NeedOpenFiles(t, need)
-}
-
-// metricValue returns the value of one series of /metrics, such as
-// `herald_hub_evictions_total` or `x_total{reason="y"}`; 0 when absent.
-func metricValue(t testing.TB, s *server, series string) float64 {
-	t.Helper()
-	resp, err := http.Get(s.URL("/metrics"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("%s: %v", series, err)
-			}
-			return f
-		}
-	}
-	return 0
 }
 
 // restNotifyHTTP sends POST /v1/notify to users over plain HTTP.
@@ -323,26 +297,7 @@ func TestAbuseSlowReaders(t *testing.T) {
 		time.Sleep(200 * time.Millisecond) // polling
 	}
 	t.Logf("slow streams closed %v after the first notification; %s", time.Since(start).Round(time.Millisecond),
-		strings.Join(metricSeries(t, s, "herald_sse_disconnects_total{"), ", "))
-}
-
-// metricSeries returns the /metrics lines starting with prefix.
-func metricSeries(t testing.TB, s *server, prefix string) []string {
-	t.Helper()
-	resp, err := http.Get(s.URL("/metrics"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out []string
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), prefix) {
-			out = append(out, sc.Text())
-		}
-	}
-	return out
+		strings.Join(scrapeMetrics(t, s).withPrefix("herald_sse_disconnects_total{"), ", "))
 }
 
 // TestAbuseStreamsPerUser: a user's streams over --max-streams-per-user
@@ -419,16 +374,6 @@ func TestAbuseStreamsPerUser(t *testing.T) {
 	}
 }
 
-func grpcConn(t testing.TB, addr string) *grpc.ClientConn {
-	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
-}
-
 // httpOn sends GET path on c (keep-alive) and returns the status.
 func httpOn(t testing.TB, c net.Conn, br *bufio.Reader, path string) (int, string) {
 	t.Helper()
@@ -502,13 +447,11 @@ func metricValueOn(t testing.TB, c net.Conn, series string) float64 {
 	if code != http.StatusOK {
 		t.Fatalf("/metrics: %d", code)
 	}
-	for _, line := range strings.Split(body, "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			return f
-		}
+	m, err := parseMetrics(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("/metrics: %v", err)
 	}
-	return 0
+	return m[series]
 }
 
 // TestAbuseOversizedRequests: a header over --max-header-bytes gets 431, a

@@ -14,9 +14,7 @@ import (
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -39,17 +37,6 @@ func writeKeyFile(t *testing.T, path string, lines ...string) {
 
 func keyFileLine(name, key, scopes string) string {
 	return strings.TrimSpace("name=" + name + " hash=" + auth.HashAPIKey(key) + " " + scopes)
-}
-
-// grpcConn dials the server's gRPC port.
-func (s *server) grpcConn(t *testing.T) *grpc.ClientConn {
-	t.Helper()
-	conn, err := grpc.NewClient(s.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
 }
 
 func keyCtx(ctx context.Context, key string) context.Context {
@@ -106,13 +93,7 @@ func restWithKey(t *testing.T, s *server, method, path, key, body string) restRe
 // polls the key file every 2).
 func waitKeys(t *testing.T, s *server, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; logs:\n%s", what, s.Logs())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitFor(t, 15*time.Second, cond, func() string { return "waiting for " + what + "; logs:\n" + s.Logs() })
 }
 
 // TestAPIKeyRotation rotates a service key without a restart: by rewriting
@@ -183,7 +164,7 @@ func TestAPIKeyScopes(t *testing.T) {
 	const key = "hk_scoped_orders"
 	writeKeyFile(t, file, keyFileLine("orders", key, "methods=Notify,NotifyBatch,Subscribe topics=order:*,shop/*"))
 	s := startServer(t, withArgs("--api-keys-file="+file))
-	conn := s.grpcConn(t)
+	conn := grpcConn(t, s.GRPCAddr)
 	nc := heraldv1.NewNotifyServiceClient(conn)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()

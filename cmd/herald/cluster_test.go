@@ -540,7 +540,7 @@ func TestClusterRedisRestart(t *testing.T) {
 	}, func() string {
 		got, n, _ := watcher.snapshot()
 		var b strings.Builder
-		for k, v := range scrapeMetrics(context.Background(), t, nodes[1].URL("/metrics")) {
+		for k, v := range scrapeMetrics(t, nodes[1]) {
 			if strings.HasPrefix(k, "herald_bus") || strings.HasPrefix(k, "herald_hub") || strings.HasPrefix(k, "herald_sse") {
 				fmt.Fprintf(&b, "%s=%v\n", k, v)
 			}
@@ -611,7 +611,7 @@ func testClusterKafka(t *testing.T, rt *redisTopology) {
 	// second node partitions too (or 20s went by), so that both nodes
 	// consume a share of what follows.
 	consumed := func(s *server) float64 {
-		return scrapeMetrics(ctx, t, s.URL("/metrics"))["herald_kafka_messages_consumed_total"]
+		return scrapeMetrics(t, s)["herald_kafka_messages_consumed_total"]
 	}
 	split := false
 	for probe := 0; !split && probe < 100; probe++ {
@@ -650,7 +650,7 @@ func testClusterKafka(t *testing.T, rt *redisTopology) {
 				if err != nil {
 					var b strings.Builder
 					for j, s := range nodes {
-						for k, v := range scrapeMetrics(context.Background(), t, s.URL("/metrics")) {
+						for k, v := range scrapeMetrics(t, s) {
 							if strings.HasPrefix(k, "herald_bus") || strings.HasPrefix(k, "herald_kafka") || strings.HasPrefix(k, "herald_ingest") {
 								fmt.Fprintf(&b, "node %d %s=%v\n", j+1, k, v)
 							}

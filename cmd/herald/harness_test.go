@@ -186,15 +186,27 @@ func (s *server) Stop() {
 
 func (s *server) URL(path string) string { return "http://" + s.HTTPAddr + path }
 
-// notifyClient dials the server's gRPC port with the test API key.
-func (s *server) notifyClient(t testing.TB) heraldv1.NotifyServiceClient {
+// grpcConn dials addr in plain text; the test closes it at its end.
+func grpcConn(t testing.TB, addr string) *grpc.ClientConn {
 	t.Helper()
-	conn, err := grpc.NewClient(s.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return heraldv1.NewNotifyServiceClient(conn)
+	return conn
+}
+
+// notifyClient dials the server's gRPC port for NotifyService calls.
+func (s *server) notifyClient(t testing.TB) heraldv1.NotifyServiceClient {
+	t.Helper()
+	return heraldv1.NewNotifyServiceClient(grpcConn(t, s.GRPCAddr))
+}
+
+// inboxClient dials the server's gRPC port for InboxService calls.
+func (s *server) inboxClient(t testing.TB) heraldv1.InboxServiceClient {
+	t.Helper()
+	return heraldv1.NewInboxServiceClient(grpcConn(t, s.GRPCAddr))
 }
 
 func withKey(ctx context.Context) context.Context {

@@ -13,9 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -390,7 +388,7 @@ func TestInboxIsolation(t *testing.T) {
 	defer cancel()
 
 	// Bob's topics and preferences, set by a service and by bob.
-	subs := heraldv1.NewSubscriptionServiceClient(mustConn(t, s))
+	subs := heraldv1.NewSubscriptionServiceClient(grpcConn(t, s.GRPCAddr))
 	if _, err := subs.Subscribe(withKey(ctx), &heraldv1.SubscribeRequest{Topics: []string{"news/bob", "team:bob"}, UserIds: []string{"bob"}}); err != nil {
 		t.Fatalf("Subscribe bob: %v", err)
 	}
@@ -643,15 +641,4 @@ func TestInboxIsolation(t *testing.T) {
 			t.Errorf("gRPC Stream without token: %v", err)
 		}
 	})
-}
-
-// mustConn dials the server's gRPC port.
-func mustConn(t *testing.T, s *server) *grpc.ClientConn {
-	t.Helper()
-	conn, err := grpc.NewClient(s.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
 }

@@ -271,7 +271,7 @@ func startNginx(t *testing.T, bin string, nodes []*server) *nginxProxy {
 
 func tryStartNginx(t *testing.T, bin string, nodes []*server) (*nginxProxy, error) {
 	dir := t.TempDir()
-	httpPort, grpcPort := nginxFreePort(t), nginxFreePort(t)
+	httpPort, grpcPort := freePort(t), freePort(t)
 	if err := renderNginxConf(dir, httpPort, grpcPort, nodes); err != nil {
 		t.Fatal(err)
 	}
@@ -382,17 +382,6 @@ http {
 		}
 	}
 	return nil
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func nginxFreePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func nginxRandomHex(t *testing.T, n int) string {

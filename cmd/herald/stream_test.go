@@ -13,24 +13,12 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
 	"github.com/heraldhq/herald/internal/testenv"
 )
-
-// inboxClient dials the server's gRPC port for InboxService calls.
-func (s *server) inboxClient(t testing.TB) heraldv1.InboxServiceClient {
-	t.Helper()
-	conn, err := grpc.NewClient(s.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return heraldv1.NewInboxServiceClient(conn)
-}
 
 // asUser adds user's token to ctx for InboxService calls.
 func asUser(t testing.TB, ctx context.Context, user string) context.Context {
