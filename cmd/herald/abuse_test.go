@@ -31,23 +31,6 @@ func raiseNoFile(t testing.TB, need uint64) {
 	testenv.NeedOpenFiles(t, need)
 }
 
-// restNotifyHTTP sends POST /v1/notify to users over plain HTTP.
-func restNotifyHTTP(ctx context.Context, s *server, title string, users ...string) error {
-	body := fmt.Sprintf(`{"audience":{"user_ids":[%s]},"title":%q}`, `"`+strings.Join(users, `","`)+`"`, title)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.URL("/v1/notify"), strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+testAPIKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("POST /v1/notify: %d %s", resp.StatusCode, b)
-	}
-	return nil
-}
-
 // TestAbuseSilentConnections: 5,000 connections that never send a request
 // header, kept at that number for a few seconds, neither stop an SSE client
 // nor a REST Notify, and the server closes each after
@@ -128,7 +111,7 @@ func TestAbuseSilentConnections(t *testing.T) {
 
 	// Real clients, while the pool is full.
 	st := s.streamFor(t, "real", "")
-	if err := restNotifyHTTP(ctx, s, "during", "real"); err != nil {
+	if err := restNotify(ctx, s.URL(""), notifyBody("during", "real")); err != nil {
 		t.Fatalf("REST notify with %d silent connections open: %v", open.Load(), err)
 	}
 	if _, p, err := st.NextNotification(10 * time.Second); err != nil || p.Title != "during" {
@@ -148,7 +131,7 @@ func TestAbuseSilentConnections(t *testing.T) {
 	// up ctx, which bounds the phases above.
 	after, cancelAfter := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancelAfter()
-	if err := restNotifyHTTP(after, s, "after", "real"); err != nil {
+	if err := restNotify(after, s.URL(""), notifyBody("after", "real")); err != nil {
 		t.Fatal(err)
 	}
 	if _, p, err := st.NextNotification(10 * time.Second); err != nil || p.Title != "after" {

@@ -2,9 +2,7 @@ package main_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -49,44 +47,6 @@ func grpcNotify(ctx context.Context, c heraldv1.NotifyServiceClient, key string,
 		a.UserIds = []string{user}
 	}
 	return c.Notify(keyCtx(ctx, key), &heraldv1.NotifyRequest{Notification: &heraldv1.Notification{Audience: a, Title: title}})
-}
-
-// restReply is an HTTP reply with its JSON body.
-type restReply struct {
-	status int
-	header http.Header
-	body   map[string]any
-}
-
-// restWithKey sends a JSON body (or none) with the API key.
-func restWithKey(t *testing.T, s *server, method, path, key, body string) restReply {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, s.URL(path), rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Api-Key", key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := restReply{status: resp.StatusCode, header: resp.Header}
-	if err := json.Unmarshal(b, &r.body); err != nil {
-		t.Fatalf("%s %s: status %d, body not JSON: %q", method, path, resp.StatusCode, b)
-	}
-	return r
 }
 
 // waitKeys polls cond until it holds, for at most 15 seconds (the server
