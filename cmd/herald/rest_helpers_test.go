@@ -125,3 +125,21 @@ func restNotify(ctx context.Context, baseURL, body string) error {
 	}
 	return nil
 }
+
+// httpStatus is the status of GET url, whose body is logged unless 200.
+func httpStatus(t testing.TB, url string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		t.Logf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	return resp.StatusCode
+}
