@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,9 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -32,46 +29,6 @@ import (
 func raiseNoFile(t testing.TB, need uint64) {
 	t.Helper()
 	testenv.NeedOpenFiles(t, need)
-}
-
-// metricValue returns the value of one series of /metrics, such as
-// `herald_hub_evictions_total` or `x_total{reason="y"}`; 0 when absent.
-func metricValue(t testing.TB, s *server, series string) float64 {
-	t.Helper()
-	resp, err := http.Get(s.URL("/metrics"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("%s: %v", series, err)
-			}
-			return f
-		}
-	}
-	return 0
-}
-
-// restNotifyHTTP sends POST /v1/notify to users over plain HTTP.
-func restNotifyHTTP(ctx context.Context, s *server, title string, users ...string) error {
-	body := fmt.Sprintf(`{"audience":{"user_ids":[%s]},"title":%q}`, `"`+strings.Join(users, `","`)+`"`, title)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.URL("/v1/notify"), strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+testAPIKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("POST /v1/notify: %d %s", resp.StatusCode, b)
-	}
-	return nil
 }
 
 // TestAbuseSilentConnections: 5,000 connections that never send a request
@@ -154,7 +111,7 @@ func TestAbuseSilentConnections(t *testing.T) {
 
 	// Real clients, while the pool is full.
 	st := s.streamFor(t, "real", "")
-	if err := restNotifyHTTP(ctx, s, "during", "real"); err != nil {
+	if err := restNotify(ctx, s.URL(""), notifyBody("during", "real")); err != nil {
 		t.Fatalf("REST notify with %d silent connections open: %v", open.Load(), err)
 	}
 	if _, p, err := st.NextNotification(10 * time.Second); err != nil || p.Title != "during" {
@@ -174,7 +131,7 @@ func TestAbuseSilentConnections(t *testing.T) {
 	// up ctx, which bounds the phases above.
 	after, cancelAfter := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancelAfter()
-	if err := restNotifyHTTP(after, s, "after", "real"); err != nil {
+	if err := restNotify(after, s.URL(""), notifyBody("after", "real")); err != nil {
 		t.Fatal(err)
 	}
 	if _, p, err := st.NextNotification(10 * time.Second); err != nil || p.Title != "after" {
@@ -323,26 +280,7 @@ func TestAbuseSlowReaders(t *testing.T) {
 		time.Sleep(200 * time.Millisecond) // polling
 	}
 	t.Logf("slow streams closed %v after the first notification; %s", time.Since(start).Round(time.Millisecond),
-		strings.Join(metricSeries(t, s, "herald_sse_disconnects_total{"), ", "))
-}
-
-// metricSeries returns the /metrics lines starting with prefix.
-func metricSeries(t testing.TB, s *server, prefix string) []string {
-	t.Helper()
-	resp, err := http.Get(s.URL("/metrics"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out []string
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), prefix) {
-			out = append(out, sc.Text())
-		}
-	}
-	return out
+		strings.Join(scrapeMetrics(t, s).withPrefix("herald_sse_disconnects_total{"), ", "))
 }
 
 // TestAbuseStreamsPerUser: a user's streams over --max-streams-per-user
@@ -419,16 +357,6 @@ func TestAbuseStreamsPerUser(t *testing.T) {
 	}
 }
 
-func grpcConn(t testing.TB, addr string) *grpc.ClientConn {
-	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
-}
-
 // httpOn sends GET path on c (keep-alive) and returns the status.
 func httpOn(t testing.TB, c net.Conn, br *bufio.Reader, path string) (int, string) {
 	t.Helper()
@@ -502,13 +430,11 @@ func metricValueOn(t testing.TB, c net.Conn, series string) float64 {
 	if code != http.StatusOK {
 		t.Fatalf("/metrics: %d", code)
 	}
-	for _, line := range strings.Split(body, "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			return f
-		}
+	m, err := parseMetrics(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("/metrics: %v", err)
 	}
-	return 0
+	return m[series]
 }
 
 // TestAbuseOversizedRequests: a header over --max-header-bytes gets 431, a

@@ -2,9 +2,7 @@ package main_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,9 +12,7 @@ import (
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -41,17 +37,6 @@ func keyFileLine(name, key, scopes string) string {
 	return strings.TrimSpace("name=" + name + " hash=" + auth.HashAPIKey(key) + " " + scopes)
 }
 
-// grpcConn dials the server's gRPC port.
-func (s *server) grpcConn(t *testing.T) *grpc.ClientConn {
-	t.Helper()
-	conn, err := grpc.NewClient(s.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
-}
-
 func keyCtx(ctx context.Context, key string) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+key)
 }
@@ -64,55 +49,11 @@ func grpcNotify(ctx context.Context, c heraldv1.NotifyServiceClient, key string,
 	return c.Notify(keyCtx(ctx, key), &heraldv1.NotifyRequest{Notification: &heraldv1.Notification{Audience: a, Title: title}})
 }
 
-// restReply is an HTTP reply with its JSON body.
-type restReply struct {
-	status int
-	header http.Header
-	body   map[string]any
-}
-
-// restWithKey sends a JSON body (or none) with the API key.
-func restWithKey(t *testing.T, s *server, method, path, key, body string) restReply {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, s.URL(path), rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Api-Key", key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := restReply{status: resp.StatusCode, header: resp.Header}
-	if err := json.Unmarshal(b, &r.body); err != nil {
-		t.Fatalf("%s %s: status %d, body not JSON: %q", method, path, resp.StatusCode, b)
-	}
-	return r
-}
-
 // waitKeys polls cond until it holds, for at most 15 seconds (the server
 // polls the key file every 2).
 func waitKeys(t *testing.T, s *server, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; logs:\n%s", what, s.Logs())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitFor(t, 15*time.Second, cond, func() string { return "waiting for " + what + "; logs:\n" + s.Logs() })
 }
 
 // TestAPIKeyRotation rotates a service key without a restart: by rewriting
@@ -183,7 +124,7 @@ func TestAPIKeyScopes(t *testing.T) {
 	const key = "hk_scoped_orders"
 	writeKeyFile(t, file, keyFileLine("orders", key, "methods=Notify,NotifyBatch,Subscribe topics=order:*,shop/*"))
 	s := startServer(t, withArgs("--api-keys-file="+file))
-	conn := s.grpcConn(t)
+	conn := grpcConn(t, s.GRPCAddr)
 	nc := heraldv1.NewNotifyServiceClient(conn)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()

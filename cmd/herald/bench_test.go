@@ -1,14 +1,11 @@
 package main_test
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
-	"net/http"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -187,7 +184,7 @@ func BenchmarkIdleStreamRSS(b *testing.B) {
 	awaitRetry(b, warm)
 	warm.Close()
 
-	before := serverGauges(b, s)
+	before := scrapeMetrics(b, s)
 	b.ResetTimer()
 	streams := make([]*rawStream, 0, b.N)
 	for i := 0; i < b.N; i++ {
@@ -200,7 +197,12 @@ func BenchmarkIdleStreamRSS(b *testing.B) {
 		awaitRetry(b, st)
 	}
 	b.StopTimer()
-	after := serverGauges(b, s)
+	after := scrapeMetrics(b, s)
+	for _, m := range []metricSamples{before, after} {
+		if _, ok := m["process_resident_memory_bytes"]; !ok {
+			b.Fatal("no process_resident_memory_bytes in /metrics")
+		}
+	}
 	// The warm-up stream may or may not have ended by now.
 	if got := after["herald_sse_streams_active"]; got < float64(b.N) {
 		b.Fatalf("server counts %v active streams, want at least %d", got, b.N)
@@ -240,37 +242,4 @@ func awaitRetry(b *testing.B, st *rawStream) {
 		}
 	}
 	b.Fatal("first frame does not end")
-}
-
-// serverGauges reads the un-labelled samples of the server's /metrics.
-// The process and Go runtime gauges are what the memory figures need.
-func serverGauges(b *testing.B, s *server) map[string]float64 {
-	b.Helper()
-	resp, err := http.Get(s.URL("/metrics"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b.Fatalf("/metrics status %d", resp.StatusCode)
-	}
-	gauges := make(map[string]float64)
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
-			continue
-		}
-		if f, err := strconv.ParseFloat(value, 64); err == nil {
-			gauges[name] = f
-		}
-	}
-	if err := sc.Err(); err != nil {
-		b.Fatal(err)
-	}
-	if _, ok := gauges["process_resident_memory_bytes"]; !ok {
-		b.Fatal("no process_resident_memory_bytes in /metrics")
-	}
-	return gauges
 }

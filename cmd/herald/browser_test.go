@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"strconv"
@@ -25,13 +24,13 @@ func TestDemoPageResumesAfterRestart(t *testing.T) {
 	t.Parallel()
 	chromium := testenv.NeedCommand(t, "chromium", "Debian package chromium")
 	driver := testenv.NeedCommand(t, "chromedriver", "Debian package chromium-driver")
-	port := freePort(t)
+	addr := freeAddr(t)
 	dir := t.TempDir()
-	args := withArgs("--dev", "--http-addr=127.0.0.1:"+port)
+	args := withArgs("--dev", "--http-addr="+addr)
 	s := startServer(t, args, withDataDir(dir))
 
 	wd := startWebDriver(t, driver, chromium)
-	wd.open(t, "http://127.0.0.1:"+port+"/?user=webuser&room=") // no room: the plain inbox cursor
+	wd.open(t, "http://"+addr+"/?user=webuser&room=") // no room: the plain inbox cursor
 	wd.waitFor(t, "the stream to open", `return document.body.dataset.state === "open"`)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -68,13 +67,13 @@ func TestDemoPageResumesRoomAndInbox(t *testing.T) {
 	t.Parallel()
 	chromium := testenv.NeedCommand(t, "chromium", "Debian package chromium")
 	driver := testenv.NeedCommand(t, "chromedriver", "Debian package chromium-driver")
-	port := freePort(t)
+	addr := freeAddr(t)
 	dir := t.TempDir()
-	args := withArgs("--dev", "--http-addr=127.0.0.1:"+port)
+	args := withArgs("--dev", "--http-addr="+addr)
 	s := startServer(t, args, withDataDir(dir))
 
 	wd := startWebDriver(t, driver, chromium)
-	wd.open(t, "http://127.0.0.1:"+port+"/?user=roomuser&room=rooms/demo")
+	wd.open(t, "http://"+addr+"/?user=roomuser&room=rooms/demo")
 	wd.waitFor(t, "the stream to open", `return document.body.dataset.state === "open"`)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -117,16 +116,6 @@ func TestDemoPageResumesRoomAndInbox(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-}
-
 // webDriver is a minimal W3C WebDriver client for one chromedriver session.
 type webDriver struct {
 	base    string
@@ -135,7 +124,7 @@ type webDriver struct {
 
 func startWebDriver(t *testing.T, driver, chromium string) *webDriver {
 	t.Helper()
-	port := freePort(t)
+	port := strconv.Itoa(freePort(t))
 	cmd := exec.Command(driver, "--port="+port, "--allowed-ips=127.0.0.1")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -220,10 +220,10 @@ func testAnonymousNoInbox(t *testing.T, s *server) {
 	for i := range 3 {
 		// The user's notification first, then the channel's: were the
 		// inbox on the stream, its event would come first.
-		if err := notifyREST(ctx, s, `{"audience":{"user_ids":["ann"]},"title":"inbox #1"}`); err != nil {
+		if err := restNotify(ctx, s.URL(""), `{"audience":{"user_ids":["ann"]},"title":"inbox #1"}`); err != nil {
 			t.Fatal(err)
 		}
-		if err := notifyREST(ctx, s, fmt.Sprintf(`{"audience":{"channels":["status/api"]},"type":"status.changed","title":%q}`, seqTitle("status/api", i+1))); err != nil {
+		if err := restNotify(ctx, s.URL(""), fmt.Sprintf(`{"audience":{"channels":["status/api"]},"type":"status.changed","title":%q}`, seqTitle("status/api", i+1))); err != nil {
 			t.Fatal(err)
 		}
 		ev, err := r.next(10 * time.Second)
@@ -239,10 +239,10 @@ func testAnonymousNoInbox(t *testing.T, s *server) {
 	}
 	// A notification naming the user and the channel arrives once, as the
 	// channel's.
-	if err := notifyREST(ctx, s, `{"audience":{"user_ids":["ann"],"channels":["status/api"]},"title":"status/api #4"}`); err != nil {
+	if err := restNotify(ctx, s.URL(""), `{"audience":{"user_ids":["ann"],"channels":["status/api"]},"title":"status/api #4"}`); err != nil {
 		t.Fatal(err)
 	}
-	if err := notifyREST(ctx, s, `{"audience":{"channels":["status/api"]},"title":"status/api #5"}`); err != nil {
+	if err := restNotify(ctx, s.URL(""), `{"audience":{"channels":["status/api"]},"title":"status/api #5"}`); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"status/api #4", "status/api #5"} {
@@ -250,24 +250,4 @@ func testAnonymousNoInbox(t *testing.T, s *server) {
 			t.Fatalf("anonymous stream got %+v (%v), want %s", ev, err, want)
 		}
 	}
-}
-
-// notifyREST posts body to POST /v1/notify with the test API key.
-func notifyREST(ctx context.Context, s *server, body string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL("/v1/notify"), strings.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+testAPIKey)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("POST /v1/notify: %d %s", resp.StatusCode, b)
-	}
-	return nil
 }

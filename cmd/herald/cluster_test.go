@@ -1,18 +1,13 @@
 package main_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,10 +17,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/notify"
 	redisstore "github.com/heraldhq/herald/internal/store/redis"
-	"github.com/heraldhq/herald/internal/testenv"
 )
 
 // These tests run several herald processes with --store=redis on one Redis
@@ -33,15 +26,6 @@ import (
 // or failed under CI), one a test starts for itself, or a Redis Cluster or
 // Sentinel setup of the test's own (internal/redistest). Each test uses a key
 // prefix of its own and deletes its keys at the end.
-
-var clusterRedisAddr = testenv.RedisAddr()
-
-// clusterRedis returns a client of addr, or stops the test as
-// testenv.NeedRedis does when Redis does not answer PING there.
-func clusterRedis(t testing.TB, addr string) *redis.Client {
-	t.Helper()
-	return testenv.NeedRedis(t, addr)
-}
 
 // TestClusterFanOut: a notification sent to one node reaches the user's
 // streams on the two others, SSE and gRPC alike, and so does a read event,
@@ -169,39 +153,6 @@ func (c *clusterClient) run(ctx context.Context, first *rawStream, addrs func() 
 	}
 }
 
-// dialStream opens an SSE stream without a testing.T, for clients running
-// in their own goroutines.
-func dialStream(ctx context.Context, addr, user, lastEventID string) (*rawStream, error) {
-	tok, err := auth.MintHS256([]byte(testSecret), user, time.Hour, "", "", time.Now())
-	if err != nil {
-		return nil, err
-	}
-	d := net.Dialer{Timeout: 2 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	req := fmt.Sprintf("GET /v1/stream HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\nAuthorization: Bearer %s\r\n", addr, tok)
-	if lastEventID != "" {
-		req += "Last-Event-ID: " + lastEventID + "\r\n"
-	}
-	if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		conn.Close()
-		return nil, fmt.Errorf("stream status %d", resp.StatusCode)
-	}
-	return &rawStream{conn: conn, resp: resp, br: bufio.NewReader(resp.Body)}, nil
-}
-
 // checkExactlyOnce compares what a client received with what was
 // acknowledged for its user, in order.
 func checkExactlyOnce(t *testing.T, c *clusterClient, acked []string) {
@@ -317,62 +268,6 @@ func testClusterNodeKilled(t *testing.T, rt *redisTopology) {
 		checkExactlyOnce(t, c, acked[c.user])
 	}
 	t.Logf("%d rounds of %d users, node 2 killed after round 50", round, len(users))
-}
-
-// ownRedis is a redis-server process of one test, persisting every write
-// before it answers, so that a restart loses nothing acknowledged.
-type ownRedis struct {
-	t    *testing.T
-	bin  string
-	dir  string
-	addr string
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func startOwnRedis(t *testing.T) *ownRedis {
-	t.Helper()
-	bin := testenv.NeedCommand(t, "redis-server", "Debian package redis-server")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	r := &ownRedis{t: t, bin: bin, dir: t.TempDir(), addr: addr}
-	r.start()
-	t.Cleanup(r.kill)
-	return r
-}
-
-func (r *ownRedis) start() {
-	r.t.Helper()
-	_, port, _ := net.SplitHostPort(r.addr)
-	r.cmd = exec.Command(r.bin, "--bind", "127.0.0.1", "--port", port, "--dir", r.dir,
-		"--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "no")
-	r.cmd.Stdout, r.cmd.Stderr = io.Discard, io.Discard
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatalf("start redis-server: %v", err)
-	}
-	r.done = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(r.cmd, r.done)
-	c := redis.NewClient(&redis.Options{Addr: r.addr, MaxRetries: -1})
-	defer c.Close()
-	waitFor(r.t, 10*time.Second, func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		return c.Ping(ctx).Err() == nil
-	}, func() string { return "redis-server did not answer PING on " + r.addr })
-}
-
-// kill ends the server with SIGKILL: only what is in the append-only file
-// survives.
-func (r *ownRedis) kill() {
-	if r.cmd == nil || r.cmd.Process == nil {
-		return
-	}
-	_ = r.cmd.Process.Signal(syscall.SIGKILL)
-	<-r.done
 }
 
 // TestClusterRedisRestart kills and restarts the cluster's Redis under
@@ -540,7 +435,7 @@ func TestClusterRedisRestart(t *testing.T) {
 	}, func() string {
 		got, n, _ := watcher.snapshot()
 		var b strings.Builder
-		for k, v := range scrapeMetrics(context.Background(), t, nodes[1].URL("/metrics")) {
+		for k, v := range scrapeMetrics(t, nodes[1]) {
 			if strings.HasPrefix(k, "herald_bus") || strings.HasPrefix(k, "herald_hub") || strings.HasPrefix(k, "herald_sse") {
 				fmt.Fprintf(&b, "%s=%v\n", k, v)
 			}
@@ -551,23 +446,6 @@ func TestClusterRedisRestart(t *testing.T) {
 	wg.Wait()
 	checkExactlyOnce(t, watcher, ackedT[users[0]])
 	t.Logf("acknowledged %d; failed while down: %v", total, failures)
-}
-
-func httpStatus(t *testing.T, url string) int {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		t.Logf("GET %s: %d %s", url, resp.StatusCode, b)
-	}
-	return resp.StatusCode
 }
 
 // TestClusterKafka runs two nodes in one consumer group: whichever node owns
@@ -611,7 +489,7 @@ func testClusterKafka(t *testing.T, rt *redisTopology) {
 	// second node partitions too (or 20s went by), so that both nodes
 	// consume a share of what follows.
 	consumed := func(s *server) float64 {
-		return scrapeMetrics(ctx, t, s.URL("/metrics"))["herald_kafka_messages_consumed_total"]
+		return scrapeMetrics(t, s)["herald_kafka_messages_consumed_total"]
 	}
 	split := false
 	for probe := 0; !split && probe < 100; probe++ {
@@ -650,7 +528,7 @@ func testClusterKafka(t *testing.T, rt *redisTopology) {
 				if err != nil {
 					var b strings.Builder
 					for j, s := range nodes {
-						for k, v := range scrapeMetrics(context.Background(), t, s.URL("/metrics")) {
+						for k, v := range scrapeMetrics(t, s) {
 							if strings.HasPrefix(k, "herald_bus") || strings.HasPrefix(k, "herald_kafka") || strings.HasPrefix(k, "herald_ingest") {
 								fmt.Fprintf(&b, "node %d %s=%v\n", j+1, k, v)
 							}

@@ -98,25 +98,6 @@ func (f *freezer) close() {
 	f.wg.Wait()
 }
 
-// waitMetric polls series until it equals want, at most d; it returns how
-// long that took.
-func waitMetric(t *testing.T, s *server, series string, want float64, d time.Duration) time.Duration {
-	t.Helper()
-	start := time.Now()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		got := metricValue(t, s, series)
-		if got == want {
-			return time.Since(start)
-		}
-		if time.Since(start) > d {
-			t.Fatalf("%s = %v after %v, want %v", series, got, d, want)
-		}
-		<-tick.C
-	}
-}
-
 // TestGRPCStreamHalfOpenFreesSlot: a gRPC stream whose client vanishes
 // without closing anything gives its per-user slot back within the
 // keepalive bound, two heartbeats (--heartbeat=1s here): the server pings

@@ -186,15 +186,27 @@ func (s *server) Stop() {
 
 func (s *server) URL(path string) string { return "http://" + s.HTTPAddr + path }
 
-// notifyClient dials the server's gRPC port with the test API key.
-func (s *server) notifyClient(t testing.TB) heraldv1.NotifyServiceClient {
+// grpcConn dials addr in plain text; the test closes it at its end.
+func grpcConn(t testing.TB, addr string) *grpc.ClientConn {
 	t.Helper()
-	conn, err := grpc.NewClient(s.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return heraldv1.NewNotifyServiceClient(conn)
+	return conn
+}
+
+// notifyClient dials the server's gRPC port for NotifyService calls.
+func (s *server) notifyClient(t testing.TB) heraldv1.NotifyServiceClient {
+	t.Helper()
+	return heraldv1.NewNotifyServiceClient(grpcConn(t, s.GRPCAddr))
+}
+
+// inboxClient dials the server's gRPC port for InboxService calls.
+func (s *server) inboxClient(t testing.TB) heraldv1.InboxServiceClient {
+	t.Helper()
+	return heraldv1.NewInboxServiceClient(grpcConn(t, s.GRPCAddr))
 }
 
 func withKey(ctx context.Context) context.Context {
@@ -233,13 +245,14 @@ type rawStream struct {
 	closed bool
 }
 
-// openStream opens GET path on addr with the given extra request headers.
+// dialSSE opens GET path on addr with the given extra request headers and
+// reads the response head, dialling and reading for at most timeout each.
 // It returns the response even when the status is not 200.
-func openStream(t testing.TB, addr, path string, headers map[string]string) *rawStream {
-	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+func dialSSE(ctx context.Context, addr, path string, headers map[string]string, timeout time.Duration) (*rawStream, error) {
+	d := net.Dialer{Timeout: timeout}
+	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	var req strings.Builder
 	fmt.Fprintf(&req, "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n", path, addr)
@@ -248,17 +261,52 @@ func openStream(t testing.TB, addr, path string, headers map[string]string) *raw
 	}
 	req.WriteString("\r\n")
 	if _, err := io.WriteString(conn, req.String()); err != nil {
-		t.Fatal(err)
+		conn.Close()
+		return nil, err
 	}
-	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = conn.SetReadDeadline(time.Now().Add(timeout))
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		conn.Close()
-		t.Fatalf("read stream response: %v", err)
+		return nil, fmt.Errorf("read stream response: %w", err)
 	}
-	s := &rawStream{conn: conn, resp: resp, br: bufio.NewReader(resp.Body)}
+	return &rawStream{conn: conn, resp: resp, br: bufio.NewReader(resp.Body)}, nil
+}
+
+// openStream opens GET path on addr with the given extra request headers,
+// closed at the test's end. It returns the response even when the status is
+// not 200.
+func openStream(t testing.TB, addr, path string, headers map[string]string) *rawStream {
+	t.Helper()
+	s, err := dialSSE(context.Background(), addr, path, headers, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(s.Close)
 	return s
+}
+
+// dialStream opens user's stream on addr, resuming after lastEventID if it
+// is set, without a testing.T, for clients running in goroutines of their
+// own; a status other than 200 is an error.
+func dialStream(ctx context.Context, addr, user, lastEventID string) (*rawStream, error) {
+	tok, err := auth.MintHS256([]byte(testSecret), user, time.Hour, "", "", time.Now())
+	if err != nil {
+		return nil, err
+	}
+	h := map[string]string{"Authorization": "Bearer " + tok}
+	if lastEventID != "" {
+		h["Last-Event-ID"] = lastEventID
+	}
+	s, err := dialSSE(ctx, addr, "/v1/stream", h, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	if s.resp.StatusCode != http.StatusOK {
+		s.Close()
+		return nil, fmt.Errorf("stream status %d", s.resp.StatusCode)
+	}
+	return s, nil
 }
 
 func (s *rawStream) Close() {

@@ -1,11 +1,8 @@
 package main_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -13,9 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -43,49 +38,6 @@ type restList struct {
 	NextPageToken string      `json:"next_page_token"`
 	StreamCursor  string      `json:"stream_cursor"`
 	Counts        restCounts  `json:"counts"`
-}
-
-// restCall sends a JSON request with the given headers and decodes a 200
-// response into out; it returns the status and the raw body.
-func restCall(t *testing.T, s *server, method, path string, headers map[string]string, body, out any) (int, []byte) {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, s.URL(path), rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out != nil && resp.StatusCode == http.StatusOK {
-		if err := json.Unmarshal(b, out); err != nil {
-			t.Fatalf("%s %s: %v in %s", method, path, err, b)
-		}
-	}
-	return resp.StatusCode, b
-}
-
-func bearerFor(t *testing.T, user string) map[string]string {
-	return map[string]string{"Authorization": "Bearer " + token(t, user)}
 }
 
 // notifyMany sends n notifications to user in batches and returns their IDs
@@ -390,7 +342,7 @@ func TestInboxIsolation(t *testing.T) {
 	defer cancel()
 
 	// Bob's topics and preferences, set by a service and by bob.
-	subs := heraldv1.NewSubscriptionServiceClient(mustConn(t, s))
+	subs := heraldv1.NewSubscriptionServiceClient(grpcConn(t, s.GRPCAddr))
 	if _, err := subs.Subscribe(withKey(ctx), &heraldv1.SubscribeRequest{Topics: []string{"news/bob", "team:bob"}, UserIds: []string{"bob"}}); err != nil {
 		t.Fatalf("Subscribe bob: %v", err)
 	}
@@ -643,15 +595,4 @@ func TestInboxIsolation(t *testing.T) {
 			t.Errorf("gRPC Stream without token: %v", err)
 		}
 	})
-}
-
-// mustConn dials the server's gRPC port.
-func mustConn(t *testing.T, s *server) *grpc.ClientConn {
-	t.Helper()
-	conn, err := grpc.NewClient(s.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
 }

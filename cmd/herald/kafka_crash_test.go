@@ -1,10 +1,8 @@
 package main_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -114,7 +112,7 @@ func TestKafkaCrashRedeliversOnce(t *testing.T) {
 		return fmt.Sprintf("committed %d of %d after the restart\n%s", committedAfter, crashMessages, s2.Logs())
 	})
 	drainedAt := time.Since(start)
-	m := scrapeMetrics(ctx, t, s2.URL("/metrics"))
+	m := scrapeMetrics(t, s2)
 	s2.Stop()
 
 	// Each inbox holds exactly the titles produced for its user, each once,
@@ -271,21 +269,6 @@ func committedSum(ctx context.Context, t *testing.T, addrs []string, group, topi
 	return sum
 }
 
-// waitFor polls cond every 20 ms until it holds, failing the test with
-// what() after d.
-func waitFor(t *testing.T, d time.Duration, cond func() bool, what func() string) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", d, what())
-		}
-		<-tick.C
-	}
-}
-
 // readInboxes opens the store of a stopped herald and returns every entry
 // of the crash test's users, each inbox from its start.
 func readInboxes(ctx context.Context, t *testing.T, dir string) []notify.Entry {
@@ -316,42 +299,4 @@ func readInboxes(ctx context.Context, t *testing.T, dir string) []notify.Entry {
 		}
 	}
 	return all
-}
-
-// scrapeMetrics returns the samples of a Prometheus text exposition by
-// series (name with labels as written).
-func scrapeMetrics(ctx context.Context, t *testing.T, url string) map[string]float64 {
-	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("scrape %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("scrape %s: status %d", url, resp.StatusCode)
-	}
-	out := make(map[string]float64)
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
-			out[line[:i]] = v
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("scrape %s: %v", url, err)
-	}
-	return out
 }

@@ -1,10 +1,8 @@
 package main_test
 
 import (
-	"context"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestMetricsRuntimeAndProcess: /metrics carries the figures the load tool
@@ -13,9 +11,7 @@ import (
 func TestMetricsRuntimeAndProcess(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	m := scrapeMetrics(ctx, t, s.URL("/metrics"))
+	m := scrapeMetrics(t, s)
 	for _, name := range []string{
 		"process_cpu_seconds_total",
 		"process_resident_memory_bytes",

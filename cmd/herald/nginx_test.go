@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -155,31 +154,11 @@ func TestNginxProxy(t *testing.T) {
 	}
 	// Nothing else was replayed: the next event is one sent now, through
 	// the REST entrance behind nginx.
-	restNotify(t, px.HTTPAddr, user, "after-resume")
-	if _, p, err := resumed.NextNotification(5 * time.Second); err != nil || p.Title != "after-resume" {
-		t.Fatalf("after the missed events: got %q, %v; want after-resume", p.Title, err)
-	}
-}
-
-// restNotify sends a notification with POST /v1/notify on addr.
-func restNotify(t *testing.T, addr, user, title string) {
-	t.Helper()
-	body := fmt.Sprintf(`{"audience":{"user_ids":[%q]},"title":%q}`, user, title)
-	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/notify", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+testAPIKey)
-	req.Header.Set("Content-Type", "application/json")
-	c := &http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Do(req)
-	if err != nil {
+	if err := restNotify(ctx, "http://"+px.HTTPAddr, notifyBody("after-resume", user)); err != nil {
 		t.Fatalf("POST /v1/notify through nginx: %v", err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		t.Fatalf("POST /v1/notify through nginx: status %d: %s", resp.StatusCode, b)
+	if _, p, err := resumed.NextNotification(5 * time.Second); err != nil || p.Title != "after-resume" {
+		t.Fatalf("after the missed events: got %q, %v; want after-resume", p.Title, err)
 	}
 }
 
@@ -201,30 +180,9 @@ func startNginxBackends(t *testing.T) []*server {
 		return []*server{startServer(t)}
 	}
 	rdb := testenv.NeedRedis(t, nginxRedisAddr)
-	prefix := "herald-test-nginx-" + nginxRandomHex(t, 6) + ":"
-	t.Cleanup(func() { deleteRedisPrefix(t, rdb, prefix) })
+	prefix := clusterPrefix(t, rdb)
 	args := withArgs("--store=redis", "--redis-url=redis://"+nginxRedisAddr+"/0", "--redis-prefix="+prefix)
 	return []*server{startServer(t, args), startServer(t, args)}
-}
-
-// deleteRedisPrefix removes the keys a test made.
-func deleteRedisPrefix(t *testing.T, rdb *redis.Client, prefix string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	iter := rdb.Scan(ctx, 0, prefix+"*", 500).Iterator()
-	var keys []string
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
-		t.Logf("scan %s*: %v", prefix, err)
-		return
-	}
-	for chunk := range slices.Chunk(keys, 500) {
-		if err := rdb.Del(ctx, chunk...).Err(); err != nil {
-			t.Logf("delete %s*: %v", prefix, err)
-		}
-	}
 }
 
 // nginxProxy is one nginx master process and its workers.
@@ -271,7 +229,7 @@ func startNginx(t *testing.T, bin string, nodes []*server) *nginxProxy {
 
 func tryStartNginx(t *testing.T, bin string, nodes []*server) (*nginxProxy, error) {
 	dir := t.TempDir()
-	httpPort, grpcPort := nginxFreePort(t), nginxFreePort(t)
+	httpPort, grpcPort := freePort(t), freePort(t)
 	if err := renderNginxConf(dir, httpPort, grpcPort, nodes); err != nil {
 		t.Fatal(err)
 	}
@@ -382,17 +340,6 @@ http {
 		}
 	}
 	return nil
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func nginxFreePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func nginxRandomHex(t *testing.T, n int) string {

@@ -242,7 +242,7 @@ scrape_configs:
 	if out, err := exec.Command(promtool, "check", "config", config).CombinedOutput(); err != nil {
 		t.Fatalf("promtool check config: %v\n%s", err, out)
 	}
-	addr := "127.0.0.1:" + freePort(t)
+	addr := freeAddr(t)
 	p := &prometheusServer{base: "http://" + addr, logs: new(logbuf.Buffer)}
 	cmd := exec.Command(bin,
 		"--config.file="+config,

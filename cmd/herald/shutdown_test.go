@@ -1,10 +1,9 @@
 package main_test
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"sync"
@@ -49,7 +48,7 @@ func TestSigtermDrainsRESTNotify(t *testing.T) {
 			for i := range perCaller {
 				key := fmt.Sprintf("%s-%d", user, i)
 				o := restNotifyOutcome{key: key, user: user}
-				o.ok, o.id, _ = postNotify(client, s.URL("/v1/notify"), user, key)
+				o.ok, o.id, _ = postNotify(client, s.URL(""), user, key)
 				mu.Lock()
 				outcomes = append(outcomes, o)
 				mu.Unlock()
@@ -90,7 +89,7 @@ func TestSigtermDrainsRESTNotify(t *testing.T) {
 		failed++
 		// The retry a caller would send: a duplicate if the first call was
 		// stored, a fresh notification if it was not.
-		ok, id, dup := postNotify(client, restarted.URL("/v1/notify"), o.user, o.key)
+		ok, id, dup := postNotify(client, restarted.URL(""), o.user, o.key)
 		if !ok {
 			t.Fatalf("retry of %s after restart failed", o.key)
 		}
@@ -129,27 +128,17 @@ func TestSigtermDrainsRESTNotify(t *testing.T) {
 		len(outcomes), okCount.Load(), failed, foundByKey, stored)
 }
 
-// postNotify sends one REST Notify and reports whether it was answered 200,
-// with the notification's ID and whether it was a duplicate.
-func postNotify(client *http.Client, u, user, key string) (ok bool, id string, duplicate bool) {
+// postNotify sends one REST Notify to the server at baseURL and reports
+// whether it was answered 200, with the notification's ID and whether it was
+// a duplicate.
+func postNotify(client *http.Client, baseURL, user, key string) (ok bool, id string, duplicate bool) {
 	body, _ := json.Marshal(map[string]any{
 		"audience":        map[string]any{"user_ids": []string{user}},
 		"title":           key,
 		"idempotency_key": key,
 	})
-	req, err := http.NewRequest(http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return false, "", false
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+testAPIKey)
-	resp, err := client.Do(req)
-	if err != nil {
-		return false, "", false
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
+	code, b, err := restNotifyAt(context.Background(), client, baseURL, string(body))
+	if err != nil || code != http.StatusOK {
 		return false, "", false
 	}
 	var r struct {

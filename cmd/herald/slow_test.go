@@ -1,13 +1,9 @@
 package main_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"net/http"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -130,30 +126,4 @@ func TestSlowClientDoesNotDelayOthers(t *testing.T) {
 			t.Fatalf("resumed %q, want %q", p.Title, want)
 		}
 	}
-}
-
-var rssLine = regexp.MustCompile(`(?m)^process_resident_memory_bytes ([0-9.e+]+)$`)
-
-func serverRSS(t testing.TB, s *server) int64 {
-	t.Helper()
-	resp, err := http.Get(s.URL("/metrics"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	var b strings.Builder
-	for sc.Scan() {
-		b.WriteString(sc.Text() + "\n")
-	}
-	m := rssLine.FindStringSubmatch(b.String())
-	if m == nil {
-		t.Fatal("no process_resident_memory_bytes in /metrics")
-	}
-	f, err := strconv.ParseFloat(m[1], 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return int64(f)
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -13,24 +12,12 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
 	"github.com/heraldhq/herald/internal/testenv"
 )
-
-// inboxClient dials the server's gRPC port for InboxService calls.
-func (s *server) inboxClient(t testing.TB) heraldv1.InboxServiceClient {
-	t.Helper()
-	conn, err := grpc.NewClient(s.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return heraldv1.NewInboxServiceClient(conn)
-}
 
 // asUser adds user's token to ctx for InboxService calls.
 func asUser(t testing.TB, ctx context.Context, user string) context.Context {
@@ -64,42 +51,6 @@ func recvEvent(t *testing.T, st grpc.ServerStreamingClient[heraldv1.StreamRespon
 		t.Fatalf("got %v, want a notification", m)
 	}
 	return m.GetEvent()
-}
-
-// restJSON sends a JSON request as user and decodes the JSON response.
-func restJSON(t *testing.T, s *server, method, path, user string, body, out any) int {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, s.URL(path), rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token(t, user))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out != nil && resp.StatusCode == http.StatusOK {
-		if err := json.Unmarshal(b, out); err != nil {
-			t.Fatalf("%s %s: %v in %s", method, path, err, b)
-		}
-	}
-	return resp.StatusCode
 }
 
 // A mark-read on one device reaches the user's other streams, SSE and gRPC
@@ -141,7 +92,7 @@ func TestReadStateSyncsAcrossDevices(t *testing.T) {
 			Unseen int `json:"unseen"`
 		} `json:"counts"`
 	}
-	if code := restJSON(t, s, http.MethodPost, "/v1/inbox:mark", "alice",
+	if code, _ := restCall(t, s, http.MethodPost, "/v1/inbox:mark", bearerFor(t, "alice"),
 		map[string]any{"action": "MARK_ACTION_READ", "ids": ids[:1]}, &mark); code != http.StatusOK {
 		t.Fatalf("mark: status %d", code)
 	}

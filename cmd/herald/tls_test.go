@@ -241,25 +241,13 @@ func TestTLSAndMutualTLS(t *testing.T) {
 	}
 
 	// REST has no client certificate to pass on: its service calls are refused.
-	if code, body := restNotifyTLS(ctx, t, s.HTTPAddr, ca.pool, "u", "rest"); code != http.StatusUnauthorized {
-		t.Fatalf("REST notify under mTLS: got %d %s, want 401", code, body)
-	}
-}
-
-// restNotifyTLS sends a notification to user over REST on HTTPS with the
-// test API key and returns the status and body.
-func restNotifyTLS(ctx context.Context, t testing.TB, addr string, pool *x509.CertPool, user, title string) (int, []byte) {
-	t.Helper()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+addr+"/v1/notify",
-		strings.NewReader(`{"audience":{"user_ids":["`+user+`"]},"title":"`+title+`"}`))
-	req.Header.Set("Authorization", "Bearer "+testAPIKey)
-	resp, err := httpsClient(pool, false).Do(req)
+	code, body, err := restNotifyAt(ctx, httpsClient(ca.pool, false), "https://"+s.HTTPAddr, notifyBody("rest", "u"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, body
+	if code != http.StatusUnauthorized {
+		t.Fatalf("REST notify under mTLS: got %d %s, want 401", code, body)
+	}
 }
 
 // servedSerial is the serial of the certificate a new TLS connection to addr
@@ -286,13 +274,17 @@ func TestTLSCertificateRotation(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	restNotify := func(title string) {
+	notifyTLS := func(title string) {
 		t.Helper()
-		if code, body := restNotifyTLS(ctx, t, s.HTTPAddr, ca.pool, "rot", title); code != http.StatusOK {
+		code, body, err := restNotifyAt(ctx, httpsClient(ca.pool, false), "https://"+s.HTTPAddr, notifyBody(title, "rot"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code != http.StatusOK {
 			t.Fatalf("REST notify over TLS: got %d %s, want 200", code, body)
 		}
 	}
-	restNotify("before")
+	notifyTLS("before")
 	for _, addr := range []string{s.HTTPAddr, s.GRPCAddr} {
 		if got := servedSerial(t, addr, ca.pool, "h2"); got != "300" {
 			t.Fatalf("%s serves serial %s, want 300", addr, got)
@@ -309,7 +301,7 @@ func TestTLSCertificateRotation(t *testing.T) {
 			time.Sleep(200 * time.Millisecond) // polling interval, not synchronisation
 		}
 	}
-	restNotify("after")
+	notifyTLS("after")
 	if !strings.Contains(s.Logs(), "certificate reloaded") {
 		t.Error("no reload logged")
 	}

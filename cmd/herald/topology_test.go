@@ -6,14 +6,22 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"net"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldhq/herald/internal/redistest"
+	"github.com/heraldhq/herald/internal/testenv"
 )
+
+// clusterRedisAddr is the shared Redis of the tests on one Redis.
+var clusterRedisAddr = testenv.RedisAddr()
 
 // redisTopology is a Redis deployment that the herald nodes of a cluster
 // test share: the flags that point a node at it, and a client of it for the
@@ -36,7 +44,7 @@ type redisTopology struct {
 // to a key prefix of its own (clusterPrefix).
 func singleTopology(t testing.TB) *redisTopology {
 	t.Helper()
-	return singleAt(clusterRedis(t, clusterRedisAddr), clusterRedisAddr)
+	return singleAt(testenv.NeedRedis(t, clusterRedisAddr), clusterRedisAddr)
 }
 
 // singleAt is the one Redis at addr, with rdb a client of it.
@@ -224,4 +232,56 @@ func usersOn(t *testing.T, cc *redis.ClusterClient, addr, stem string, n int) []
 		t.Fatalf("found %d users on %s, want %d", len(out), addr, n)
 	}
 	return out
+}
+
+// ownRedis is a redis-server process of one test, persisting every write
+// before it answers, so that a restart loses nothing acknowledged.
+type ownRedis struct {
+	t    *testing.T
+	bin  string
+	dir  string
+	addr string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// startOwnRedis starts a redis-server on a free port, killed at the test's
+// end.
+func startOwnRedis(t *testing.T) *ownRedis {
+	t.Helper()
+	bin := testenv.NeedCommand(t, "redis-server", "Debian package redis-server")
+	r := &ownRedis{t: t, bin: bin, dir: t.TempDir(), addr: freeAddr(t)}
+	r.start()
+	t.Cleanup(r.kill)
+	return r
+}
+
+func (r *ownRedis) start() {
+	r.t.Helper()
+	_, port, _ := net.SplitHostPort(r.addr)
+	r.cmd = exec.Command(r.bin, "--bind", "127.0.0.1", "--port", port, "--dir", r.dir,
+		"--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "no")
+	r.cmd.Stdout, r.cmd.Stderr = io.Discard, io.Discard
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatalf("start redis-server: %v", err)
+	}
+	r.done = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(r.cmd, r.done)
+	c := redis.NewClient(&redis.Options{Addr: r.addr, MaxRetries: -1})
+	defer c.Close()
+	waitFor(r.t, 10*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		return c.Ping(ctx).Err() == nil
+	}, func() string { return "redis-server did not answer PING on " + r.addr })
+}
+
+// kill ends the server with SIGKILL: only what is in the append-only file
+// survives.
+func (r *ownRedis) kill() {
+	if r.cmd == nil || r.cmd.Process == nil {
+		return
+	}
+	_ = r.cmd.Process.Signal(syscall.SIGKILL)
+	<-r.done
 }
