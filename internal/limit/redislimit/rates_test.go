@@ -96,7 +96,10 @@ func TestRatesBatchAndUndo(t *testing.T) {
 
 	// An undo when the bucket has refilled meanwhile gives back nothing:
 	// a bucket is never fuller than its burst.
-	fast := limit.Rate{PerSecond: 1000, Burst: 2}
+	// A token comes back every 200 ms: the key expires soon, and the two
+	// takes below are not 200 ms apart even on a busy machine (at 1,000/s
+	// a token came back between them).
+	fast := limit.Rate{PerSecond: 5, Burst: 2}
 	undo, _, _ = ra.Take(ctx, "refill", fast, 1)
 	waitFor(t, 5*time.Second, func() bool { return a.rdb.Exists(ctx, p+"rate:{s:"+enc("refill")+"}").Val() == 0 }, "the full bucket's key did not expire")
 	undo()
