@@ -207,38 +207,13 @@ func (g *group) collectChannels(batches []*chanBatch) {
 // DefaultReadLimit; expired notifications do not count toward it.
 func (s *Store) ChannelRead(ctx context.Context, ch notify.Channel, after notify.Cursor, limit int) ([]notify.Entry, error) {
 	op := "read channel " + string(ch)
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("store: %s: %w", op, err)
-	}
-	if err := s.open(op); err != nil {
+	m, msgs, events, err := s.chanPage(ctx, op, ch, strconv.FormatUint(uint64(after)+1, 10), &limit)
+	if err != nil {
 		return nil, err
 	}
-	if limit <= 0 {
-		limit = DefaultReadLimit
-	}
-	k := s.chanKeys(ch)
-	tx := s.rdb.TxPipeline()
-	meta := tx.HMGet(ctx, k.meta, "last", "floor", "first")
-	page := tx.XRangeN(ctx, k.events, strconv.FormatUint(uint64(after)+1, 10), "+", int64(limit))
-	if _, err := tx.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fail(op, err)
-	}
-	var m [3]notify.Cursor
-	for i, v := range meta.Val() {
-		if v == nil {
-			continue
-		}
-		str, _ := v.(string)
-		c, err := strconv.ParseUint(str, 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("store: %s: meta field %d %q: %w", op, i, str, errCorrupt)
-		}
-		m[i] = notify.Cursor(c)
-	}
-	last, floor, first := m[0], m[1], m[2]
+	last, floor, first := m.last, m.floor, m.first
 	now := s.opts.Now()
 	cutoff := micros(now.Add(-s.opts.ChannelHistoryAge))
-	msgs := page.Val()
 	// Events older than the age are a prefix of the stream: the first one
 	// after `after` tells whether any after it is gone.
 	aged := false
@@ -252,7 +227,7 @@ func (s *Store) ChannelRead(ctx context.Context, ch notify.Channel, after notify
 	if aged || store.ChannelMissed(after, floor, first, last) {
 		return nil, fmt.Errorf("store: %s after %d (retained %d..%d): %w", op, after, floor, last, notify.ErrCursorExpired)
 	}
-	return s.collect(ctx, ch, k.events, msgs, last, limit, func(e notify.Entry, _ redis.XMessage) (bool, error) {
+	return s.collect(ctx, ch, events, msgs, last, limit, func(e notify.Entry, _ redis.XMessage) (bool, error) {
 		return !e.Notification.Expired(now), nil
 	})
 }
@@ -299,6 +274,44 @@ func (s *Store) collect(ctx context.Context, ch notify.Channel, events string, m
 	return out, nil
 }
 
+// readMeta is what a channel read needs of the meta hash.
+type readMeta struct{ last, floor, first notify.Cursor }
+
+// chanPage reads ch's meta and its first page of events from start, in one
+// transaction, for op; a limit of zero or less becomes DefaultReadLimit.
+// It returns the events' key for the pages that follow.
+func (s *Store) chanPage(ctx context.Context, op string, ch notify.Channel, start string, limit *int) (readMeta, []redis.XMessage, string, error) {
+	if err := ctx.Err(); err != nil {
+		return readMeta{}, nil, "", fmt.Errorf("store: %s: %w", op, err)
+	}
+	if err := s.open(op); err != nil {
+		return readMeta{}, nil, "", err
+	}
+	if *limit <= 0 {
+		*limit = DefaultReadLimit
+	}
+	k := s.chanKeys(ch)
+	tx := s.rdb.TxPipeline()
+	meta := tx.HMGet(ctx, k.meta, "last", "floor", "first")
+	page := tx.XRangeN(ctx, k.events, start, "+", int64(*limit))
+	if _, err := tx.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return readMeta{}, nil, "", fail(op, err)
+	}
+	var m [3]notify.Cursor
+	for i, v := range meta.Val() {
+		if v == nil {
+			continue
+		}
+		str, _ := v.(string)
+		c, err := strconv.ParseUint(str, 10, 64)
+		if err != nil {
+			return readMeta{}, nil, "", fmt.Errorf("store: %s: meta field %d %q: %w", op, i, str, errCorrupt)
+		}
+		m[i] = notify.Cursor(c)
+	}
+	return readMeta{last: m[0], floor: m[1], first: m[2]}, page.Val(), k.events, nil
+}
+
 // maxPages bounds the pages one channel read takes.
 const maxPages = 1024
 
@@ -306,40 +319,16 @@ const maxPages = 1024
 // less the prefix older than the age.
 func (s *Store) ChannelHistory(ctx context.Context, ch notify.Channel, limit int) ([]notify.Entry, error) {
 	op := "read channel " + string(ch) + " from its oldest event"
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("store: %s: %w", op, err)
-	}
-	if err := s.open(op); err != nil {
+	m, msgs, events, err := s.chanPage(ctx, op, ch, "-", &limit)
+	if err != nil {
 		return nil, err
 	}
-	if limit <= 0 {
-		limit = DefaultReadLimit
-	}
-	k := s.chanKeys(ch)
-	tx := s.rdb.TxPipeline()
-	meta := tx.HMGet(ctx, k.meta, "last", "floor")
-	page := tx.XRangeN(ctx, k.events, "-", "+", int64(limit))
-	if _, err := tx.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fail(op, err)
-	}
-	var m [2]notify.Cursor
-	for i, v := range meta.Val() {
-		str, _ := v.(string)
-		if v == nil {
-			continue
-		}
-		c, err := strconv.ParseUint(str, 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("store: %s: meta field %d %q: %w", op, i, str, errCorrupt)
-		}
-		m[i] = notify.Cursor(c)
-	}
-	last, floor := m[0], m[1]
+	last, floor := m.last, m.floor
 	now := s.opts.Now()
 	cutoff := micros(now.Add(-s.opts.ChannelHistoryAge))
 	// Trimmed below the floor but not yet deleted, older than the age, or
 	// expired: not part of the history.
-	return s.collect(ctx, ch, k.events, page.Val(), last, limit, func(e notify.Entry, msg redis.XMessage) (bool, error) {
+	return s.collect(ctx, ch, events, msgs, last, limit, func(e notify.Entry, msg redis.XMessage) (bool, error) {
 		at, err := eventTime(msg)
 		return err == nil && e.Cursor > floor && at >= cutoff && !e.Notification.Expired(now), err
 	})
