@@ -13,18 +13,22 @@ func TestCall(t *testing.T) {
 	t.Parallel()
 	hang := make(chan struct{})
 	defer close(hang)
+	refused := errors.New("refused")
+	const d = 20 * time.Millisecond
 	tests := []struct {
 		name    string
+		b       *bound.Bound
 		f       func(context.Context) (int, error)
 		cancel  bool // the caller's context ends first
 		want    int
 		wantErr error
 	}{
-		{"answers in time", func(context.Context) (int, error) { return 7, nil }, false, 7, nil},
-		{"its own error", func(context.Context) (int, error) { return 0, errors.New("refused") }, false, 0, nil},
-		{"ignores its context", func(context.Context) (int, error) { <-hang; return 1, nil }, false, 0, bound.ErrTimeout},
-		{"gives up with its context", func(ctx context.Context) (int, error) { <-ctx.Done(); return 0, ctx.Err() }, false, 0, bound.ErrTimeout},
-		{"the caller leaves", func(context.Context) (int, error) { <-hang; return 1, nil }, true, 0, context.Canceled},
+		{"answers in time", bound.New(d), func(context.Context) (int, error) { return 7, nil }, false, 7, nil},
+		{"its own error", bound.New(d), func(context.Context) (int, error) { return 0, refused }, false, 0, refused},
+		{"hangs", bound.New(d), func(context.Context) (int, error) { <-hang; return 1, nil }, false, 0, bound.ErrTimeout},
+		{"the caller leaves", bound.New(d), func(context.Context) (int, error) { <-hang; return 1, nil }, true, 0, context.Canceled},
+		{"no bound", nil, func(context.Context) (int, error) { return 3, nil }, false, 3, nil},
+		{"a bound of zero", bound.New(0), func(context.Context) (int, error) { return 4, nil }, false, 4, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -33,18 +37,53 @@ func TestCall(t *testing.T) {
 				cancel()
 			}
 			defer cancel()
-			got, err := bound.Call(ctx, 20*time.Millisecond, tc.f)
+			start := time.Now()
+			got, err := bound.Call(ctx, tc.b, tc.f)
 			if got != tc.want {
 				t.Errorf("value %d, want %d", got, tc.want)
 			}
-			switch {
-			case tc.wantErr != nil && !errors.Is(err, tc.wantErr):
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
 				t.Errorf("error %v, want %v", err, tc.wantErr)
-			case tc.wantErr == nil && tc.name == "its own error" && (err == nil || errors.Is(err, bound.ErrTimeout)):
-				t.Errorf("error %v, want f's own", err)
-			case tc.wantErr == nil && tc.name != "its own error" && err != nil:
-				t.Errorf("error %v, want none", err)
+			}
+			// A timer never fires early: the bound is at least d.
+			if errors.Is(err, bound.ErrTimeout) && time.Since(start) < d {
+				t.Errorf("timed out after %v, before the bound of %v", time.Since(start), d)
 			}
 		})
 	}
+}
+
+// TestCallsShareWindows: calls that start together time out together, and
+// a later call still gets its whole bound.
+func TestCallsShareWindows(t *testing.T) {
+	t.Parallel()
+	hang := make(chan struct{})
+	defer close(hang)
+	const d = 40 * time.Millisecond
+	b := bound.New(d)
+	f := func(context.Context) (int, error) { <-hang; return 0, nil }
+	for range 3 {
+		start := time.Now()
+		_, err := bound.Call(t.Context(), b, f)
+		if !errors.Is(err, bound.ErrTimeout) {
+			t.Fatalf("error %v, want ErrTimeout", err)
+		}
+		if took := time.Since(start); took < d {
+			t.Fatalf("timed out after %v, before the bound of %v", took, d)
+		}
+	}
+}
+
+func BenchmarkCall(b *testing.B) {
+	bd := bound.New(5 * time.Second)
+	ctx := b.Context()
+	f := func(context.Context) (int, error) { return 1, nil }
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := bound.Call(ctx, bd, f); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

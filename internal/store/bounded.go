@@ -21,13 +21,13 @@ func Bounded(s Store, timeout time.Duration, dependency string) Store {
 	if timeout <= 0 {
 		return s
 	}
-	return &bounded{s: s, timeout: timeout, dep: dependency}
+	return &bounded{s: s, bound: bound.New(timeout), dep: dependency}
 }
 
 type bounded struct {
-	s       Store
-	timeout time.Duration
-	dep     string
+	s     Store
+	bound *bound.Bound
+	dep   string
 }
 
 // ErrTimeout is the cause of an ErrUnavailable from a bounded call.
@@ -36,7 +36,7 @@ var ErrTimeout = bound.ErrTimeout
 // call runs f bounded (see package bound) and turns the bound's expiry,
 // not the caller's own end, into ErrUnavailable.
 func call[T any](b *bounded, ctx context.Context, f func(context.Context) (T, error)) (T, error) {
-	v, err := bound.Call(ctx, b.timeout, f)
+	v, err := bound.Call(ctx, b.bound, f)
 	if errors.Is(err, bound.ErrTimeout) {
 		err = &notify.UnavailableError{Dependency: b.dep, Err: fmt.Errorf("%w; the call may still take effect", err)}
 	}

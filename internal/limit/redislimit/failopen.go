@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/heraldhq/herald/internal/bound"
 	"github.com/heraldhq/herald/internal/promreg"
 )
 
@@ -62,6 +63,7 @@ func (o *Options) setDefaults() {
 type failOpen struct {
 	limit   string // the label: "notify_rate" or "streams"
 	timeout time.Duration
+	bound   *bound.Bound // of timeout
 	count   prometheus.Counter
 	log     *slog.Logger
 	logs    *rate.Limiter
@@ -77,6 +79,7 @@ func newFailOpen(limit string, o Options) *failOpen {
 	return &failOpen{
 		limit:   limit,
 		timeout: o.Timeout,
+		bound:   bound.New(o.Timeout),
 		count:   vec.WithLabelValues(limit),
 		log:     o.Logger,
 		logs:    rate.NewLimiter(rate.Every(logEvery), 1),

@@ -73,7 +73,7 @@ func (l *Leases) Acquire(ctx context.Context, user notify.UserID, max int) (rele
 	key := streamsKey(l.prefix, user)
 	member := l.node + ":" + strconv.FormatUint(l.seq.Add(1), 10)
 	if !l.fo.skipping() {
-		admitted, err := bound.Call(ctx, l.fo.timeout, func(ctx context.Context) (int64, error) {
+		admitted, err := bound.Call(ctx, l.fo.bound, func(ctx context.Context) (int64, error) {
 			return acquireScript.Run(ctx, l.rdb, []string{key}, max, l.lease.Milliseconds(), member).Int64()
 		})
 		switch {
@@ -93,7 +93,7 @@ func (l *Leases) Acquire(ctx context.Context, user notify.UserID, max int) (rele
 		if l.fo.down() {
 			return // the lease lapses by itself
 		}
-		_, _ = bound.Call(context.Background(), l.fo.timeout, func(ctx context.Context) (int64, error) {
+		_, _ = bound.Call(context.Background(), l.fo.bound, func(ctx context.Context) (int64, error) {
 			return l.rdb.ZRem(ctx, key, member).Result()
 		})
 	}, true

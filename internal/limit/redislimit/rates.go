@@ -67,7 +67,7 @@ func (rs *Rates) Take(ctx context.Context, service string, r limit.Rate, n int) 
 		return rs.local.Take(ctx, service, r, n)
 	}
 	key, lim := rateKey(rs.prefix, service), gcraLimit(r)
-	res, err := bound.Call(ctx, rs.fo.timeout, func(ctx context.Context) (*redis_rate.Result, error) {
+	res, err := bound.Call(ctx, rs.fo.bound, func(ctx context.Context) (*redis_rate.Result, error) {
 		return rs.gcra.AllowN(ctx, key, lim, n)
 	})
 	if err != nil {
@@ -86,7 +86,7 @@ func (rs *Rates) refund(key string, lim redis_rate.Limit, n int) {
 		return
 	}
 	ctx := context.Background()
-	_, err := bound.Call(ctx, rs.fo.timeout, func(ctx context.Context) (any, error) {
+	_, err := bound.Call(ctx, rs.fo.bound, func(ctx context.Context) (any, error) {
 		return nil, refundScript.Run(ctx, rs.rdb, []string{key}, lim.Rate, lim.Period.Seconds(), n).Err()
 	})
 	if err != nil && rs.o.Logger.Enabled(ctx, slog.LevelDebug) {
