@@ -103,15 +103,12 @@ func TestAbuseSilentConnections(t *testing.T) {
 	}
 	// The pool fills in about a second on an idle machine; the bound is for
 	// one that is busy with other packages' tests.
-	deadline := time.Now().Add(20 * time.Second)
-	for open.Load() < pool*9/10 {
-		if time.Now().After(deadline) {
-			mu.Lock()
-			t.Fatalf("only %d silent connections open after 20s; %d dials failed (last: %v), %d closed by the server, %d other failures (first: %v)",
-				open.Load(), dialErrs.Load(), lastDialErr, len(lifetimes), len(failures), errors.Join(failures[:min(len(failures), 1)]...))
-		}
-		time.Sleep(10 * time.Millisecond) // polling
-	}
+	waitFor(t, 20*time.Second, func() bool { return open.Load() >= pool*9/10 }, func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return fmt.Sprintf("only %d silent connections open; %d dials failed (last: %v), %d closed by the server, %d other failures (first: %v)",
+			open.Load(), dialErrs.Load(), lastDialErr, len(lifetimes), len(failures), errors.Join(failures[:min(len(failures), 1)]...))
+	})
 
 	// Real clients, while the pool is full.
 	st := s.streamFor(t, "real", "")
@@ -123,9 +120,9 @@ func TestAbuseSilentConnections(t *testing.T) {
 	}
 	t.Logf("real SSE stream and REST notify served with %d silent connections open", open.Load())
 	// Hold the pool for a few header timeouts, then let it drain.
-	holdUntil := time.Now().Add(3 * headerTimeout)
-	for time.Now().Before(holdUntil) && ctx.Err() == nil {
-		time.Sleep(50 * time.Millisecond) // polling
+	select {
+	case <-time.After(3 * headerTimeout):
+	case <-ctx.Done():
 	}
 	holding.Store(false)
 	wg.Wait()
@@ -214,13 +211,9 @@ func TestAbuseSlowReaders(t *testing.T) {
 		users = append(users, u)
 		readers[i] = s.streamFor(t, u, "")
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for metricValue(t, s, "herald_sse_streams_active") < slow+real {
-		if time.Now().After(deadline) {
-			t.Fatalf("%v streams active, want %d", metricValue(t, s, "herald_sse_streams_active"), slow+real)
-		}
-		time.Sleep(50 * time.Millisecond) // polling
-	}
+	waitFor(t, 15*time.Second, func() bool { return metricValue(t, s, "herald_sse_streams_active") >= slow+real }, func() string {
+		return fmt.Sprintf("%v streams active, want %d", metricValue(t, s, "herald_sse_streams_active"), slow+real)
+	})
 
 	c := s.notifyClient(t)
 	body := strings.Repeat("b", 4000)
@@ -263,26 +256,18 @@ func TestAbuseSlowReaders(t *testing.T) {
 	t.Logf("%d rounds of %d-byte notifications to %d users in %v", rounds, len(body), len(users), time.Since(start).Round(time.Millisecond))
 
 	// Every slow stream overflowed its queue and was evicted.
-	deadline = time.Now().Add(15 * time.Second)
-	for metricValue(t, s, "herald_hub_evictions_total") < slow {
-		if time.Now().After(deadline) {
-			t.Fatalf("%v evictions, want %d", metricValue(t, s, "herald_hub_evictions_total"), slow)
-		}
-		time.Sleep(100 * time.Millisecond) // polling
-	}
+	waitFor(t, 15*time.Second, func() bool { return metricValue(t, s, "herald_hub_evictions_total") >= slow }, func() string {
+		return fmt.Sprintf("%v evictions, want %d", metricValue(t, s, "herald_hub_evictions_total"), slow)
+	})
 	peakRSS = max(peakRSS, serverRSS(t, s))
 	t.Logf("server RSS: %d MiB before the slow clients, at most %d MiB with %d of them stalled", baseRSS>>20, peakRSS>>20, slow)
 	if peakRSS > 300<<20 {
 		t.Errorf("server RSS %d MiB with %d stalled streams, want at most 300", peakRSS>>20, slow)
 	}
 	// Their connections go once the blocked write times out.
-	deadline = time.Now().Add(20 * time.Second)
-	for metricValue(t, s, "herald_sse_streams_active") > real {
-		if time.Now().After(deadline) {
-			t.Fatalf("%v streams still active, want the %d real ones", metricValue(t, s, "herald_sse_streams_active"), real)
-		}
-		time.Sleep(200 * time.Millisecond) // polling
-	}
+	waitFor(t, 20*time.Second, func() bool { return metricValue(t, s, "herald_sse_streams_active") <= real }, func() string {
+		return fmt.Sprintf("%v streams still active, want the %d real ones", metricValue(t, s, "herald_sse_streams_active"), real)
+	})
 	t.Logf("slow streams closed %v after the first notification; %s", time.Since(start).Round(time.Millisecond),
 		strings.Join(scrapeMetrics(t, s).withPrefix("herald_sse_disconnects_total{"), ", "))
 }
@@ -325,19 +310,16 @@ func TestAbuseStreamsPerUser(t *testing.T) {
 	// Closing two frees two slots, one for each transport.
 	streams[0].Close()
 	streams[1].Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	code := 0
+	waitFor(t, 10*time.Second, func() bool {
 		st := openStream(t, s.HTTPAddr, "/v1/stream", hdr)
-		if st.resp.StatusCode == http.StatusOK {
-			break
+		if code = st.resp.StatusCode; code == http.StatusOK {
+			return true
 		}
 		st.Close()
-		if time.Now().After(deadline) {
-			t.Fatalf("stream still refused (%d) 10s after one was closed", st.resp.StatusCode)
-		}
-		time.Sleep(50 * time.Millisecond) // polling
-	}
-	for {
+		return false
+	}, func() string { return fmt.Sprintf("stream still refused (%d) after one was closed", code) })
+	waitFor(t, 10*time.Second, func() bool {
 		sctx, scancel := context.WithCancel(uctx)
 		gs, err := inbox.Stream(sctx, &heraldv1.StreamRequest{})
 		if err != nil {
@@ -346,14 +328,11 @@ func TestAbuseStreamsPerUser(t *testing.T) {
 		}
 		if _, err := gs.Header(); err == nil {
 			t.Cleanup(scancel)
-			break
+			return true
 		}
 		scancel()
-		if time.Now().After(deadline) {
-			t.Fatal("gRPC stream still refused 10s after an SSE stream was closed")
-		}
-		time.Sleep(50 * time.Millisecond) // polling
-	}
+		return false
+	}, func() string { return "gRPC stream still refused after an SSE stream was closed" })
 	// Full again.
 	st := openStream(t, s.HTTPAddr, "/v1/stream", hdr)
 	if st.resp.StatusCode != http.StatusTooManyRequests {
@@ -409,19 +388,14 @@ func TestAbuseConnsPerIP(t *testing.T) {
 	}
 
 	held[0].Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waitFor(t, 10*time.Second, func() bool {
 		c, br := dial()
-		code, _ := httpOn(t, c, br, "/healthz")
-		if code == http.StatusOK {
-			break
+		if code, _ = httpOn(t, c, br, "/healthz"); code == http.StatusOK {
+			return true
 		}
 		c.Close()
-		if time.Now().After(deadline) {
-			t.Fatalf("still refused (%d) 10s after a connection closed", code)
-		}
-		time.Sleep(50 * time.Millisecond) // polling
-	}
+		return false
+	}, func() string { return fmt.Sprintf("still refused (%d) after a connection closed", code) })
 	if got := metricValueOn(t, held[1], "herald_limit_connections_refused_total"); got < 1 {
 		t.Fatalf("refused connections metric: got %v, want at least 1", got)
 	}

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/metadata"
 
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
 	"github.com/heraldhq/herald/internal/auth"
@@ -168,30 +167,11 @@ func grpcOpener(s *server, tok string) chanOpener {
 	}
 }
 
-// grpcChanStream opens InboxService.Stream and waits for its headers,
-// which the server sends once the stream is live; a refused stream's
-// status is the error.
+// grpcChanStream opens s's InboxService.Stream with tok for channels
+// (see openGRPCStream).
 func grpcChanStream(t *testing.T, s *server, tok string, channels []string, cursor string) (grpc.ServerStreamingClient[heraldv1.StreamResponse], context.CancelFunc, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	t.Cleanup(cancel)
-	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok)
-	st, err := s.inboxClient(t).Stream(ctx, &heraldv1.StreamRequest{Cursor: cursor, Channels: channels})
-	if err != nil {
-		cancel()
-		return nil, nil, err
-	}
-	// Header is nil, with no error, for a stream that ended without
-	// headers: a refused one, whose status the first Recv returns.
-	if md, _ := st.Header(); md == nil {
-		_, err := st.Recv()
-		cancel()
-		if err == nil {
-			err = errors.New("stream sent a message without headers")
-		}
-		return nil, nil, err
-	}
-	return st, cancel, nil
+	return openGRPCStream(t, s.inboxClient(t), tok, &heraldv1.StreamRequest{Cursor: cursor, Channels: channels})
 }
 
 // grpcReader pumps a gRPC stream into a channel, so that next can wait

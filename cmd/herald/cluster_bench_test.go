@@ -88,13 +88,7 @@ func benchDelivery(b *testing.B, producer *server, streamNodes []*server, users,
 		streams = append(streams, st)
 	}
 	for _, r := range ready {
-		deadline := time.Now().Add(10 * time.Second)
-		for !r() {
-			if time.Now().After(deadline) {
-				b.Fatal("streams not subscribed within 10s")
-			}
-			time.Sleep(10 * time.Millisecond) // polling Redis, bounded
-		}
+		waitFor(b, 10*time.Second, r, func() string { return "streams not subscribed" })
 	}
 	clients := dialNotify(b, producer, 1)
 
@@ -123,13 +117,9 @@ func benchDelivery(b *testing.B, producer *server, streamNodes []*server, users,
 	callersWG.Wait()
 	acked := time.Since(start)
 	want := int64(b.N) - failed.Load()
-	deadline := time.Now().Add(60 * time.Second)
-	for received.Load() < want {
-		if time.Now().After(deadline) {
-			b.Fatalf("received %d of %d within 60s", received.Load(), want)
-		}
-		time.Sleep(5 * time.Millisecond) // polling a counter, bounded
-	}
+	waitFor(b, 60*time.Second, func() bool { return received.Load() >= want }, func() string {
+		return fmt.Sprintf("received %d of %d", received.Load(), want)
+	})
 	b.StopTimer()
 	if n := failed.Load(); n > 0 {
 		b.Errorf("%d Notify calls failed", n)

@@ -71,11 +71,7 @@ func (l *faultLoad) ackedCount() int {
 func (l *faultLoad) send(ctx context.Context, c heraldv1.NotifyServiceClient, user, key string) error {
 	callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	r, err := c.Notify(withKey(callCtx), &heraldv1.NotifyRequest{Notification: &heraldv1.Notification{
-		Audience:       &heraldv1.Audience{UserIds: []string{user}},
-		Title:          user + "|" + key,
-		IdempotencyKey: key,
-	}})
+	r, err := notifyKeyed(callCtx, c, user, user+"|"+key, key)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err != nil {
@@ -355,7 +351,9 @@ func TestFaultDiskFull(t *testing.T) {
 	// Reads go on while the disk is full, at once and after the store
 	// failed to reopen on it.
 	load.readsDuringFault(t, s, "df-a")
-	time.Sleep(time.Second) // the first few reopen attempts
+	waitFor(t, 15*time.Second, func() bool { return strings.Contains(s.Logs(), "store: reopen failed") }, func() string {
+		return "no failed reopen logged:\n" + s.Logs()
+	})
 	load.readsDuringFault(t, s, "df-b")
 
 	// Give back a modest amount, not the whole disk: the store must make do

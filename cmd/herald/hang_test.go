@@ -86,12 +86,3 @@ func TestRedisHangBounded(t *testing.T) {
 		t.Errorf("the notification retried under its key is stored %d times, want 1", n)
 	}
 }
-
-// notifyKeyed sends title to user under an idempotency key.
-func notifyKeyed(ctx context.Context, c heraldv1.NotifyServiceClient, user, title, key string) (*heraldv1.NotifyResponse, error) {
-	return c.Notify(withKey(ctx), &heraldv1.NotifyRequest{Notification: &heraldv1.Notification{
-		Audience:       &heraldv1.Audience{UserIds: []string{user}},
-		Title:          title,
-		IdempotencyKey: key,
-	}})
-}

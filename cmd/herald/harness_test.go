@@ -213,10 +213,18 @@ func withKey(ctx context.Context) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+testAPIKey)
 }
 
+// notifyUser sends title to user with the test API key.
 func notifyUser(ctx context.Context, c heraldv1.NotifyServiceClient, user, title string) (*heraldv1.NotifyResponse, error) {
+	return notifyKeyed(ctx, c, user, title, "")
+}
+
+// notifyKeyed sends title to user under an idempotency key (none if
+// empty) with the test API key.
+func notifyKeyed(ctx context.Context, c heraldv1.NotifyServiceClient, user, title, key string) (*heraldv1.NotifyResponse, error) {
 	return c.Notify(withKey(ctx), &heraldv1.NotifyRequest{Notification: &heraldv1.Notification{
-		Audience: &heraldv1.Audience{UserIds: []string{user}},
-		Title:    title,
+		Audience:       &heraldv1.Audience{UserIds: []string{user}},
+		Title:          title,
+		IdempotencyKey: key,
 	}})
 }
 

@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -206,18 +207,10 @@ func TestJWKSUserTokens(t *testing.T) {
 		}
 	}
 	// Each reason reaches the log, at info, from the stream and the inbox.
-	deadline := time.Now().Add(5 * time.Second)
 	for _, tc := range refused {
-		for {
-			if n := countRefusals(s.Logs(), tc.reason); n >= 2 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("%s: reason %q not logged twice:\n%s", tc.name, tc.reason, s.Logs())
-				break
-			}
-			time.Sleep(20 * time.Millisecond) // polling interval, with a deadline
-		}
+		waitFor(t, 5*time.Second, func() bool { return countRefusals(s.Logs(), tc.reason) >= 2 }, func() string {
+			return fmt.Sprintf("%s: reason %q not logged twice:\n%s", tc.name, tc.reason, s.Logs())
+		})
 	}
 	logs := s.Logs()
 	for _, tc := range refused {

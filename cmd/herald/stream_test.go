@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os/exec"
@@ -28,16 +29,37 @@ func asUser(t testing.TB, ctx context.Context, user string) context.Context {
 // the server says it is live (the headers).
 func grpcStream(t *testing.T, c heraldv1.InboxServiceClient, user, cursor string) (grpc.ServerStreamingClient[heraldv1.StreamResponse], context.CancelFunc) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	t.Cleanup(cancel)
-	st, err := c.Stream(asUser(t, ctx, user), &heraldv1.StreamRequest{Cursor: cursor})
+	st, cancel, err := openGRPCStream(t, c, token(t, user), &heraldv1.StreamRequest{Cursor: cursor})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Header(); err != nil {
-		t.Fatalf("stream headers: %v", err)
+		t.Fatalf("open gRPC stream for %s: %v", user, err)
 	}
 	return st, cancel
+}
+
+// openGRPCStream opens InboxService.Stream with tok and waits for its
+// headers, which the server sends once the stream is live; a refused
+// stream's status is the error.
+func openGRPCStream(t *testing.T, c heraldv1.InboxServiceClient, tok string, req *heraldv1.StreamRequest) (grpc.ServerStreamingClient[heraldv1.StreamResponse], context.CancelFunc, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	t.Cleanup(cancel)
+	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok)
+	st, err := c.Stream(ctx, req)
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	// Header is nil, with no error, for a stream that ended without
+	// headers: a refused one, whose status the first Recv returns.
+	if md, _ := st.Header(); md == nil {
+		_, err := st.Recv()
+		cancel()
+		if err == nil {
+			err = errors.New("stream sent a message without headers")
+		}
+		return nil, nil, err
+	}
+	return st, cancel, nil
 }
 
 // recvEvent returns the next notification of a gRPC stream.

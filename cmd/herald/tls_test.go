@@ -293,13 +293,10 @@ func TestTLSCertificateRotation(t *testing.T) {
 
 	tlsFiles(t, ca, dir, 301)
 	for _, addr := range []string{s.HTTPAddr, s.GRPCAddr} {
-		deadline := time.Now().Add(15 * time.Second)
-		for got := ""; got != "301"; got = servedSerial(t, addr, ca.pool, "h2") {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s still serves serial %s 15s after rotation, want 301", addr, got)
-			}
-			time.Sleep(200 * time.Millisecond) // polling interval, not synchronisation
-		}
+		got := ""
+		waitFor(t, 15*time.Second, func() bool { got = servedSerial(t, addr, ca.pool, "h2"); return got == "301" }, func() string {
+			return fmt.Sprintf("%s still serves serial %s after rotation, want 301", addr, got)
+		})
 	}
 	notifyTLS("after")
 	if !strings.Contains(s.Logs(), "certificate reloaded") {
