@@ -50,7 +50,7 @@ TOOLS := \
 
 .PHONY: help
 help: ## Describe useful make targets
-	@grep -E '^[a-z]+:.*?## .*$$' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "%-15s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*?## .*$$' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "%-15s %s\n", $$1, $$2}'
 
 # Static binaries without cgo: nothing to link against at run time, and a
 # cold build skips compiling the C of Pebble's optional cgo zstd.
@@ -76,9 +76,32 @@ run: ## Build bin/herald and bin/heraldctl, start a development server (data in 
 # internal/testbin) instead of each package building its own.
 .PHONY: test
 test: export HERALD_TEST_BIN_DIR := $(CURDIR)/bin
-test: build ## Build, run all tests with the race detector, then every fuzz target for FUZZ_TIME
+test: build ## Build, run all tests with the race detector, then every fuzz target for FUZZ_TIME, then sdk-test
 	$(GO) test -race -count=1 ./...
 	FUZZ_TIME=$(FUZZ_TIME) .ci/fuzz
+	$(MAKE) sdk-test
+
+# The browser client package (@heraldhq/client). Its dev dependencies come
+# from the npm registry, as the committed package-lock.json pins them; it
+# has no runtime dependencies. Without node and npm, sdk-test skips outside
+# CI and fails under CI (CI set to a true value, as .ci/run does), as the Go
+# tests do for their outside components.
+SDK := sdk/js
+NPM_CI := npm ci --no-audit --no-fund
+
+.PHONY: sdk
+sdk: ## Build sdk/js and write its bundle for the demo page, internal/web/static/herald-client.js
+	cd $(SDK) && $(NPM_CI) && npm run build && npm run bundle:web
+
+.PHONY: sdk-test
+sdk-test: ## Build and test sdk/js; fail if internal/web/static/herald-client.js differs from a fresh build
+	@if command -v node >/dev/null && command -v npm >/dev/null; then \
+		set -x; cd $(SDK) && $(NPM_CI) && npm run build && npm test && npm run check:web; \
+	elif [[ "$${CI:-}" =~ ^(1|t|T|true|TRUE|True)$$ ]]; then \
+		echo "node and npm are missing (Debian packages nodejs npm), and CI must provide them" >&2; exit 1; \
+	else \
+		echo "SKIPPED sdk-test: node and npm are missing (Debian packages nodejs npm)"; \
+	fi
 
 # Flags of the load run in `make bench`; BENCHMARKS.md has the full runs.
 BENCH_LOAD_FLAGS ?= --smoke
@@ -126,8 +149,8 @@ checkgenerate: gen ## Fail if gen/ differs from what buf generates
 tools: $(TOOLS) ## Install pinned buf, protoc plugins, grpcurl, kubeconform, govulncheck and staticcheck into .bin
 
 .PHONY: clean
-clean: ## Remove built binaries and installed tools (keeps ./data)
-	rm -rf bin/ $(BIN)/
+clean: ## Remove built binaries, installed tools and sdk/js's build output and node_modules (keeps ./data)
+	rm -rf bin/ $(BIN)/ $(SDK)/dist/ $(SDK)/node_modules/
 
 $(BIN)/.buf-$(BUF_VERSION):
 	GOBIN=$(BIN) $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)

@@ -20,6 +20,11 @@ var (
 	appJS []byte
 	//go:embed static/style.css
 	styleCSS []byte
+	// heraldClientJS is the browser client package (sdk/js, @heraldhq/client)
+	// as one minified ES module, built by `make sdk` and committed; `make
+	// test` fails when it differs from a fresh build.
+	//go:embed static/herald-client.js
+	heraldClientJS []byte
 )
 
 // contentSecurityPolicy allows only this origin, which is all the page
@@ -32,13 +37,16 @@ type asset struct {
 	etag        string
 }
 
-// Handler serves the demo page at / with its script and stylesheet, and 404
+// Handler serves the demo page at / with its script, stylesheet and the
+// browser client package (/herald-client.js), and 404
 // for any other path. It answers GET and HEAD only.
 func Handler() http.Handler {
 	assets := map[string]asset{
 		"/":          newAsset("text/html; charset=utf-8", indexHTML),
 		"/app.js":    newAsset("text/javascript; charset=utf-8", appJS),
 		"/style.css": newAsset("text/css; charset=utf-8", styleCSS),
+		// An ES module: `import { createHeraldClient } from "/herald-client.js"`.
+		"/herald-client.js": newAsset("text/javascript; charset=utf-8", heraldClientJS),
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, ok := assets[r.URL.Path]

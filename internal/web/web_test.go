@@ -21,6 +21,7 @@ func TestHandlerServesPage(t *testing.T) {
 		{"GET", "/", http.StatusOK, "text/html; charset=utf-8", []string{`<ul id="events" class="events">`, `<ul id="room-events" class="events">`, `src="/app.js"`, `href="/style.css"`}},
 		{"GET", "/app.js", http.StatusOK, "text/javascript; charset=utf-8", []string{"new EventSource(", "/v1/dev/token", "window.heraldEvents", "token-expired", `"lastEventId"`, "autoclose", `"/v1/notify"`}},
 		{"GET", "/style.css", http.StatusOK, "text/css; charset=utf-8", []string{".events"}},
+		{"GET", "/herald-client.js", http.StatusOK, "text/javascript; charset=utf-8", []string{"@heraldhq/client", "/v1/stream", "/v1/inbox:mark", "Last-Event-ID", "createHeraldClient"}},
 		{"HEAD", "/", http.StatusOK, "text/html; charset=utf-8", nil},
 		{"GET", "/?user=bob&autoclose=2", http.StatusOK, "text/html; charset=utf-8", []string{"<!doctype html>"}},
 		{"GET", "/missing", http.StatusNotFound, "", nil},
@@ -60,7 +61,7 @@ func TestHandlerServesPage(t *testing.T) {
 func TestNoExternalAssets(t *testing.T) {
 	t.Parallel()
 	h := web.Handler()
-	for _, path := range []string{"/", "/app.js", "/style.css"} {
+	for _, path := range []string{"/", "/app.js", "/style.css", "/herald-client.js"} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
 		body := rec.Body.String()
