@@ -32,6 +32,7 @@ type Bound struct {
 // window is the expiry shared by the calls that start before end.
 type window struct {
 	end     time.Time
+	d       time.Duration // the bound's
 	expired chan struct{} // closed at end + d
 }
 
@@ -47,7 +48,7 @@ func (b *Bound) window() *window {
 		return w
 	}
 	step := b.d / slices
-	nw := &window{end: now.Add(step), expired: make(chan struct{})}
+	nw := &window{end: now.Add(step), d: b.d, expired: make(chan struct{})}
 	if !b.cur.CompareAndSwap(w, nw) {
 		// Another call opened the next window first.
 		return b.cur.Load()
@@ -84,4 +85,36 @@ func Call[T any](ctx context.Context, b *Bound, f func(context.Context) (T, erro
 	case <-w.expired:
 		return zero, fmt.Errorf("%w (%v)", ErrTimeout, b.d)
 	}
+}
+
+type expiryKey struct{}
+
+// Inline runs f in the caller's goroutine, for an f that only blocks in
+// selects which watch Expired(ctx) beside ctx.Done(): such an f needs no
+// goroutine of its own to answer by the bound, and saves its cost (a
+// goroutine and a channel per call). f reports the bound's passing itself,
+// with an error that wraps ErrTimeout (see Expired).
+func Inline[T any](ctx context.Context, b *Bound, f func(context.Context) (T, error)) (T, error) {
+	if b == nil || b.d <= 0 {
+		return f(ctx)
+	}
+	return f(context.WithValue(ctx, expiryKey{}, b.window()))
+}
+
+// Expired returns a channel closed when the bound that Inline set on ctx
+// passes, and nil, which never receives, outside Inline. An f that returns
+// because of it should return Timeout(ctx).
+func Expired(ctx context.Context) <-chan struct{} {
+	if w, ok := ctx.Value(expiryKey{}).(*window); ok {
+		return w.expired
+	}
+	return nil
+}
+
+// Timeout is the error of a call that Expired(ctx) ended.
+func Timeout(ctx context.Context) error {
+	if w, ok := ctx.Value(expiryKey{}).(*window); ok {
+		return fmt.Errorf("%w (%v)", ErrTimeout, w.d)
+	}
+	return ErrTimeout
 }

@@ -87,3 +87,37 @@ func BenchmarkCall(b *testing.B) {
 		}
 	})
 }
+
+// TestInline: f runs in the caller's goroutine with the bound in its
+// context, and the bound's channel closes no earlier than d.
+func TestInline(t *testing.T) {
+	t.Parallel()
+	if bound.Expired(t.Context()) != nil {
+		t.Fatal("Expired outside Inline is not nil")
+	}
+	const d = 20 * time.Millisecond
+	start := time.Now()
+	_, err := bound.Inline(t.Context(), bound.New(d), func(ctx context.Context) (int, error) {
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-bound.Expired(ctx):
+			return 0, bound.Timeout(ctx)
+		}
+	})
+	if !errors.Is(err, bound.ErrTimeout) {
+		t.Fatalf("error %v, want ErrTimeout", err)
+	}
+	if took := time.Since(start); took < d {
+		t.Errorf("expired after %v, before the bound of %v", took, d)
+	}
+	got, err := bound.Inline(t.Context(), nil, func(ctx context.Context) (int, error) {
+		if bound.Expired(ctx) != nil {
+			return 0, errors.New("a bound where there is none")
+		}
+		return 5, nil
+	})
+	if got != 5 || err != nil {
+		t.Errorf("without a bound: %d, %v; want 5, nil", got, err)
+	}
+}

@@ -21,13 +21,17 @@ func Bounded(s Store, timeout time.Duration, dependency string) Store {
 	if timeout <= 0 {
 		return s
 	}
-	return &bounded{s: s, bound: bound.New(timeout), dep: dependency}
+	_, inline := s.(interface{ WaitsWatchBound() })
+	return &bounded{s: s, bound: bound.New(timeout), dep: dependency, inline: inline}
 }
 
 type bounded struct {
 	s     Store
 	bound *bound.Bound
 	dep   string
+	// inline: s's Append, Publish and Mark block only in waits that
+	// watch bound.Expired, as the embedded store's writer queue does.
+	inline bool
 }
 
 // ErrTimeout is the cause of an ErrUnavailable from a bounded call.
@@ -37,14 +41,28 @@ var ErrTimeout = bound.ErrTimeout
 // not the caller's own end, into ErrUnavailable.
 func call[T any](b *bounded, ctx context.Context, f func(context.Context) (T, error)) (T, error) {
 	v, err := bound.Call(ctx, b.bound, f)
+	return v, b.unavailable(err)
+}
+
+func (b *bounded) unavailable(err error) error {
 	if errors.Is(err, bound.ErrTimeout) {
-		err = &notify.UnavailableError{Dependency: b.dep, Err: fmt.Errorf("%w; the call may still take effect", err)}
+		return &notify.UnavailableError{Dependency: b.dep, Err: fmt.Errorf("%w; the call may still take effect", err)}
 	}
-	return v, err
+	return err
+}
+
+// inline runs f, one of s's writes, bounded: in the caller's goroutine when
+// s says its writes watch the bound (bound.Inline), else in one of its own.
+func inline[T any](b *bounded, ctx context.Context, f func(context.Context) (T, error)) (T, error) {
+	if !b.inline {
+		return call(b, ctx, f)
+	}
+	v, err := bound.Inline(ctx, b.bound, f)
+	return v, b.unavailable(err)
 }
 
 func (b *bounded) Append(ctx context.Context, ds []Delivery) ([]Result, error) {
-	return call(b, ctx, func(ctx context.Context) ([]Result, error) { return b.s.Append(ctx, ds) })
+	return inline(b, ctx, func(ctx context.Context) ([]Result, error) { return b.s.Append(ctx, ds) })
 }
 
 func (b *bounded) Read(ctx context.Context, user notify.UserID, after notify.Cursor, limit int) ([]notify.Entry, error) {
@@ -96,7 +114,7 @@ func (b *bounded) Mark(ctx context.Context, user notify.UserID, m Mark) (int, no
 		n int
 		c notify.Counts
 	}
-	r, err := call(b, ctx, func(ctx context.Context) (marked, error) {
+	r, err := inline(b, ctx, func(ctx context.Context) (marked, error) {
 		n, c, err := b.s.Mark(ctx, user, m)
 		return marked{n, c}, err
 	})
@@ -108,7 +126,7 @@ func (b *bounded) Counts(ctx context.Context, user notify.UserID) (notify.Counts
 }
 
 func (b *bounded) Publish(ctx context.Context, n *notify.Notification, channels []notify.Channel) ([]notify.Cursor, error) {
-	return call(b, ctx, func(ctx context.Context) ([]notify.Cursor, error) { return b.s.Publish(ctx, n, channels) })
+	return inline(b, ctx, func(ctx context.Context) ([]notify.Cursor, error) { return b.s.Publish(ctx, n, channels) })
 }
 
 func (b *bounded) ChannelHistory(ctx context.Context, ch notify.Channel, limit int) ([]notify.Entry, error) {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/internal/bound"
 	"github.com/heraldhq/herald/internal/notify"
 	"github.com/heraldhq/herald/internal/store"
 )
@@ -90,5 +91,44 @@ func TestBoundedChannels(t *testing.T) {
 	_, err := s.Publish(t.Context(), &notify.Notification{ID: "n"}, []notify.Channel{"rooms/a"})
 	if !errors.Is(err, notify.ErrUnavailable) || !errors.Is(err, store.ErrTimeout) {
 		t.Fatalf("Publish error = %v, want ErrUnavailable from ErrTimeout", err)
+	}
+}
+
+// watching is a store whose writes wait only on bound.Expired and their
+// context, as the embedded store's writer queue does.
+type watching struct {
+	hanging
+	sawBound bool
+}
+
+func (*watching) WaitsWatchBound() {}
+
+func (w *watching) Append(ctx context.Context, _ []store.Delivery) ([]store.Result, error) {
+	w.sawBound = bound.Expired(ctx) != nil
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-bound.Expired(ctx):
+		return nil, bound.Timeout(ctx)
+	}
+}
+
+// TestBoundedInline: a store whose writes watch the bound gets it through
+// its context and answers by it, with the same error as the others.
+func TestBoundedInline(t *testing.T) {
+	t.Parallel()
+	w := &watching{hanging: hanging{release: make(chan struct{})}}
+	defer close(w.release)
+	s := store.Bounded(w, 20*time.Millisecond, "disk")
+	_, err := s.Append(t.Context(), nil)
+	if !errors.Is(err, notify.ErrUnavailable) || !errors.Is(err, store.ErrTimeout) {
+		t.Fatalf("Append error = %v, want ErrUnavailable from ErrTimeout", err)
+	}
+	if !w.sawBound {
+		t.Error("Append ran without the bound in its context")
+	}
+	var ue *notify.UnavailableError
+	if !errors.As(err, &ue) || ue.Dependency != "disk" {
+		t.Errorf("error = %v, want it to name disk", err)
 	}
 }

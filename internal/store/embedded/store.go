@@ -15,6 +15,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/heraldhq/herald/internal/bound"
 	"github.com/heraldhq/herald/internal/notify"
 	"github.com/heraldhq/herald/internal/store"
 	"github.com/heraldhq/herald/internal/store/storemetrics"
@@ -279,14 +280,17 @@ func (s *Store) Append(ctx context.Context, ds []store.Delivery) ([]store.Result
 
 // do hands r to the writer and waits for its reply. If ctx ends while r
 // still waits in the queue, r is abandoned and nothing happens; once the
-// writer took it, do waits for its commit.
+// writer took it, do waits for its commit. A bound that store.Bounded set
+// on ctx (bound.Expired) ends the wait either way, for a stalled disk must
+// not hold callers: a request the writer took may then still commit.
 func (s *Store) do(ctx context.Context, op string, r *request) reply {
 	// The writer fails it anyway, but may be busy reopening the database.
 	if err := s.brokenErr(); err != nil {
 		return reply{err: fmt.Errorf("store: %s: %w: %w", op, notify.ErrUnavailable, err)}
 	}
 	r.reply = make(chan reply, 1)
-	if err := s.enqueue(ctx, op, r); err != nil {
+	expired := bound.Expired(ctx)
+	if err := s.enqueue(ctx, op, r, expired); err != nil {
 		return reply{err: err}
 	}
 	select {
@@ -296,11 +300,19 @@ func (s *Store) do(ctx context.Context, op string, r *request) reply {
 		if r.state.CompareAndSwap(stateQueued, stateAbandoned) {
 			return reply{err: fmt.Errorf("store: %s: %w", op, ctx.Err())}
 		}
-		return <-r.reply
+	case <-expired:
+		r.state.CompareAndSwap(stateQueued, stateAbandoned)
+		return reply{err: fmt.Errorf("store: %s: %w", op, bound.Timeout(ctx))}
+	}
+	select {
+	case rep := <-r.reply:
+		return rep
+	case <-expired:
+		return reply{err: fmt.Errorf("store: %s: %w", op, bound.Timeout(ctx))}
 	}
 }
 
-func (s *Store) enqueue(ctx context.Context, op string, r *request) error {
+func (s *Store) enqueue(ctx context.Context, op string, r *request, expired <-chan struct{}) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
@@ -311,8 +323,15 @@ func (s *Store) enqueue(ctx context.Context, op string, r *request) error {
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("store: %s: %w", op, ctx.Err())
+	case <-expired:
+		return fmt.Errorf("store: %s: %w", op, bound.Timeout(ctx))
 	}
 }
+
+// WaitsWatchBound tells store.Bounded that Append, Publish and Mark block
+// only in do, which watches the bound, so they need no goroutine of their
+// own to answer by it.
+func (*Store) WaitsWatchBound() {}
 
 // Sweep runs one full retention pass now and returns when it is done: it
 // removes entries and bodies older than RetentionAge (raising the users'
