@@ -138,6 +138,42 @@ func TestStream(t *testing.T) {
 			want: "open | 1 2 3 4 5 | reset5 | | 6 |", reason: resume.ReasonClientGone, sent: 6,
 		},
 		{
+			name: "a counter gone back further than the stream remembers becomes a reset",
+			steps: []func(*env){
+				func(e *env) { e.src.commit(20) },
+				// All but two lost: the next entry is cursor 3, older
+				// than the 16 cursors the stream remembers.
+				func(e *env) { e.src.lose(18); e.src.commit(1) },
+				func(e *env) { e.src.commit(1) },
+			},
+			want: "open | 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 | reset3 | | 4 |", reason: resume.ReasonClientGone, sent: 21,
+		},
+		{
+			name: "a counter gone back and past the old position again",
+			steps: []func(*env){
+				func(e *env) { e.src.commit(20) },
+				// 18 lost, then 19 more stored before their messages
+				// come: cursor 3 arrives while the store holds 21 again,
+				// the one at 20 another notification.
+				func(e *env) { e.src.lose(18); es := e.src.store(19); e.src.feed.publish(&es[0]) },
+				func(e *env) { e.src.commit(1) },
+			},
+			want: "open | 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 | reset21 | | 22 |", reason: resume.ReasonClientGone, sent: 21,
+		},
+		{
+			name: "old duplicates are checked against the store and skipped",
+			steps: []func(*env){
+				func(e *env) { e.src.commit(20) },
+				func(e *env) {
+					for i := range 3 {
+						e.src.feed.publish(&e.src.entries[i])
+					}
+				},
+				func(e *env) { e.src.commit(1) },
+			},
+			want: "open | 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 | | 21 |", reason: resume.ReasonClientGone, sent: 21,
+		},
+		{
 			name: "a gap trimmed meanwhile becomes a reset",
 			steps: []func(*env){
 				func(e *env) { e.src.commit(1) },

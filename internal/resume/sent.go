@@ -15,14 +15,16 @@ import (
 // client already has, under another notification. Dropping it as seen, as
 // a duplicate would be, skips it silently, and every entry after it up to
 // the old cursor too. A cursor the stream sent with another notification
-// makes it send a reset instead, so the client refetches. Only the last
-// len(ring) cursors are known: a counter that went back further than that
-// for one user is not noticed, and nor is one whose first reuse came while
-// the client was away (it resumes from a cursor that is still valid). In a
-// cluster, a failover takes the nodes' bus subscriptions on the lost master
-// with it, and what is committed before a node subscribes again reaches its
-// streams through the bus's recovery: it hands over the user's Remembered
-// newest entries, so that the reused cursors among them are compared too.
+// makes it send a reset instead, so the client refetches. An entry at or
+// below the last cursor sent that is older than the ring is checked against
+// the store (Stream.wentBack): the store's entry at the last cursor sent
+// must still be the notification sent under it. What is not noticed is a
+// counter whose first reuse came while the client was away: it resumes from
+// a cursor that is still valid. In a cluster, a failover takes the nodes'
+// bus subscriptions on the lost master with it, and what is committed
+// before a node subscribes again reaches its streams through the bus's
+// recovery: it hands over the user's Remembered newest entries, so that the
+// reused cursors among them are compared too.
 // Remembered is how many of the cursors it sent a stream remembers.
 const Remembered = 16
 
@@ -48,12 +50,16 @@ func (r *sentRing) add(en *notify.Entry) {
 	r.next = (r.next + 1) % len(r.ring)
 }
 
-// reused reports whether en's cursor was sent with another notification.
-func (r *sentRing) reused(en *notify.Entry) bool {
+// sentAt reports the ID hash of the notification sent under cursor c, and
+// whether the ring still holds c.
+func (r *sentRing) sentAt(c notify.Cursor) (id uint64, ok bool) {
+	if c == 0 {
+		return 0, false
+	}
 	for _, s := range r.ring {
-		if s.cursor == en.Cursor && s.cursor != 0 {
-			return s.id != idHash(en.Notification)
+		if s.cursor == c {
+			return s.id, true
 		}
 	}
-	return false
+	return 0, false
 }

@@ -47,6 +47,8 @@ type source struct {
 	// positions mean a gap.
 	known bool
 	sent  sentRing // the last entries sent, to tell reused positions
+	// checked is the position wentBack last compared with the store.
+	checked notify.Cursor
 }
 
 // User is the stream's user.
@@ -249,7 +251,7 @@ func (s *Stream) deliver(en *notify.Entry) (Reason, error) {
 			if reason, err := s.fill(src, en.Cursor); reason != "" {
 				return reason, err
 			}
-		case en.Cursor <= src.last && src.sent.reused(en):
+		case en.Cursor <= src.last && s.reused(src, en):
 			// The store's counter went back (see sentRing): the client
 			// refetches from the reset's cursor, which covers en.
 			s.e.cfg.Metrics.reused.Inc()
@@ -258,6 +260,47 @@ func (s *Stream) deliver(en *notify.Entry) (Reason, error) {
 	}
 	s.write(src, en)
 	return "", nil
+}
+
+// reused reports whether en, at or below src's position, is under a cursor
+// the store reused rather than a duplicate (see sentRing): sent with another
+// notification, or, older than the ring, arriving while the store no longer
+// holds what was sent under src's position.
+func (s *Stream) reused(src *source, en *notify.Entry) bool {
+	if id, ok := src.sent.sentAt(en.Cursor); ok {
+		return id != idHash(en.Notification)
+	}
+	return s.wentBack(src)
+}
+
+// wentBack reports whether the store's entry at src's position is not the
+// one sent under it: gone with a counter that went back below it, or
+// another notification. It reads the store once per position: duplicates
+// older than the ring come in runs (those queued during a replay), and one
+// answer serves the run. A position the ring no longer knows (after a
+// reset) and a read that fails count as not gone back, as before the check.
+func (s *Stream) wentBack(src *source) bool {
+	if src.checked == src.last {
+		return false
+	}
+	sent, ok := src.sent.sentAt(src.last)
+	if !ok {
+		return false
+	}
+	src.checked = src.last
+	got, err := s.e.cfg.Source.Read(s.ctx, src.key, src.last-1, 1)
+	switch {
+	case errors.Is(err, notify.ErrCursorExpired):
+		// Trimmed away, or ahead of the store's newest: which one, the
+		// store's newest tells.
+		newest, err := s.e.cfg.Source.Last(s.ctx, src.key)
+		return err == nil && newest < src.last
+	case err != nil || len(got) == 0 || got[0].Cursor != src.last:
+		// Expired or trimmed since: an entry after it proves the counter
+		// passed it.
+		return false
+	}
+	return idHash(got[0].Notification) != sent
 }
 
 // readStored reads a batch of src's stored entries after its position.
