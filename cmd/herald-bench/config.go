@@ -28,7 +28,11 @@ type config struct {
 	HeraldArgs []string // extra flags for it
 	// HeraldNodes is how many nodes of HeraldBin to start (cluster mode).
 	HeraldNodes int
-	Calibrate   bool
+	// CompareBin is an older herald build run before HeraldBin in every
+	// run, with the same flags, so that each figure has a before/after
+	// ratio from one run.
+	CompareBin string
+	Calibrate  bool
 	// BareNotify is how notifications reach the bare server: "http" (JSON
 	// to POST /notify) or "grpc" (herald's own NotifyService calls).
 	BareNotify string
@@ -70,6 +74,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.HeraldBin, "herald-bin", "", "start this herald binary on free 127.0.0.1 ports with a temporary data directory and fresh credentials, instead of using --http-addr/--grpc-addr")
 	fs.IntVar(&c.HeraldNodes, "herald-nodes", 1, "with --herald-bin, start this many nodes sharing a Redis store (give --herald-arg=--store=redis and its Redis flags); streams and calls are spread over them")
 	fs.Var((*stringList)(&c.HeraldArgs), "herald-arg", "extra flag for the herald that --herald-bin starts (repeatable)")
+	fs.StringVar(&c.CompareBin, "compare-bin", "", "also start this herald binary (an older build, say), with the same flags, before --herald-bin in each run, and report the ratio of --herald-bin's figures to its; use --runs 3 or more for medians of alternating runs")
 	fs.BoolVar(&c.Calibrate, "calibrate", false, "also run the same load against a bare net/http SSE server started by the tool, and report ratios")
 	fs.StringVar(&c.BareNotify, "bare-notify", bareNotifyHTTP, "with --calibrate, how the bare server gets notifications: http (JSON over HTTP/1.1) or grpc (the same NotifyService calls herald gets, served by grpc-go)")
 	fs.BoolVar(&c.Smoke, "smoke", false, "smoke test: 1,000 streams, 3 s of per-user load; fails on any lost or duplicated event")
@@ -131,6 +136,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("--bare-notify must be http or grpc, not %q", c.BareNotify)
 	case c.BareNotify == bareNotifyGRPC && !c.Calibrate:
 		return fmt.Errorf("--bare-notify grpc needs --calibrate")
+	case c.CompareBin != "" && (c.HeraldBin == "" || c.Calibrate):
+		return fmt.Errorf("--compare-bin needs --herald-bin and cannot go with --calibrate (the ratio is of two servers)")
 	case c.Runs < 1:
 		return fmt.Errorf("--runs must be at least 1")
 	case l.Streams < 1 || l.ConnectConcurrency < 1 || l.Callers < 1 || l.Batch < 1:

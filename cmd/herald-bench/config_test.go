@@ -39,6 +39,9 @@ func TestHeraldNodesFlag(t *testing.T) {
 		{[]string{"--herald-bin", "bin/herald", "--herald-nodes", "3"}, "--herald-arg=--store=redis"},
 		{[]string{"--http-addr", "a:1", "--grpc-addr", "a:2", "--jwt-secret", "s", "--api-key", "k", "--herald-nodes", "2"}, "with --herald-bin"},
 		{[]string{"--herald-bin", "bin/herald", "--herald-nodes", "0"}, "want 1"},
+		{[]string{"--herald-bin", "bin/herald", "--compare-bin", "/tmp/herald-old"}, ""},
+		{[]string{"--calibrate", "--compare-bin", "/tmp/herald-old"}, "--compare-bin needs --herald-bin"},
+		{[]string{"--herald-bin", "bin/herald", "--calibrate", "--compare-bin", "/tmp/herald-old"}, "cannot go with --calibrate"},
 	} {
 		_, err := parseFlags(tc.args, io.Discard)
 		switch {

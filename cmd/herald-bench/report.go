@@ -26,8 +26,17 @@ func runAll(ctx context.Context, cfg config, log *slog.Logger) ([]*result, error
 		}
 		results = append(results, r)
 	}
+	if cfg.CompareBin != "" {
+		before := cfg
+		before.HeraldBin = cfg.CompareBin
+		r, err := runHerald(ctx, before, "before", log)
+		if err != nil {
+			return nil, err
+		}
+		results = append(results, r)
+	}
 	if cfg.HeraldBin != "" || cfg.HTTPAddr != "" {
-		r, err := runHerald(ctx, cfg, log)
+		r, err := runHerald(ctx, cfg, "herald", log)
 		if err != nil {
 			return nil, err
 		}
@@ -84,7 +93,8 @@ func bareSender(cfg config, c *child) (string, sender, error) {
 	return "bare-grpc", snd, err
 }
 
-func runHerald(ctx context.Context, cfg config, log *slog.Logger) (*result, error) {
+// runHerald runs the load against cfg's herald; its results go under name.
+func runHerald(ctx context.Context, cfg config, name string, log *slog.Logger) (*result, error) {
 	httpAddrs, grpcAddrs, secret, key := []string{cfg.HTTPAddr}, []string{cfg.GRPCAddr}, cfg.Secret, cfg.APIKey
 	if cfg.HeraldBin != "" {
 		nodes, err := startHeralds(cfg.HeraldBin, cfg.HeraldArgs, cfg.HeraldNodes)
@@ -111,7 +121,7 @@ func runHerald(ctx context.Context, cfg config, log *slog.Logger) (*result, erro
 	if len(snds.all) == 1 {
 		snd = snds.all[0]
 	}
-	return runLoad(ctx, cfg.Load, server{Name: "herald", HTTPAddrs: httpAddrs, Secret: secret, Send: snd}, log)
+	return runLoad(ctx, cfg.Load, server{Name: name, HTTPAddrs: httpAddrs, Secret: secret, Send: snd}, log)
 }
 
 // report writes the results as a table, or as JSON with --json. With
@@ -141,6 +151,8 @@ func report(w io.Writer, cfg config, runs [][]*result) error {
 			Medians map[string]map[string]float64 `json:"medians,omitempty"`
 			All     [][]*result                   `json:"all_runs,omitempty"`
 			Ratios  map[string]float64            `json:"ratios_herald_to_bare,omitempty"`
+			// RatiosBefore are herald's figures over --compare-bin's.
+			RatiosBefore map[string]float64 `json:"ratios_herald_to_before,omitempty"`
 		}{Machine: machine, Config: cfg.Load, Runs: len(runs), Results: runs[len(runs)-1]}
 		if len(runs) > 1 {
 			out.All = runs
@@ -154,11 +166,16 @@ func report(w io.Writer, cfg config, runs [][]*result) error {
 			}
 		}
 		if len(servers) == 2 {
-			out.Ratios = make(map[string]float64)
+			ratios := make(map[string]float64)
 			for _, f := range figures {
 				if b := value(f, 0); f.ratio && b != 0 {
-					out.Ratios[f.key()] = value(f, 1) / b
+					ratios[f.key()] = value(f, 1) / b
 				}
+			}
+			if cfg.CompareBin != "" {
+				out.RatiosBefore = ratios
+			} else {
+				out.Ratios = ratios
 			}
 		}
 		enc := json.NewEncoder(w)
