@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/cors"
 	"github.com/heraldhq/herald/internal/limit"
 	"github.com/heraldhq/herald/internal/notify"
 	"github.com/heraldhq/herald/internal/rest"
@@ -24,6 +25,7 @@ func (a *App) httpMux() (*http.ServeMux, error) {
 	gw, err := rest.New(a.services, rest.Options{
 		Interceptor:  a.unary,
 		MaxBodyBytes: int64(a.cfg.MaxRequestBytes),
+		CORS:         cors.New(a.cfg.CORSOrigins),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("app: rest gateway: %w", err)

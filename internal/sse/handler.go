@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/cors"
 	"github.com/heraldhq/herald/internal/notify"
 	"github.com/heraldhq/herald/internal/resume"
 )
@@ -31,7 +32,7 @@ import (
 type Handler struct {
 	cfg    Config
 	engine *resume.Engine
-	cors   cors
+	cors   *cors.Policy
 
 	// bufs holds the streams' write buffers between flushes, and frames
 	// the buffers a stream that serves its own connection frames a write
@@ -54,7 +55,7 @@ func NewHandler(cfg Config) *Handler {
 			Metrics:     newMetrics(cfg.Registerer, cfg.Logger),
 			Logger:      cfg.Logger.With("transport", "sse"),
 		}),
-		cors: newCORS(cfg.AllowedOrigins),
+		cors: cors.New(cfg.AllowedOrigins),
 	}
 	h.bufs.New = func() any { return bufio.NewWriterSize(nil, 4<<10) }
 	h.frames.New = func() any { b := make([]byte, 0, 4<<10+64); return &b }
@@ -66,11 +67,11 @@ func NewHandler(cfg Config) *Handler {
 // to; whatever user IDs the request names, it gets only the token's user. A
 // request with no token may stream anonymous channels, and nothing else.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	allowed := h.cors.apply(w.Header(), r)
+	allowed := h.cors.Apply(w.Header(), r)
 	switch r.Method {
 	case http.MethodGet:
 	case http.MethodOptions:
-		h.cors.preflight(w, allowed)
+		cors.Options(w, r, http.MethodGet, allowed)
 		return
 	default:
 		w.Header().Set("Allow", "GET, OPTIONS")
@@ -155,7 +156,7 @@ func (h *Handler) refuseChannels(w http.ResponseWriter, claims *auth.Claims, err
 // for the channel policy to judge.
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, channels bool) (*auth.Claims, bool) {
 	tokenFrom := auth.TokenFromRequest
-	if !h.cors.cookieAllowed(r) {
+	if !h.cors.CookieAllowed(r) {
 		tokenFrom = auth.TokenWithoutCookie
 	}
 	token, ok := tokenFrom(r)
