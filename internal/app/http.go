@@ -32,6 +32,7 @@ func (a *App) httpMux() (*http.ServeMux, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/stream", a.streams)
+	mux.Handle("/v1/stream-tickets", readDeadline(restReadTimeout, a.streams.TicketHandler()))
 	mux.Handle("/v1/", readDeadline(restReadTimeout, gw))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -149,12 +149,16 @@ func (h *Handler) refuseChannels(w http.ResponseWriter, claims *auth.Claims, err
 	}
 }
 
-// authenticate verifies the request's token, or answers 401. The cookie
-// counts only on a same-origin request or one from a listed origin. Neither the
-// token nor the query string that may carry it is ever logged or echoed. A
-// request without a token that asks for channels goes on with nil claims,
-// for the channel policy to judge.
+// authenticate verifies the request's ticket or token, or answers 401. A
+// `ticket` query parameter, when present, is the one credential looked at.
+// The cookie counts only on a same-origin request or one from a listed
+// origin. Neither the token nor the query string that may carry it is ever
+// logged or echoed. A request without a token that asks for channels goes
+// on with nil claims, for the channel policy to judge.
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, channels bool) (*auth.Claims, bool) {
+	if t := r.URL.Query().Get(ticketParam); t != "" {
+		return h.redeem(w, r, t)
+	}
 	tokenFrom := auth.TokenFromRequest
 	if !h.cors.CookieAllowed(r) {
 		tokenFrom = auth.TokenWithoutCookie
@@ -168,13 +172,7 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, channels 
 		writeError(w, http.StatusUnauthorized, "unauthenticated", "a user token is required")
 		return nil, false
 	}
-	claims, err := h.cfg.Verifier.Verify(r.Context(), token)
-	if err == nil && claims.User == "" {
-		err = errors.New("token names no user")
-	}
-	if err == nil && !claims.Expiry.IsZero() && !time.Now().Before(claims.Expiry) {
-		err = errors.New("token expired")
-	}
+	claims, err := h.verify(r.Context(), token)
 	if err != nil {
 		h.cfg.Logger.DebugContext(r.Context(), "sse: token refused", "path", r.URL.Path, "error", err)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="herald", error="invalid_token"`)
@@ -182,6 +180,18 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, channels 
 		return nil, false
 	}
 	return &claims, true
+}
+
+// verify checks a user token.
+func (h *Handler) verify(ctx context.Context, token string) (auth.Claims, error) {
+	claims, err := h.cfg.Verifier.Verify(ctx, token)
+	if err == nil && claims.User == "" {
+		err = errors.New("token names no user")
+	}
+	if err == nil && !claims.Expiry.IsZero() && !time.Now().Before(claims.Expiry) {
+		err = errors.New("token expired")
+	}
+	return claims, err
 }
 
 // cursorFrom returns the resume cursor: the Last-Event-ID header, which
