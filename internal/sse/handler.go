@@ -66,6 +66,10 @@ func NewHandler(cfg Config) *Handler {
 // and the channels asked for with `channels=a,b` that the caller may listen
 // to; whatever user IDs the request names, it gets only the token's user. A
 // request with no token may stream anonymous channels, and nothing else.
+//
+// `events=message` sends every entry as the default event, for clients
+// with one handler for all (EventSource.onmessage); `events=typed`, the
+// default, names each after its type.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	allowed := h.cors.Apply(w.Header(), r)
 	switch r.Method {
@@ -79,6 +83,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	var message bool
+	switch r.URL.Query().Get("events") {
+	case "", "typed":
+	case "message":
+		message = true
+	default:
+		writeError(w, http.StatusBadRequest, "invalid_argument", "events: want typed (the default: each event named after its type) or message (every notification as the default event)")
+		return
+	}
 	names := channelNames(r)
 	if len(names) > 0 && h.cfg.Channels == nil {
 		writeError(w, http.StatusBadRequest, "invalid_argument", "this server streams no channels")
@@ -116,7 +129,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "server is shutting down")
 		return
 	}
-	h.serveStream(w, r, st)
+	h.serveStream(w, r, st, message)
 }
 
 // channelNames returns the channels the request asks for: `channels`,
