@@ -53,9 +53,13 @@ type ticketBody struct {
 // of the Authorization header (or of the cookie, on the terms the stream
 // takes it) for a ticket that opens one stream, with the CORS of the
 // stream. A token in the query string is refused here: tickets exist so
-// that no token travels in a URL. Config.Tickets must be set.
+// that no token travels in a URL. Without Config.Tickets it answers 404.
 func (h *Handler) TicketHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.cfg.Tickets == nil {
+			writeError(w, http.StatusNotFound, "not_found", "this server issues no stream tickets")
+			return
+		}
 		allowed := h.cors.Apply(w.Header(), r)
 		switch r.Method {
 		case http.MethodPost:
