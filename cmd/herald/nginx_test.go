@@ -160,6 +160,61 @@ func TestNginxProxy(t *testing.T) {
 	if _, p, err := resumed.NextNotification(5 * time.Second); err != nil || p.Title != "after-resume" {
 		t.Fatalf("after the missed events: got %q, %v; want after-resume", p.Title, err)
 	}
+	resumed.Close()
+
+	checkNoSecretsLogged(t, px, user)
+}
+
+// checkNoSecretsLogged runs a browser's session through nginx that puts
+// credentials in URLs, a token (?access_token=, the fallback) and a stream
+// ticket (?ticket=), and checks that nginx's access log names the
+// requests but holds neither. With two nodes behind nginx, the ticket's
+// second use may land on the node that did not issue it: it is refused
+// there too.
+func checkNoSecretsLogged(t *testing.T, px *nginxProxy, user string) {
+	t.Helper()
+	base := "http://" + px.HTTPAddr
+	tok := token(t, user)
+	tk := streamTicket(t, base, user).Ticket
+	byToken := openStream(t, px.HTTPAddr, "/v1/stream?access_token="+tok, nil)
+	byTicket := openStream(t, px.HTTPAddr, "/v1/stream?events=message&ticket="+tk, nil)
+	for _, st := range []*rawStream{byToken, byTicket} {
+		if st.resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream through nginx with a credential in the URL: status %d", st.resp.StatusCode)
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := restNotify(ctx, base, notifyBody("via-url", user)); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []*rawStream{byToken, byTicket} {
+		if _, p, err := st.NextNotification(5 * time.Second); err != nil || p.Title != "via-url" {
+			t.Fatalf("through nginx: got %q, %v; want via-url", p.Title, err)
+		}
+		st.Close()
+	}
+	for range 2 { // each node, whichever nginx picks
+		wantStreamRefused(t, px.HTTPAddr, "/v1/stream?ticket="+tk)
+	}
+
+	// nginx writes a request's line when the request ends: for the streams,
+	// once it has seen the client go. Six streams were opened through it,
+	// the two of TestNginxProxy and the four here.
+	var logged string
+	waitFor(t, 10*time.Second, func() bool {
+		b, _ := os.ReadFile(px.AccessLog)
+		logged = string(b)
+		return strings.Count(logged, "GET /v1/stream") >= 6 && strings.Contains(logged, "POST /v1/stream-tickets")
+	}, func() string { return "access log " + px.AccessLog + " lacks the session's requests:\n" + logged })
+	if !strings.Contains(logged, `"GET /v1/stream HTTP/1.1" 401`) {
+		t.Errorf("nginx's access log lacks the refused ticket's line:\n%s", logged)
+	}
+	for what, secret := range map[string]string{"the token": tok, "the ticket": tk, "a query string": "?", "access_token": "access_token", "ticket=": "ticket="} {
+		if strings.Contains(logged, secret) {
+			t.Errorf("nginx's access log holds %s:\n%s", what, logged)
+		}
+	}
 }
 
 // nginxBinary finds nginx (Debian installs it in /usr/sbin, often not on a
@@ -188,10 +243,12 @@ func startNginxBackends(t *testing.T) []*server {
 // nginxProxy is one nginx master process and its workers.
 type nginxProxy struct {
 	HTTPAddr, GRPCAddr string
-	cmd                *exec.Cmd
-	exited             chan struct{}
-	mu                 sync.Mutex
-	stderr             bytes.Buffer
+	// AccessLog is the path of the access log of herald.conf's HTTP server.
+	AccessLog string
+	cmd       *exec.Cmd
+	exited    chan struct{}
+	mu        sync.Mutex
+	stderr    bytes.Buffer
 }
 
 func (p *nginxProxy) Write(b []byte) (int, error) {
@@ -234,9 +291,10 @@ func tryStartNginx(t *testing.T, bin string, nodes []*server) (*nginxProxy, erro
 		t.Fatal(err)
 	}
 	p := &nginxProxy{
-		HTTPAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort)),
-		GRPCAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(grpcPort)),
-		exited:   make(chan struct{}),
+		HTTPAddr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort)),
+		GRPCAddr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(grpcPort)),
+		AccessLog: filepath.Join(dir, "access.log"),
+		exited:    make(chan struct{}),
 	}
 	p.cmd = exec.Command(bin, "-p", dir+"/", "-c", filepath.Join(dir, "nginx.conf"),
 		"-g", "daemon off; pid "+filepath.Join(dir, "nginx.pid")+"; error_log stderr notice;")
@@ -282,8 +340,9 @@ func (p *nginxProxy) stop() {
 }
 
 // renderNginxConf writes into dir a main nginx.conf that includes the
-// deployed herald.conf unchanged but for its listen addresses, and the
-// upstream files it includes, naming the test's nodes.
+// deployed herald.conf unchanged but for its listen addresses and the path
+// of its access log (dir/access.log), and the upstream files it includes,
+// naming the test's nodes.
 func renderNginxConf(dir string, httpPort, grpcPort int, nodes []*server) error {
 	conf, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "nginx", "herald.conf"))
 	if err != nil {
@@ -293,6 +352,7 @@ func renderNginxConf(dir string, httpPort, grpcPort int, nodes []*server) error 
 	for old, repl := range map[string]string{
 		"listen 8080;":       fmt.Sprintf("listen 127.0.0.1:%d;", httpPort),
 		"listen 9090 http2;": fmt.Sprintf("listen 127.0.0.1:%d http2;", grpcPort),
+		"access_log /var/log/nginx/herald-access.log herald_noquery;": "access_log " + filepath.Join(dir, "access.log") + " herald_noquery;",
 	} {
 		if n := strings.Count(s, old); n != 1 {
 			return fmt.Errorf("herald.conf has %q %d times, want once", old, n)

@@ -278,6 +278,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 		MaxChannels:    cfg.MaxChannelsPerStream,
 		WaitLive:       a.waitLive(),
 		Verifier:       a.users,
+		Tickets:        a.tickets(cfg),
 		Streams:        a.streamN,
 		Logger:         log.With("component", "sse"),
 		Heartbeat:      cfg.Heartbeat,

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/cors"
 	"github.com/heraldhq/herald/internal/limit"
 	"github.com/heraldhq/herald/internal/notify"
 	"github.com/heraldhq/herald/internal/rest"
@@ -24,12 +25,14 @@ func (a *App) httpMux() (*http.ServeMux, error) {
 	gw, err := rest.New(a.services, rest.Options{
 		Interceptor:  a.unary,
 		MaxBodyBytes: int64(a.cfg.MaxRequestBytes),
+		CORS:         cors.New(a.cfg.CORSOrigins),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("app: rest gateway: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/stream", a.streams)
+	mux.Handle("/v1/stream-tickets", readDeadline(restReadTimeout, a.streams.TicketHandler()))
 	mux.Handle("/v1/", readDeadline(restReadTimeout, gw))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -28,7 +28,11 @@ func TokenWithoutCookie(r *http.Request) (string, bool) {
 	return tokenFrom(r, false)
 }
 
-func tokenFrom(r *http.Request, cookie bool) (string, bool) {
+// TokenNotFromURL is TokenFromRequest without the query parameter, and
+// without the cookie unless cookie is set: for requests that browsers make
+// with fetch, which can send the header, so that a token is never taken
+// from a URL, which proxies and servers log.
+func TokenNotFromURL(r *http.Request, cookie bool) (string, bool) {
 	if t, ok := bearer(r.Header.Get("Authorization")); ok {
 		return t, true
 	}
@@ -38,6 +42,13 @@ func tokenFrom(r *http.Request, cookie bool) (string, bool) {
 				return t, true
 			}
 		}
+	}
+	return "", false
+}
+
+func tokenFrom(r *http.Request, cookie bool) (string, bool) {
+	if t, ok := TokenNotFromURL(r, cookie); ok {
+		return t, true
 	}
 	if t := strings.TrimSpace(r.URL.Query().Get(QueryParam)); t != "" {
 		return t, true

@@ -146,9 +146,14 @@ type Config struct {
 	// request: both close slow or silent clients.
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
-	// CORSOrigins are the browser origins allowed to open GET /v1/stream
-	// from another origin; "*" allows any.
+	// CORSOrigins are the browser origins allowed to call the routes a
+	// user's token opens (the stream, stream tickets, the inbox, /v1/me,
+	// channel history) from another origin; "*" allows any, without
+	// credentials.
 	CORSOrigins []string
+	// StreamTicketTTL is how long a ticket of POST /v1/stream-tickets may
+	// open a stream.
+	StreamTicketTTL time.Duration
 	// SelfSubscribeTopics are path.Match patterns ("news/*", "team:*") of
 	// the topics users may subscribe themselves to with
 	// InboxService.SubscribeMe; empty means none.
@@ -280,6 +285,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("max_streams_per_user", c.MaxStreamsPerUser),
 		slog.Int("max_conns_per_ip", c.MaxConnsPerIP),
 		slog.Any("cors_origins", c.CORSOrigins),
+		slog.Duration("stream_ticket_ttl", c.StreamTicketTTL),
 		slog.Any("self_subscribe_topics", c.SelfSubscribeTopics),
 		slog.Any("public_channels", c.PublicChannels),
 		slog.Any("anonymous_channels", c.AnonymousChannels),

@@ -88,6 +88,7 @@ func TestDefaults(t *testing.T) {
 		HSTSMaxAge:           365 * 24 * time.Hour,
 		ReadHeaderTimeout:    5 * time.Second,
 		IdleTimeout:          2 * time.Minute,
+		StreamTicketTTL:      30 * time.Second,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(--dev) =\n%+v\nwant\n%+v", got, want)

@@ -107,6 +107,9 @@ func (c Config) Validate() error {
 			add("--cors-origins: %w", err)
 		}
 	}
+	if c.StreamTicketTTL <= 0 || c.StreamTicketTTL > 10*time.Minute {
+		add("--stream-ticket-ttl %v: want more than 0 and at most 10m (a ticket opens a stream at once)", c.StreamTicketTTL)
+	}
 	for _, p := range c.SelfSubscribeTopics {
 		if _, err := path.Match(p, ""); err != nil {
 			add("--self-subscribe-topics: pattern %q: %w", p, err)

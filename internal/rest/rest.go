@@ -15,6 +15,9 @@
 // status mapped from the gRPC code (400 invalid, 401 unauthenticated, 503
 // unavailable, ...); a request body over the limit gets 413, and a method a
 // path does not serve gets 405 with Allow.
+//
+// The routes a user's token opens answer CORS from Options.CORS, preflights
+// (OPTIONS) with 204; the routes of service credentials answer none.
 package rest
 
 import (
@@ -32,6 +35,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
+	"github.com/heraldhq/herald/internal/cors"
 )
 
 // DefaultMaxBodyBytes bounds request bodies: a full batch of maximal
@@ -55,6 +59,9 @@ type Options struct {
 	Interceptor grpc.UnaryServerInterceptor
 	// MaxBodyBytes bounds a request body (default DefaultMaxBodyBytes).
 	MaxBodyBytes int64
+	// CORS answers cross-origin requests to the routes a user's token
+	// opens (the inbox, /v1/me, channel history); nil answers none.
+	CORS *cors.Policy
 }
 
 // New returns the REST handler for svcs.
@@ -98,7 +105,7 @@ func New(svcs Services, opts Options) (http.Handler, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("rest: register services: %w", err)
 	}
-	return limitBody(limit, channelEvents(mux)), nil
+	return withCORS(opts.CORS, limitBody(limit, channelEvents(mux))), nil
 }
 
 // headerMatcher forwards the service credential header as gRPC metadata.

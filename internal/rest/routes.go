@@ -9,6 +9,8 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/heraldhq/herald/internal/cors"
 )
 
 // allowedMethods is the Allow value of each path that proto/herald/v1/
@@ -28,6 +30,56 @@ var allowedMethods = map[string]string{
 	"/v1/me/subscriptions:subscribe":   http.MethodPost,
 	"/v1/me/subscriptions:unsubscribe": http.MethodPost,
 	"/v1/me/preferences":               http.MethodGet + ", " + http.MethodPatch,
+}
+
+// browserPaths are the paths of allowedMethods that a user's own token
+// opens, which pages of the origins of --cors-origins may call: the inbox
+// and /v1/me. The paths of service credentials get no CORS: an API key does
+// not belong in a browser. TestBrowserRoutes keeps this in step with the
+// services of http.yaml.
+var browserPaths = map[string]bool{
+	"/v1/inbox":                        true,
+	"/v1/inbox:mark":                   true,
+	"/v1/inbox/counts":                 true,
+	"/v1/me/subscriptions":             true,
+	"/v1/me/subscriptions:subscribe":   true,
+	"/v1/me/subscriptions:unsubscribe": true,
+	"/v1/me/preferences":               true,
+}
+
+// withCORS answers cross-origin requests to the browser routes (browserPaths
+// and channel history) from p, preflights included; other paths pass
+// untouched. A nil p serves no CORS.
+func withCORS(p *cors.Policy, next http.Handler) http.Handler {
+	if p == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		methods, ok := browserMethods(r.URL.Path)
+		if !ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		allowed := p.Apply(w.Header(), r)
+		if r.Method == http.MethodOptions {
+			cors.Options(w, r, methods, allowed)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// browserMethods returns the methods of path if it is a browser route.
+func browserMethods(path string) (string, bool) {
+	if browserPaths[path] {
+		return allowedMethods[path], true
+	}
+	if rest, ok := strings.CutPrefix(path, channelsPrefix); ok {
+		if name, ok := strings.CutSuffix(rest, eventsSuffix); ok && name != "" {
+			return http.MethodGet, true
+		}
+	}
+	return "", false
 }
 
 // channelsPrefix and eventsSuffix frame the history route of a channel,

@@ -34,6 +34,17 @@ type Verifier interface {
 	Verify(ctx context.Context, token string) (auth.Claims, error)
 }
 
+// Tickets issues and redeems stream tickets; ticket.Memory and ticket.Redis
+// implement it.
+type Tickets interface {
+	// Issue returns a new ticket carrying c and how long it lives.
+	Issue(ctx context.Context, c auth.Claims) (ticket string, ttl time.Duration, err error)
+	// Redeem returns the claims of a ticket and ends it; ok is false when
+	// the ticket is unknown, used or expired, err set when the store of
+	// tickets failed.
+	Redeem(ctx context.Context, ticket string) (c auth.Claims, ok bool, err error)
+}
+
 // StreamLimiter bounds a user's open streams; limit.Streams implements it.
 type StreamLimiter interface {
 	// Acquire counts a new stream of user, or reports false when the user
@@ -71,6 +82,9 @@ type Config struct {
 	// channel); a stream waits at most 2 s.
 	WaitLive func(ctx context.Context, key notify.UserID) error
 	Verifier Verifier
+	// Tickets, when set, lets a stream open with `ticket=` instead of a
+	// token, and serves POST /v1/stream-tickets (TicketHandler).
+	Tickets Tickets
 	// Streams, when set, bounds each user's open streams: one more is
 	// refused with 429 before it starts.
 	Streams StreamLimiter

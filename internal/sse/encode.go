@@ -51,10 +51,28 @@ func (e *Encoder) Comment(text string) {
 // client's resume point.
 func (e *Encoder) Entry(en notify.Entry, id []byte) {
 	if en.Counts != nil {
-		e.Event(nil, notify.EventRead, en.Counts.AppendJSON(e.scratch[:0]))
+		e.read(en.Counts)
 		return
 	}
 	e.Event(id, en.Notification.EventType(), en.Payload())
+}
+
+// Message writes an entry as Entry does, but as the default event, with no
+// `event:` line, so that a client with one handler for everything
+// (EventSource.onmessage) sees every type; the payload's "type" still
+// names it. A read-state entry stays a named `read` event, as the other
+// control events stay named.
+func (e *Encoder) Message(en notify.Entry, id []byte) {
+	if en.Counts != nil {
+		e.read(en.Counts)
+		return
+	}
+	e.Event(id, "", en.Payload())
+}
+
+// read writes the `read` event of c.
+func (e *Encoder) read(c *notify.Counts) {
+	e.Event(nil, notify.EventRead, c.AppendJSON(e.scratch[:0]))
 }
 
 // Event writes one event. With an empty id no `id:` is written and the

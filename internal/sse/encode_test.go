@@ -47,6 +47,18 @@ func TestEncoderExactBytes(t *testing.T) {
 			},
 			"id: 1\nevent: notification\ndata: {\"id\":\"x\",\"type\":\"notification\",\"title\":\"\",\"priority\":\"normal\",\"created_at\":\"2026-01-02T03:04:05Z\"}\n\n",
 		},
+		{
+			"message",
+			func(e *sse.Encoder) { e.Message(notify.Entry{User: "u", Cursor: 42, Notification: n}, []byte("42")) },
+			"id: 42\ndata: " + string(n.Payload()) + "\n\n",
+		},
+		{
+			"message of a read state stays named",
+			func(e *sse.Encoder) {
+				e.Message(notify.Entry{User: "u", Counts: &notify.Counts{Unread: 2, Unseen: 3}}, []byte("42"))
+			},
+			"event: read\ndata: {\"unread\":2,\"unseen\":3}\n\n",
+		},
 		{"event without id", func(e *sse.Encoder) { e.Event(nil, "token-expired", []byte(`{}`)) }, "event: token-expired\ndata: {}\n\n"},
 		{"event id zero", func(e *sse.Encoder) { e.Event([]byte("0"), "reset", []byte(`{}`)) }, "id: 0\nevent: reset\ndata: {}\n\n"},
 		{"no name", func(e *sse.Encoder) { e.Event([]byte("7"), "", []byte(`x`)) }, "id: 7\ndata: x\n\n"},
@@ -139,6 +151,26 @@ func BenchmarkEncodeEntry(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		e.Entry(en, id)
+	}
+	w.Flush()
+}
+
+// BenchmarkEncodeMessage is BenchmarkEncodeEntry with events=message.
+func BenchmarkEncodeMessage(b *testing.B) {
+	n := &notify.Notification{
+		ID: "01J9Z8Q4N5", Type: "order.shipped", Title: "Your order has shipped",
+		Body: "Parcel 1Z999 is on its way", CreateTime: time.Now(),
+	}
+	en := notify.Entry{User: "alice", Cursor: 123456, Notification: n}
+	_ = en.Payload()
+	id := []byte("123456")
+	w := bufio.NewWriter(io.Discard)
+	e := sse.NewEncoder(w)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(encode(func(e *sse.Encoder) { e.Message(en, id) }))))
+	b.ResetTimer()
+	for range b.N {
+		e.Message(en, id)
 	}
 	w.Flush()
 }

@@ -268,3 +268,44 @@ func readRetryThenLive(t *testing.T, e *env, body io.Reader) *frameReader {
 	wantEntry(t, f, en)
 	return fr
 }
+
+// memChannels is an in-memory channel history that, like memStore, makes
+// an event readable and hands it to the hub in one step.
+type memChannels struct {
+	mu     sync.Mutex
+	events map[notify.Channel][]notify.Entry
+}
+
+func newMemChannels() *memChannels {
+	return &memChannels{events: map[notify.Channel][]notify.Entry{}}
+}
+
+// publish commits n as the next event of ch and hands it to h.
+func (m *memChannels) publish(t *testing.T, h *hub.Hub, ch notify.Channel, n *notify.Notification) {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := notify.Entry{User: ch.Key(), Cursor: notify.Cursor(len(m.events[ch]) + 1), Notification: n}
+	m.events[ch] = append(m.events[ch], e)
+	h.Publish([]notify.Entry{e})
+}
+
+func (m *memChannels) ChannelRead(_ context.Context, ch notify.Channel, after notify.Cursor, limit int) ([]notify.Entry, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	es := m.events[ch]
+	if int(after) > len(es) {
+		return nil, notify.ErrCursorExpired
+	}
+	out := es[after:]
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return append([]notify.Entry(nil), out...), nil
+}
+
+func (m *memChannels) ChannelLast(_ context.Context, ch notify.Channel) (notify.Cursor, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return notify.Cursor(len(m.events[ch])), nil
+}

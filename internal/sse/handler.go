@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/cors"
 	"github.com/heraldhq/herald/internal/notify"
 	"github.com/heraldhq/herald/internal/resume"
 )
@@ -31,7 +32,7 @@ import (
 type Handler struct {
 	cfg    Config
 	engine *resume.Engine
-	cors   cors
+	cors   *cors.Policy
 
 	// bufs holds the streams' write buffers between flushes, and frames
 	// the buffers a stream that serves its own connection frames a write
@@ -54,7 +55,7 @@ func NewHandler(cfg Config) *Handler {
 			Metrics:     newMetrics(cfg.Registerer, cfg.Logger),
 			Logger:      cfg.Logger.With("transport", "sse"),
 		}),
-		cors: newCORS(cfg.AllowedOrigins),
+		cors: cors.New(cfg.AllowedOrigins),
 	}
 	h.bufs.New = func() any { return bufio.NewWriterSize(nil, 4<<10) }
 	h.frames.New = func() any { b := make([]byte, 0, 4<<10+64); return &b }
@@ -65,12 +66,16 @@ func NewHandler(cfg Config) *Handler {
 // and the channels asked for with `channels=a,b` that the caller may listen
 // to; whatever user IDs the request names, it gets only the token's user. A
 // request with no token may stream anonymous channels, and nothing else.
+//
+// `events=message` sends every entry as the default event, for clients
+// with one handler for all (EventSource.onmessage); `events=typed`, the
+// default, names each after its type.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	allowed := h.cors.apply(w.Header(), r)
+	allowed := h.cors.Apply(w.Header(), r)
 	switch r.Method {
 	case http.MethodGet:
 	case http.MethodOptions:
-		h.cors.preflight(w, allowed)
+		cors.Options(w, r, http.MethodGet, allowed)
 		return
 	default:
 		w.Header().Set("Allow", "GET, OPTIONS")
@@ -78,6 +83,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	var message bool
+	switch r.URL.Query().Get("events") {
+	case "", "typed":
+	case "message":
+		message = true
+	default:
+		writeError(w, http.StatusBadRequest, "invalid_argument", "events: want typed (the default: each event named after its type) or message (every notification as the default event)")
+		return
+	}
 	names := channelNames(r)
 	if len(names) > 0 && h.cfg.Channels == nil {
 		writeError(w, http.StatusBadRequest, "invalid_argument", "this server streams no channels")
@@ -115,7 +129,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "server is shutting down")
 		return
 	}
-	h.serveStream(w, r, st)
+	h.serveStream(w, r, st, message)
 }
 
 // channelNames returns the channels the request asks for: `channels`,
@@ -148,14 +162,18 @@ func (h *Handler) refuseChannels(w http.ResponseWriter, claims *auth.Claims, err
 	}
 }
 
-// authenticate verifies the request's token, or answers 401. The cookie
-// counts only on a same-origin request or one from a listed origin. Neither the
-// token nor the query string that may carry it is ever logged or echoed. A
-// request without a token that asks for channels goes on with nil claims,
-// for the channel policy to judge.
+// authenticate verifies the request's ticket or token, or answers 401. A
+// `ticket` query parameter, when present, is the one credential looked at.
+// The cookie counts only on a same-origin request or one from a listed
+// origin. Neither the token nor the query string that may carry it is ever
+// logged or echoed. A request without a token that asks for channels goes
+// on with nil claims, for the channel policy to judge.
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, channels bool) (*auth.Claims, bool) {
+	if t := r.URL.Query().Get(ticketParam); t != "" {
+		return h.redeem(w, r, t)
+	}
 	tokenFrom := auth.TokenFromRequest
-	if !h.cors.cookieAllowed(r) {
+	if !h.cors.CookieAllowed(r) {
 		tokenFrom = auth.TokenWithoutCookie
 	}
 	token, ok := tokenFrom(r)
@@ -167,13 +185,7 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, channels 
 		writeError(w, http.StatusUnauthorized, "unauthenticated", "a user token is required")
 		return nil, false
 	}
-	claims, err := h.cfg.Verifier.Verify(r.Context(), token)
-	if err == nil && claims.User == "" {
-		err = errors.New("token names no user")
-	}
-	if err == nil && !claims.Expiry.IsZero() && !time.Now().Before(claims.Expiry) {
-		err = errors.New("token expired")
-	}
+	claims, err := h.verify(r.Context(), token)
 	if err != nil {
 		h.cfg.Logger.DebugContext(r.Context(), "sse: token refused", "path", r.URL.Path, "error", err)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="herald", error="invalid_token"`)
@@ -181,6 +193,18 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, channels 
 		return nil, false
 	}
 	return &claims, true
+}
+
+// verify checks a user token.
+func (h *Handler) verify(ctx context.Context, token string) (auth.Claims, error) {
+	claims, err := h.cfg.Verifier.Verify(ctx, token)
+	if err == nil && claims.User == "" {
+		err = errors.New("token names no user")
+	}
+	if err == nil && !claims.Expiry.IsZero() && !time.Now().Before(claims.Expiry) {
+		err = errors.New("token expired")
+	}
+	return claims, err
 }
 
 // cursorFrom returns the resume cursor: the Last-Event-ID header, which

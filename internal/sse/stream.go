@@ -30,6 +30,8 @@ type writer struct {
 	// Flush, so that an idle stream holds no write buffer.
 	bw  *bufio.Writer
 	enc Encoder
+	// message sends entries as default events (events=message).
+	message bool
 	// noDeadline is set once the writer turned out not to support write
 	// deadlines; asking again would allocate an error per batch.
 	noDeadline bool
@@ -40,7 +42,7 @@ type writer struct {
 // HTTP/1 stream takes its connection over from net/http (see ownConn) and
 // runs on a goroutine of its own, so serveStream returns at once; an HTTP/2
 // stream runs on the request's goroutine.
-func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, st *resume.Stream) {
+func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, st *resume.Stream, message bool) {
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-cache")
@@ -51,7 +53,7 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, st *resume
 	}
 
 	rc := http.NewResponseController(w)
-	out := &writer{h: h, out: response{w, rc}}
+	out := &writer{h: h, out: response{w, rc}, message: message}
 	own, ok, err := takeOver(rc, r, hdr, &h.frames)
 	if err != nil {
 		// The connection is net/http's no more, and in no state to answer.
@@ -100,7 +102,13 @@ func (w *writer) Begin(now time.Time) {
 }
 
 // Entry implements resume.Sink.
-func (w *writer) Entry(e *notify.Entry, id []byte) { w.enc.Entry(*e, id) }
+func (w *writer) Entry(e *notify.Entry, id []byte) {
+	if w.message {
+		w.enc.Message(*e, id)
+		return
+	}
+	w.enc.Entry(*e, id)
+}
 
 // Heartbeat implements resume.Sink: a comment, which clients ignore.
 func (w *writer) Heartbeat() { w.enc.Comment("keep-alive") }
