@@ -35,8 +35,9 @@ type RedisOptions struct {
 // command works alike on a single Redis, Sentinel and Cluster. GETDEL needs
 // Redis 6.2 or later.
 type Redis struct {
-	rdb redis.UniversalClient
-	o   RedisOptions
+	rdb   redis.UniversalClient
+	o     RedisOptions
+	bound *bound.Bound // of o.Timeout
 }
 
 // NewRedis returns tickets kept in the Redis of rdb.
@@ -45,7 +46,7 @@ func NewRedis(rdb redis.UniversalClient, o RedisOptions) *Redis {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
-	return &Redis{rdb: rdb, o: o}
+	return &Redis{rdb: rdb, o: o, bound: bound.New(o.Timeout)}
 }
 
 // stored is a ticket's value in Redis.
@@ -72,7 +73,7 @@ func (r *Redis) Issue(ctx context.Context, c auth.Claims) (string, time.Duration
 		return "", 0, fmt.Errorf("ticket: encode: %w", err)
 	}
 	t, h := newTicket()
-	_, err = bound.Call(ctx, r.o.Timeout, func(ctx context.Context) (struct{}, error) {
+	_, err = bound.Call(ctx, r.bound, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, r.rdb.SetArgs(ctx, r.key(h), b, redis.SetArgs{Mode: "NX", TTL: ttl}).Err()
 	})
 	if err != nil {
@@ -88,7 +89,7 @@ func (r *Redis) Redeem(ctx context.Context, t string) (auth.Claims, bool, error)
 	if !ok {
 		return auth.Claims{}, false, nil
 	}
-	b, err := bound.Call(ctx, r.o.Timeout, func(ctx context.Context) ([]byte, error) {
+	b, err := bound.Call(ctx, r.bound, func(ctx context.Context) ([]byte, error) {
 		return r.rdb.GetDel(ctx, r.key(h)).Bytes()
 	})
 	if errors.Is(err, redis.Nil) {
