@@ -356,7 +356,7 @@ func (g *group) append(ctx context.Context) {
 			if b == nil {
 				k := g.s.userKeys(rc.User)
 				b = &userBatch{user: rc.User, call: &call{script: appendScript, keys: k.inbox(),
-					args: []any{now, retention}}}
+					args: []any{retention}}}
 				byUser[rc.User] = b
 				batches = append(batches, b)
 			}
