@@ -18,8 +18,8 @@ func TestHandlerServesPage(t *testing.T) {
 		wantType     string
 		wantBody     []string
 	}{
-		{"GET", "/", http.StatusOK, "text/html; charset=utf-8", []string{`<ul id="events" class="events">`, `<ul id="room-events" class="events">`, `src="/app.js"`, `href="/style.css"`}},
-		{"GET", "/app.js", http.StatusOK, "text/javascript; charset=utf-8", []string{"new EventSource(", "/v1/dev/token", "window.heraldEvents", "token-expired", `"lastEventId"`, "autoclose", `"/v1/notify"`}},
+		{"GET", "/", http.StatusOK, "text/html; charset=utf-8", []string{`<ul id="events" class="events">`, `<ul id="room-events" class="events">`, `<script type="module" src="/app.js">`, `href="/style.css"`, `id="unread"`, `id="token-form"`, `aria-live="polite"`}},
+		{"GET", "/app.js", http.StatusOK, "text/javascript; charset=utf-8", []string{"/herald-client.js", "createHeraldClient", "/v1/dev/token", "sessionStorage", "window.heraldEvents", "token-expired", "markAllRead", "loadMore", "autoclose", "/v1/notify"}},
 		{"GET", "/style.css", http.StatusOK, "text/css; charset=utf-8", []string{".events"}},
 		{"GET", "/herald-client.js", http.StatusOK, "text/javascript; charset=utf-8", []string{"@heraldhq/client", "/v1/stream", "/v1/inbox:mark", "Last-Event-ID", "createHeraldClient"}},
 		{"HEAD", "/", http.StatusOK, "text/html; charset=utf-8", nil},
