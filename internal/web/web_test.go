@@ -90,3 +90,20 @@ func TestConditionalGet(t *testing.T) {
 		t.Errorf("conditional GET status = %d, want 304", rec.Code)
 	}
 }
+
+// TestClientModuleIsPublic: pages of other origins import /herald-client.js
+// as a module, which browsers fetch in CORS mode; the page itself stays
+// same-origin only.
+func TestClientModuleIsPublic(t *testing.T) {
+	t.Parallel()
+	h := web.Handler()
+	for path, want := range map[string]string{"/herald-client.js": "*", "/": "", "/app.js": ""} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", path, nil)
+		req.Header.Set("Origin", "http://other.example")
+		h.ServeHTTP(rec, req)
+		if got := rec.Header().Get("Access-Control-Allow-Origin"); got != want {
+			t.Errorf("%s: Access-Control-Allow-Origin = %q, want %q", path, got, want)
+		}
+	}
+}
