@@ -1,7 +1,9 @@
-// Package web serves Herald's demo page: a plain HTML and JavaScript client
-// that opens a user's stream with EventSource, lists notifications as they
-// arrive and sends new ones through POST /v1/notify. Everything is embedded
-// in the binary; the page loads nothing from elsewhere.
+// Package web serves Herald's demo page: a notification center in plain
+// HTML and JavaScript on the browser client package (@heraldhq/client,
+// served as /herald-client.js): the user's inbox with read state and
+// counts, kept current by one stream shared by the page's tabs, a live
+// room, and a form that sends through POST /v1/notify. Everything is
+// embedded in the binary; the page loads nothing from elsewhere.
 package web
 
 import (
