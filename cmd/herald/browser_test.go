@@ -173,8 +173,12 @@ func startWebDriver(t *testing.T, driver, chromium string) *webDriver {
 
 func (wd *webDriver) call(t *testing.T, method, path string, body, out any) {
 	t.Helper()
-	b, _ := json.Marshal(body)
-	req, err := http.NewRequest(method, wd.base+path, bytes.NewReader(b))
+	var rd io.Reader // none for a GET: chromedriver refuses a JSON null there
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, wd.base+path, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,4 +234,29 @@ func (wd *webDriver) waitFor(t *testing.T, what, script string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// window returns the handle of the current window (tab).
+func (wd *webDriver) window(t *testing.T) string {
+	t.Helper()
+	var handle string
+	wd.call(t, http.MethodGet, "/session/"+wd.session+"/window", nil, &handle)
+	return handle
+}
+
+// newTab opens a tab, switches to it and returns its handle.
+func (wd *webDriver) newTab(t *testing.T) string {
+	t.Helper()
+	var created struct {
+		Handle string `json:"handle"`
+	}
+	wd.call(t, http.MethodPost, "/session/"+wd.session+"/window/new", map[string]string{"type": "tab"}, &created)
+	wd.switchTo(t, created.Handle)
+	return created.Handle
+}
+
+// switchTo makes the window (tab) of handle the one later commands act on.
+func (wd *webDriver) switchTo(t *testing.T, handle string) {
+	t.Helper()
+	wd.call(t, http.MethodPost, "/session/"+wd.session+"/window", map[string]string{"handle": handle}, nil)
 }

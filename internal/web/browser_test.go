@@ -20,11 +20,12 @@ import (
 
 // streamRequest is what the stand-in server saw of one GET /v1/stream.
 type streamRequest struct {
-	token, lastEventID, lastEventIDHeader string
+	token, lastEventID, query string
 }
 
-// fakeServer serves the page, /v1/dev/token and /v1/stream; connection i of
-// the stream gets scripts[i] and then stays open until the browser leaves.
+// fakeServer serves the page, /v1/dev/token, an empty /v1/inbox and
+// /v1/stream; connection i of the stream gets scripts[i] and then stays
+// open until the browser leaves.
 func fakeServer(t *testing.T, scripts ...string) (*httptest.Server, <-chan streamRequest) {
 	t.Helper()
 	var minted, conns atomic.Int32
@@ -36,10 +37,17 @@ func fakeServer(t *testing.T, scripts ...string) (*httptest.Server, <-chan strea
 		tok := fmt.Sprintf("tok-%s-%d", r.URL.Query().Get("user"), minted.Add(1))
 		_ = json.NewEncoder(w).Encode(map[string]any{"token": tok, "expires_in": 3600})
 	})
+	mux.HandleFunc("GET /v1/inbox", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"entries":[],"next_page_token":"","stream_cursor":"","counts":{"unread":0,"unseen":0}}`)
+	})
 	mux.HandleFunc("GET /v1/stream", func(w http.ResponseWriter, r *http.Request) {
 		i := int(conns.Add(1)) - 1
+		// The page's client sends the token in a header, never in the URL,
+		// and resumes with the Last-Event-ID header.
+		token := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 		select {
-		case reqs <- streamRequest{r.URL.Query().Get("access_token"), r.URL.Query().Get("lastEventId"), r.Header.Get("Last-Event-ID")}:
+		case reqs <- streamRequest{token, r.Header.Get("Last-Event-ID"), r.URL.RawQuery}:
 		default:
 		}
 		if i >= len(scripts) {
@@ -67,6 +75,8 @@ func dumpDOM(t *testing.T, url string) string {
 		"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
 		"--user-data-dir="+t.TempDir(), "--virtual-time-budget=20000", "--dump-dom", url)
 	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	// Chromium's children may hold the output open after a kill.
+	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("chromium: %v", err)
@@ -96,8 +106,8 @@ func TestPageInChromium(t *testing.T) {
 		`class="event" data-cursor="1" data-type="notification" data-id="n1"`,
 		`First &lt;b&gt;`, // text, not markup
 	)
-	if got := <-reqs; got.token != "tok-bob-1" || got.lastEventID != "" {
-		t.Errorf("stream request = %+v, want token tok-bob-1 and no cursor", got)
+	if got := <-reqs; got.token != "tok-bob-1" || got.lastEventID != "" || strings.Contains(got.query, "access_token") {
+		t.Errorf("stream request = %+v, want token tok-bob-1 in the header and no cursor", got)
 	}
 }
 
@@ -119,6 +129,6 @@ func TestPageReopensAfterTokenExpiry(t *testing.T) {
 		t.Errorf("first stream token = %q, want tok-alice-1", first.token)
 	}
 	if second.token != "tok-alice-2" || second.lastEventID != "7" {
-		t.Errorf("second stream request = %+v, want a new token and lastEventId 7", second)
+		t.Errorf("second stream request = %+v, want a new token and Last-Event-ID 7", second)
 	}
 }

@@ -1,7 +1,9 @@
-// Package web serves Herald's demo page: a plain HTML and JavaScript client
-// that opens a user's stream with EventSource, lists notifications as they
-// arrive and sends new ones through POST /v1/notify. Everything is embedded
-// in the binary; the page loads nothing from elsewhere.
+// Package web serves Herald's demo page: a notification center in plain
+// HTML and JavaScript on the browser client package (@heraldhq/client,
+// served as /herald-client.js): the user's inbox with read state and
+// counts, kept current by one stream shared by the page's tabs, a live
+// room, and a form that sends through POST /v1/notify. Everything is
+// embedded in the binary; the page loads nothing from elsewhere.
 package web
 
 import (
@@ -35,18 +37,25 @@ type asset struct {
 	contentType string
 	body        []byte
 	etag        string
+	// public lets pages of any origin read it: a module script from
+	// another origin is fetched in CORS mode and refused without it.
+	public bool
 }
 
 // Handler serves the demo page at / with its script, stylesheet and the
-// browser client package (/herald-client.js), and 404
-// for any other path. It answers GET and HEAD only.
+// browser client package (/herald-client.js, readable by any origin), and
+// 404 for any other path. It answers GET and HEAD only.
 func Handler() http.Handler {
+	// An ES module: `import { createHeraldClient } from "/herald-client.js"`,
+	// also from pages of other origins (public code, read without
+	// credentials).
+	client := newAsset("text/javascript; charset=utf-8", heraldClientJS)
+	client.public = true
 	assets := map[string]asset{
-		"/":          newAsset("text/html; charset=utf-8", indexHTML),
-		"/app.js":    newAsset("text/javascript; charset=utf-8", appJS),
-		"/style.css": newAsset("text/css; charset=utf-8", styleCSS),
-		// An ES module: `import { createHeraldClient } from "/herald-client.js"`.
-		"/herald-client.js": newAsset("text/javascript; charset=utf-8", heraldClientJS),
+		"/":                 newAsset("text/html; charset=utf-8", indexHTML),
+		"/app.js":           newAsset("text/javascript; charset=utf-8", appJS),
+		"/style.css":        newAsset("text/css; charset=utf-8", styleCSS),
+		"/herald-client.js": client,
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, ok := assets[r.URL.Path]
@@ -68,6 +77,9 @@ func Handler() http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Content-Security-Policy", contentSecurityPolicy)
 		h.Set("Referrer-Policy", "no-referrer")
+		if a.public {
+			h.Set("Access-Control-Allow-Origin", "*")
+		}
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
 	})
 }

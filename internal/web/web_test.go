@@ -18,8 +18,8 @@ func TestHandlerServesPage(t *testing.T) {
 		wantType     string
 		wantBody     []string
 	}{
-		{"GET", "/", http.StatusOK, "text/html; charset=utf-8", []string{`<ul id="events" class="events">`, `<ul id="room-events" class="events">`, `src="/app.js"`, `href="/style.css"`}},
-		{"GET", "/app.js", http.StatusOK, "text/javascript; charset=utf-8", []string{"new EventSource(", "/v1/dev/token", "window.heraldEvents", "token-expired", `"lastEventId"`, "autoclose", `"/v1/notify"`}},
+		{"GET", "/", http.StatusOK, "text/html; charset=utf-8", []string{`<ul id="events" class="events">`, `<ul id="room-events" class="events">`, `<script type="module" src="/app.js">`, `href="/style.css"`, `id="unread"`, `id="token-form"`, `aria-live="polite"`}},
+		{"GET", "/app.js", http.StatusOK, "text/javascript; charset=utf-8", []string{"/herald-client.js", "createHeraldClient", "/v1/dev/token", "sessionStorage", "window.heraldEvents", "token-expired", "markAllRead", "loadMore", "autoclose", "/v1/notify"}},
 		{"GET", "/style.css", http.StatusOK, "text/css; charset=utf-8", []string{".events"}},
 		{"GET", "/herald-client.js", http.StatusOK, "text/javascript; charset=utf-8", []string{"@heraldhq/client", "/v1/stream", "/v1/inbox:mark", "Last-Event-ID", "createHeraldClient"}},
 		{"HEAD", "/", http.StatusOK, "text/html; charset=utf-8", nil},
@@ -88,5 +88,22 @@ func TestConditionalGet(t *testing.T) {
 	h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusNotModified {
 		t.Errorf("conditional GET status = %d, want 304", rec.Code)
+	}
+}
+
+// TestClientModuleIsPublic: pages of other origins import /herald-client.js
+// as a module, which browsers fetch in CORS mode; the page itself stays
+// same-origin only.
+func TestClientModuleIsPublic(t *testing.T) {
+	t.Parallel()
+	h := web.Handler()
+	for path, want := range map[string]string{"/herald-client.js": "*", "/": "", "/app.js": ""} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", path, nil)
+		req.Header.Set("Origin", "http://other.example")
+		h.ServeHTTP(rec, req)
+		if got := rec.Header().Get("Access-Control-Allow-Origin"); got != want {
+			t.Errorf("%s: Access-Control-Allow-Origin = %q, want %q", path, got, want)
+		}
 	}
 }

@@ -331,8 +331,10 @@ export class HeraldStream {
     const d = data as Record<string, unknown>;
     switch (m.type) {
       case "token-expired":
+        this.events.emit({ kind: "control", event: "token-expired" });
         return true;
       case "shutdown":
+        this.events.emit({ kind: "control", event: "shutdown" });
         return false; // the server ends the stream after a jittered retry:
       case "read":
         this.events.emit({ kind: "read", counts: { unread: num(d["unread"]), unseen: num(d["unseen"]) } satisfies InboxCounts });

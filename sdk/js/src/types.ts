@@ -132,6 +132,16 @@ export type StreamEvent =
       cursor: string;
       reason: string;
       channel?: string;
+    }
+  | {
+      /**
+       * The server said why the connection ends: `token-expired` (the
+       * stream reconnects at once with a fresh token) or `shutdown` (the
+       * server is stopping; the stream comes back after its `retry:`).
+       * Nothing to do: for showing, or logging.
+       */
+      kind: "control";
+      event: "token-expired" | "shutdown";
     };
 
 /** Where a stream is in its life. */

@@ -163,7 +163,7 @@ describe("HeraldStream", () => {
   });
 
   it("refreshes the token and reconnects at once on token-expired", async () => {
-    const { server, stream, tok } = setup();
+    const { server, stream, tok, events } = setup();
     stream.start();
     await flush();
     server.last().send(`id: 4\ndata: ${note("a")}\n\nevent: token-expired\ndata: {"reason":"token_expired"}\n\n`);
@@ -173,17 +173,20 @@ describe("HeraldStream", () => {
     expect(server.conns.length).toBe(2);
     expect(server.last().call.headers["authorization"]).toBe("Bearer t2");
     expect(server.last().call.headers["last-event-id"]).toBe("4");
+    expect(events.map((e) => e.kind)).toEqual(["notification", "control"]);
+    expect(events[1]).toEqual({ kind: "control", event: "token-expired" });
     stream.stop();
   });
 
   it("comes back after a shutdown with the jittered retry the server sent", async () => {
-    const { server, stream } = setup();
+    const { server, stream, events } = setup();
     stream.start("1");
     await flush();
     server.last().send('retry: 3000\n\nretry: 7788\n\nevent: shutdown\ndata: {"reason":"shutdown"}\n\n');
     server.last().end();
     await flush();
     expect(stream.status).toEqual({ state: "waiting", retryIn: 7788 });
+    expect(events).toEqual([{ kind: "control", event: "shutdown" }]);
     await vi.advanceTimersByTimeAsync(7788);
     await flush();
     expect(server.conns.length).toBe(2);
