@@ -172,6 +172,9 @@ func (w *writer) reopen() {
 		}
 		w.readOnly = s.db != nil
 		s.dbMu.Unlock()
+		if w.readOnly {
+			s.opts.Logger.Info("store: reads go on from a read-only open while the database reopens", "cause", errText(cause))
+		}
 	}
 	db, err := openDB(s.dir, s.opts, s.lock, false)
 	if err != nil {
