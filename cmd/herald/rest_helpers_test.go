@@ -17,9 +17,15 @@ import (
 // when no response comes within 10s.
 func restDo(t testing.TB, s *server, method, path string, headers map[string]string, body io.Reader) (http.Header, int, []byte) {
 	t.Helper()
+	return restDoAt(t, s.URL(""), method, path, headers, body)
+}
+
+// restDoAt is restDo against the server at baseURL (one behind a proxy, say).
+func restDoAt(t testing.TB, baseURL, method, path string, headers map[string]string, body io.Reader) (http.Header, int, []byte) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, s.URL(path), body)
+	req, err := http.NewRequestWithContext(ctx, method, baseURL+path, body)
 	if err != nil {
 		t.Fatal(err)
 	}

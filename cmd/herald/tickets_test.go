@@ -19,25 +19,10 @@ type ticketReply struct {
 // Authorization header and fails the test unless it gets one.
 func streamTicket(t testing.TB, baseURL, user string) ticketReply {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+"/v1/stream-tickets", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token(t, user))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, code, b := restDoAt(t, baseURL, http.MethodPost, "/v1/stream-tickets", map[string]string{"Authorization": "Bearer " + token(t, user)}, nil)
 	var r ticketReply
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" || json.Unmarshal(b, &r) != nil || r.Ticket == "" {
-		t.Fatalf("POST /v1/stream-tickets: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
+	if code != http.StatusOK || h.Get("Content-Type") != "application/json" || json.Unmarshal(b, &r) != nil || r.Ticket == "" {
+		t.Fatalf("POST /v1/stream-tickets: %d %s %s", code, h.Get("Content-Type"), b)
 	}
 	return r
 }
