@@ -106,7 +106,10 @@ local function append2(M, E, X, A)
       last, floor = 0, 0
     end
   end
+  -- What the entries hash holds, so that only changes are written: all
+  -- of it when it holds no inbox yet.
   local floor0, d0, t0, x0, o0 = floor, d, t, x, o
+  if not m[1] then floor0, x0 = nil, nil end
   local refresh = floor == last or not r or now - r >= every
   -- Settle the expiries due: those entries leave the counters.
   if not x or (x > 0 and x <= now) then

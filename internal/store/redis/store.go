@@ -49,6 +49,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if strings.ContainsAny(opts.Prefix, "{}") {
 		return nil, fmt.Errorf("store: redis prefix %q: may not contain '{' or '}'", opts.Prefix)
 	}
+	if _, err := ParseLayout(string(opts.Layout)); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
 	s := &Store{
 		opts: opts,
 		rdb:  opts.Client,

@@ -38,6 +38,14 @@ func TestContract(t *testing.T) {
 	contract(t, redisstore.Options{})
 }
 
+// TestContractV1 keeps the contract in layout v1, which the rollout's
+// first step runs; single Redis only, as the layouts share every command
+// that the topologies treat apart.
+func TestContractV1(t *testing.T) {
+	t.Parallel()
+	contract(t, redisstore.Options{Layout: redisstore.LayoutV1})
+}
+
 // TestContractCluster keeps the contract on a Redis Cluster of three
 // masters and three replicas, which rejects what a single Redis lets pass:
 // a script or transaction on keys of two slots, or a key on another node.
