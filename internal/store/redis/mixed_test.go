@@ -10,20 +10,6 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 )
 
-// twin opens a store on s's Redis and prefix in another layout, as a node
-// of the other mode would be during a rollout.
-func twin(t *testing.T, s *Store, layout Layout) *Store {
-	t.Helper()
-	opts := s.opts
-	opts.Layout, opts.OnCommit = layout, nil
-	o, err := Open(t.Context(), opts)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { _ = o.Close() })
-	return o
-}
-
 // inboxView is everything a client can see of one inbox.
 type inboxView struct {
 	Last   notify.Cursor
@@ -93,7 +79,7 @@ func TestLayoutSwitch(t *testing.T) {
 			clk := &testClock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
 			const keep = 20
 			w := OpenTest(t, Options{Layout: tc.from, RetentionCount: keep, RetentionAge: time.Hour, Now: clk.Now})
-			o := twin(t, w, tc.to)
+			o := Reopen(t, w, tc.to)
 			const user = "switch"
 			var ids []string
 			for i := range 30 {
@@ -187,7 +173,7 @@ func TestV2KeysExpired(t *testing.T) {
 			t.Parallel()
 			clk := &testClock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
 			s := OpenTest(t, Options{RetentionCount: 10, RetentionAge: time.Hour, Now: clk.Now})
-			o := twin(t, s, l)
+			o := Reopen(t, s, l)
 			const user = "gone"
 			appendIDs(t, s, user, clk, "n1", "n2x", "n3")
 			k := s.userKeys(user)
