@@ -196,3 +196,29 @@ func TestV2KeysExpired(t *testing.T) {
 		})
 	}
 }
+
+// TestV2Housekeeping: a v2 inbox's entries hash has the keys' TTL, and
+// trims in batches keep it within the retention count and the slack, ID
+// fields included.
+func TestV2Housekeeping(t *testing.T) {
+	t.Parallel()
+	const keep, age = 16, time.Hour
+	clk := &testClock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
+	s := OpenTest(t, Options{RetentionCount: keep, RetentionAge: age, Now: clk.Now})
+	const user = "kept"
+	k := s.userKeys(user)
+	for i := range 200 {
+		appendIDs(t, s, user, clk, fmt.Sprintf("n%d", i))
+		if ttl := s.rdb.PTTL(t.Context(), k.entries).Val(); ttl <= age || ttl > keyTTL(age)+time.Millisecond {
+			t.Fatalf("append %d: TTL %v, want within (%v, %v]", i, ttl, age, keyTTL(age))
+		}
+		// Per entry a body, a state and an ID field; ten fields of the inbox.
+		if n, max := hlen(t, s, k.entries), 3*(keep+trimSlack(keep))+10; n > max {
+			t.Fatalf("append %d: %d fields, want at most %d", i, n, max)
+		}
+		clk.Advance(age / 40)
+	}
+	if n := s.rdb.Exists(t.Context(), k.state, k.ids).Val(); n != 0 {
+		t.Fatalf("%d v1 keys in a v2 inbox", n)
+	}
+}
