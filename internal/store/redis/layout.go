@@ -28,7 +28,16 @@ import (
 // Every node reads both layouts. A node writes an inbox in the layout it
 // has; a new inbox (or one whose keys expired whole in v1) takes the
 // node's layout, and a node in v2 converts a v1 inbox on its first append
-// (moving its states and ID index, not its bodies).
+// (moving its states and ID index, not its bodies). The conversion reaches
+// the v1 state and ID keys by name rather than through KEYS, sparing every
+// v2 append two keys: they carry the user's hash tag, so they lie in the
+// script's slot, where Redis Cluster serves undeclared keys too.
+//
+// A v2 inbox whose keys expired (idle for longer than the retention age)
+// goes on above the bound, up to RetentionCount+32 cursors above the last
+// one given out: a client resuming from its old cursor then reads that
+// its cursor is gone (a reset), where v1 kept the exact last cursor; its
+// entries had aged out anyway.
 type Layout string
 
 // The layouts. The zero value of Options.Layout means LayoutV2.
