@@ -12,6 +12,9 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 )
 
+// The tests of this file read layout v1's keys and fields, so they run
+// in v1 (mixed_test.go has v2's).
+
 // trimSlack mirrors the append script's: how many entries beyond keep the
 // stored range may hold before an append deletes them.
 func trimSlack(keep int) int { return min(32, max(8, keep/8)) }
@@ -414,7 +417,7 @@ func liveNewest(t *testing.T, s *Store, user notify.UserID) int {
 // claim and the settle comes back complete, and a retry is a duplicate.
 func TestSettleRecreatesRecord(t *testing.T) {
 	t.Parallel()
-	s := OpenTest(t, Options{Layout: LayoutV1})
+	s := OpenTest(t, Options{})
 	ctx := t.Context()
 	key := s.idemKey("svc/vanish")
 	SetAfterAppend(s, func() error { return s.rdb.Del(ctx, key).Err() })
