@@ -102,6 +102,7 @@ func (a *App) openStore(cfg config.Config, log *slog.Logger) (publisher, []func(
 		ChannelHistoryAge: cfg.ChannelHistoryAge,
 		WaitReplicas:      cfg.RedisWaitReplicas,
 		WaitTimeout:       cfg.RedisWaitTimeout,
+		Layout:            redisstore.Layout(cfg.RedisLayout),
 		Logger:            log.With("component", "store"),
 		Registerer:        a.reg,
 	})

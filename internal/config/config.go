@@ -70,6 +70,9 @@ type Config struct {
 	// within RedisWaitTimeout (0: none).
 	RedisWaitReplicas int
 	RedisWaitTimeout  time.Duration
+	// RedisLayout is the layout of the inboxes this node creates, "v1" or
+	// "v2" (redisstore.Layout); a node reads and writes both.
+	RedisLayout string
 	// StoreTimeout bounds each store call (0: unbounded).
 	StoreTimeout time.Duration
 	// RedisPrefix starts every key and channel name, so that deployments
@@ -272,6 +275,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("store_timeout", c.StoreTimeout),
 		slog.Int("redis_wait_replicas", c.RedisWaitReplicas),
 		slog.Duration("redis_wait_timeout", c.RedisWaitTimeout),
+		slog.String("redis_layout", c.RedisLayout),
 		slog.Bool("dev", c.Dev),
 		slog.String("jwt_secret", secret),
 		slog.String("jwt_audience", c.JWTAudience),

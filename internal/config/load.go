@@ -53,6 +53,7 @@ func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, e
 	fs.StringVar(&c.RedisSentinelPassword, "redis-sentinel-password", "", "password of the sentinels themselves (empty: none); --redis-url's authenticates to the master and replicas")
 	fs.IntVar(&c.RedisWaitReplicas, "redis-wait-replicas", 0, "acknowledge a write only once this many Redis replicas confirmed it (WAIT); fewer within --redis-wait-timeout fail the call with UNAVAILABLE (0: the master's answer suffices)")
 	durationVar(fs, &c.RedisWaitTimeout, "redis-wait-timeout", time.Second, "how long a write waits for --redis-wait-replicas")
+	fs.StringVar(&c.RedisLayout, "redis-layout", "v2", "layout of the inboxes this node creates in Redis: v2, or v1 while nodes of an earlier version run (a rolling upgrade: README); a node reads and writes both, and in v2 converts a v1 inbox when it appends to it")
 	durationVar(fs, &c.StoreTimeout, "store-timeout", 5*time.Second, "bound of each store call: a Redis or disk that hangs fails calls with UNAVAILABLE (503) after this, though a write may still be stored; 0: unbounded")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "herald:", "prefix of every Redis key and channel, so deployments can share a Redis")
 	fs.BoolVar(&c.Dev, "dev", false, "development mode: public dev JWT secret if none is set, no API key needed (without --api-keys any key is accepted too), GET /v1/dev/token")
@@ -165,6 +166,7 @@ func LoadTo(out io.Writer, args []string, getenv func(string) string) (Config, e
 	c.AnonymousChannels = anonChan
 	c.RedisAddrs = rAddrs
 	c.RedisMode = strings.ToLower(c.RedisMode)
+	c.RedisLayout = strings.ToLower(c.RedisLayout)
 	c.LogLevel = strings.ToLower(c.LogLevel)
 	c.Store = strings.ToLower(c.Store)
 	c.KafkaSASLMechanism = strings.ToLower(c.KafkaSASLMechanism)

@@ -36,6 +36,9 @@ func (c Config) Validate() error {
 	if c.RedisWaitTimeout <= 0 || c.RedisWaitTimeout > time.Minute {
 		add("--redis-wait-timeout %v: want more than 0 and at most 1m", c.RedisWaitTimeout)
 	}
+	if c.RedisLayout != "v1" && c.RedisLayout != "v2" {
+		add("--redis-layout %q: want v1 or v2", c.RedisLayout)
+	}
 	if c.StoreTimeout < 0 {
 		add("--store-timeout %v: must not be negative", c.StoreTimeout)
 	}

@@ -167,8 +167,15 @@ func redisCPU(b *testing.B, c redis.UniversalClient) time.Duration {
 // figure that bounds how many entries one Redis (or one shard) takes:
 // single-recipient notifications from 64 callers, with and without an
 // idempotency key, to fresh inboxes and to full ones, where every append
-// also trims one entry. Run it on a Redis nothing else uses.
+// also trims one entry, in each layout (run in turn, so that -count
+// alternates them). Run it on a Redis nothing else uses.
 func BenchmarkRedisCPU(b *testing.B) {
+	for _, l := range []redisstore.Layout{redisstore.LayoutV1, redisstore.LayoutV2} {
+		b.Run(string(l), func(b *testing.B) { benchRedisCPU(b, l) })
+	}
+}
+
+func benchRedisCPU(b *testing.B, layout redisstore.Layout) {
 	for _, bc := range []struct {
 		name string
 		keep int // retention count; users' inboxes are filled to it first
@@ -181,7 +188,7 @@ func BenchmarkRedisCPU(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			const users = 1000
-			s := redisstore.OpenTest(b, redisstore.Options{RetentionCount: bc.keep})
+			s := redisstore.OpenTest(b, redisstore.Options{RetentionCount: bc.keep, Layout: layout})
 			c := redis.NewClient(&redis.Options{Addr: redisstore.TestAddr})
 			defer c.Close()
 			var ids atomic.Int64
@@ -219,4 +226,79 @@ func BenchmarkRedisCPU(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
 		})
 	}
+}
+
+// BenchmarkRedisMemory reports the Redis memory per inbox entry of a 1 KB
+// notification (MEMORY USAGE of the users' keys), in inboxes of 20 and
+// of 1,000 entries, in each layout.
+func BenchmarkRedisMemory(b *testing.B) {
+	for _, l := range []redisstore.Layout{redisstore.LayoutV1, redisstore.LayoutV2} {
+		for _, size := range []int{20, 1000} {
+			b.Run(fmt.Sprintf("%s/entries=%d", l, size), func(b *testing.B) {
+				s := redisstore.OpenTest(b, redisstore.Options{RetentionCount: size, Layout: l})
+				c := redis.NewClient(&redis.Options{Addr: redisstore.TestAddr})
+				defer c.Close()
+				users := 20000 / size
+				var per float64
+				for b.Loop() {
+					for i := range size {
+						ds := make([]store.Delivery, users)
+						for u := range ds {
+							n := benchNotification(int64(i*users + u))
+							n.Body = strings.Repeat("x", 1024-len(n.Title))
+							ds[u] = store.Delivery{Notification: n, Recipients: []store.Recipient{{User: notify.UserID(fmt.Sprint("mem-", u))}}}
+						}
+						if _, err := s.Append(context.Background(), ds); err != nil {
+							b.Fatal(err)
+						}
+					}
+					var total int64
+					for u := range users {
+						for _, k := range redisstore.UserKeys(s, fmt.Sprint("mem-", u)) {
+							n, err := c.MemoryUsage(context.Background(), k, 0).Result()
+							if err != nil && err != redis.Nil {
+								b.Fatal(err)
+							}
+							total += n
+						}
+					}
+					per = float64(total) / float64(users*size)
+				}
+				b.ReportMetric(per, "B/entry")
+			})
+		}
+	}
+}
+
+// BenchmarkRedisConvert reports the Redis CPU of converting a full v1
+// inbox (1,000 entries) to v2, which a v2 store's first append to it does.
+func BenchmarkRedisConvert(b *testing.B) {
+	const size, users = 1000, 20
+	v1 := redisstore.OpenTest(b, redisstore.Options{RetentionCount: size, Layout: redisstore.LayoutV1})
+	v2 := redisstore.Reopen(b, v1, redisstore.LayoutV2)
+	c := redis.NewClient(&redis.Options{Addr: redisstore.TestAddr})
+	defer c.Close()
+	var ids atomic.Int64
+	appendAll := func(s *redisstore.Store, prefix string) {
+		ds := make([]store.Delivery, users)
+		for u := range ds {
+			ds[u] = store.Delivery{Notification: benchNotification(ids.Add(1)), Recipients: []store.Recipient{{User: notify.UserID(fmt.Sprint(prefix, u))}}}
+		}
+		if _, err := s.Append(context.Background(), ds); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var cpu time.Duration
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		prefix := fmt.Sprint("conv-", i, "-")
+		for range size {
+			appendAll(v1, prefix)
+		}
+		cpu0 := redisCPU(b, c)
+		b.StartTimer()
+		appendAll(v2, prefix)
+		cpu += redisCPU(b, c) - cpu0
+	}
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*users), "redis-µs/inbox")
 }

@@ -17,13 +17,22 @@ import (
 // those among the newest keep (ARGV[3]) that are live.
 var recountScript = redis.NewScript(prelude + `
 local now, cutoff, keep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local last = tonumber(redis.call('HGET', KEYS[1], 'last') or '0')
+local m = redis.call('HMGET', KEYS[1], 'last', 'b')
+local last, key, prefix = tonumber(m[1] or '0'), KEYS[2], ''
+if m[2] then
+  last, key, prefix = tonumber(redis.call('HGET', KEYS[3], 'last') or m[2]), KEYS[3], 's'
+end
 local function live(c, t, x) return c > last - keep and t >= cutoff and (x == 0 or x > now) end
 local cu, cs = 0, 0
-local all = redis.call('HGETALL', KEYS[2])
+local all = redis.call('HGETALL', key)
 for i = 1, #all, 2 do
-  local f, t, x = parse(all[i + 1])
-  if live(tonumber(all[i]), t, x) and not has(f, 4) then
+  local c = all[i]
+  if prefix ~= '' then
+    c = string.byte(c, 1) == 115 and string.sub(c, 2)
+  end
+  local f, t, x
+  if c then f, t, x = parse(all[i + 1]) end
+  if c and live(tonumber(c), t, x) and not has(f, 4) then
     if not has(f, 2) then cu = cu + 1 end
     if not has(f, 1) then cs = cs + 1 end
   end
@@ -58,16 +67,18 @@ func TestCountersExact(t *testing.T) {
 		keep int
 		seed uint64
 	}{{20, 1}, {20, 7}, {5, 3}, {40, 9}} {
-		t.Run(fmt.Sprintf("keep=%d/seed=%d", tc.keep, tc.seed), func(t *testing.T) {
-			t.Parallel()
-			countersExact(t, tc.keep, tc.seed)
-		})
+		for _, l := range []Layout{LayoutV1, LayoutV2} {
+			t.Run(fmt.Sprintf("%s/keep=%d/seed=%d", l, tc.keep, tc.seed), func(t *testing.T) {
+				t.Parallel()
+				countersExact(t, l, tc.keep, tc.seed)
+			})
+		}
 	}
 }
 
-func countersExact(t *testing.T, keep int, seed uint64) {
+func countersExact(t *testing.T, layout Layout, keep int, seed uint64) {
 	clk := &testClock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
-	s := OpenTest(t, Options{RetentionCount: keep, RetentionAge: time.Hour, Now: clk.Now})
+	s := OpenTest(t, Options{Layout: layout, RetentionCount: keep, RetentionAge: time.Hour, Now: clk.Now})
 	ctx := t.Context()
 	rng := rand.New(rand.NewPCG(seed, seed+1))
 	const user = "counted"

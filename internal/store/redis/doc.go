@@ -24,6 +24,18 @@
 //	{c:C}:e   STREAM channel events: ID "<offset>-0", fields t (append time), n (notification)
 //	{c:C}:i   ZSET  notification ID, scored by its offset
 //
+// That is inbox layout v1. In layout v2 (layout.go, the default for new
+// inboxes) a user's inbox is its entries hash alone, beside the bodies:
+//
+//	{u:U}:m   HASH  b: a bound at or above every cursor given out (no TTL)
+//	{u:U}:e   HASH  cursor → entry, "s"+cursor → state and ':'+ID, "i"+ID → cursor,
+//	                last, floor, nu (not unread), ns (not unseen), d, t, x, r, o, b
+//	{u:U}:x   ZSET  as in v1
+//
+// so that an append's fast path is an HMGET and an HSET of {u:U}:e. Every
+// script reads both layouts; the rest of this comment says v1's terms,
+// which v2 keeps (layout.go says where it differs).
+//
 // No command names keys of two tags: every script's KEYS are one user's or
 // one record (scripts.go lists them), transactions touch one key, and the
 // tests check every script call and transaction with the cluster's CRC16

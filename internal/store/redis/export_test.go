@@ -241,3 +241,17 @@ func Slot(key string) int {
 
 // ChannelKeys lists the keys of one channel.
 func ChannelKeys(s *Store, ch notify.Channel) []string { return s.chanKeys(ch).all() }
+
+// Reopen opens another store on s's Redis and prefix, in another layout,
+// as a node of the other mode during a rollout; t's cleanup closes it.
+func Reopen(t testing.TB, s *Store, layout Layout) *Store {
+	t.Helper()
+	opts := s.opts
+	opts.Layout, opts.OnCommit = layout, nil
+	o, err := Open(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = o.Close() })
+	return o
+}

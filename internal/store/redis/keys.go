@@ -39,6 +39,10 @@ func (s *Store) userKeys(user notify.UserID) userKeys {
 // inbox lists the keys every inbox script takes, in their KEYS order.
 func (k userKeys) inbox() []string { return []string{k.meta, k.state, k.entries, k.ids, k.expiring} }
 
+// inboxV2 lists the keys of appendV2Script: a v2 inbox has no state hash
+// or ID index.
+func (k userKeys) inboxV2() []string { return []string{k.meta, k.entries, k.expiring} }
+
 // chanKeys are the keys of one channel, all under its own hash tag
 // {c:<enc(channel)>}, so that one script appends to it in Redis Cluster.
 type chanKeys struct {

@@ -12,6 +12,9 @@ import (
 	"github.com/heraldhq/herald/internal/store"
 )
 
+// The tests of this file read layout v1's keys and fields, so they run
+// in v1 (mixed_test.go has v2's).
+
 // trimSlack mirrors the append script's: how many entries beyond keep the
 // stored range may hold before an append deletes them.
 func trimSlack(keep int) int { return min(32, max(8, keep/8)) }
@@ -61,7 +64,7 @@ func metaField(t *testing.T, s *Store, user notify.UserID, field string) int64 {
 func TestTrimInBatches(t *testing.T) {
 	t.Parallel()
 	const keep = 5
-	s := OpenTest(t, Options{RetentionCount: keep})
+	s := OpenTest(t, Options{Layout: LayoutV1, RetentionCount: keep})
 	ctx := t.Context()
 	const user = "batched"
 	k := s.userKeys(user)
@@ -135,7 +138,7 @@ func TestTrimInBatches(t *testing.T) {
 // fast path and the slow path read, so that neither relearns one later.
 func TestFastPathFields(t *testing.T) {
 	t.Parallel()
-	s := OpenTest(t, Options{})
+	s := OpenTest(t, Options{Layout: LayoutV1})
 	appendN(t, s, "first", &notify.Notification{ID: "n1"})
 	m, err := s.rdb.HGetAll(t.Context(), s.userKeys("first").meta).Result()
 	if err != nil {
@@ -156,7 +159,7 @@ func TestTTLRefresh(t *testing.T) {
 	t.Parallel()
 	const age = time.Hour
 	clk := &testClock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
-	s := OpenTest(t, Options{RetentionAge: age, Now: clk.Now})
+	s := OpenTest(t, Options{Layout: LayoutV1, RetentionAge: age, Now: clk.Now})
 	ctx := t.Context()
 	const user = "refreshed"
 	k := s.userKeys(user)
@@ -202,7 +205,7 @@ func TestExpiringIndexTTL(t *testing.T) {
 	t.Parallel()
 	const age = time.Hour
 	clk := &testClock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
-	s := OpenTest(t, Options{RetentionAge: age, Now: clk.Now})
+	s := OpenTest(t, Options{Layout: LayoutV1, RetentionAge: age, Now: clk.Now})
 	ctx := t.Context()
 	k := s.userKeys("brief")
 	appendN(t, s, "brief", &notify.Notification{ID: "a", ExpireTime: clk.Now().Add(time.Minute)})
@@ -227,7 +230,7 @@ func TestAgeTrimInBatches(t *testing.T) {
 	t.Parallel()
 	const age, every = time.Hour, 30 * time.Second // more often than refreshes
 	clk := &testClock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
-	s := OpenTest(t, Options{RetentionAge: age, Now: clk.Now})
+	s := OpenTest(t, Options{Layout: LayoutV1, RetentionAge: age, Now: clk.Now})
 	ctx := t.Context()
 	k := s.userKeys("slow")
 	for i := range 200 {
@@ -253,7 +256,7 @@ func TestKeysExpiredWhole(t *testing.T) {
 	t.Parallel()
 	const age = time.Hour
 	clk := &testClock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
-	s := OpenTest(t, Options{RetentionAge: age, Now: clk.Now})
+	s := OpenTest(t, Options{Layout: LayoutV1, RetentionAge: age, Now: clk.Now})
 	ctx := t.Context()
 	k := s.userKeys("idle")
 	expire := func() {
@@ -317,7 +320,7 @@ func TestFormerFormat(t *testing.T) {
 	t.Parallel()
 	const keep, age = 20, time.Hour
 	clk := &testClock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
-	s := OpenTest(t, Options{RetentionCount: keep, RetentionAge: age, Now: clk.Now})
+	s := OpenTest(t, Options{Layout: LayoutV1, RetentionCount: keep, RetentionAge: age, Now: clk.Now})
 	ctx := t.Context()
 	const user = "upgraded"
 	var ns []*notify.Notification

@@ -65,6 +65,10 @@ type Options struct {
 	// fewer fail the call with ErrUnavailable (ErrNotReplicated).
 	WaitReplicas int
 	WaitTimeout  time.Duration
+	// Layout is the layout of the inboxes this store creates (default
+	// LayoutV2); it reads and writes existing inboxes of either, and in
+	// LayoutV2 converts a v1 inbox on its first append (layout.go).
+	Layout Layout
 	// Logger receives the store's logs. Default: discard.
 	Logger *slog.Logger
 	// Registerer, if set, receives the store's metrics.
@@ -103,6 +107,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.WaitTimeout <= 0 {
 		o.WaitTimeout = DefaultWaitTimeout
+	}
+	if o.Layout == "" {
+		o.Layout = LayoutV2
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -43,10 +43,16 @@ const prelude = fmtLua + helpers
 
 // helpers are prelude without fmt.
 const helpers = `
+-- SK and SP locate entry states: the state hash and cursor fields in
+-- layout v1, the entries hash and "s"+cursor fields in v2 (layout.go).
+local SK, SP = KEYS[2], ''
 local function has(f, b) return f % (2 * b) >= b end
+-- parse takes a state apart; a v2 state ends with ':' and the
+-- notification ID, which the expiry stops before.
 local function parse(v)
   local i = string.find(v, ':', 2, true)
-  return string.byte(v, 1) - 48, tonumber(string.sub(v, 2, i - 1)), tonumber(string.sub(v, i + 1))
+  local j = string.find(v, ':', i + 1, true)
+  return string.byte(v, 1) - 48, tonumber(string.sub(v, 2, i - 1)), tonumber(string.sub(v, i + 1, (j or 0) - 1))
 end
 -- contrib is what an entry with flags f adds to the counters: nothing
 -- when archived (4) or uncounted (8), else 1 to unread unless read (2)
@@ -67,11 +73,18 @@ local function hmget(key, fields)
   end
   return out
 end
--- span returns the values of the cursors from..to: out[i] is from+i-1's.
-local function span(key, from, to)
+-- states returns the states of cursors (fields), false where missing.
+local function states(cs)
+  if SP == '' then return hmget(SK, cs) end
   local fields = {}
-  for c = from, to do fields[#fields + 1] = fmt(c) end
-  return hmget(key, fields)
+  for i = 1, #cs do fields[i] = SP .. cs[i] end
+  return hmget(SK, fields)
+end
+-- span returns the states of the cursors from..to: out[i] is from+i-1's.
+local function span(from, to)
+  local fields = {}
+  for c = from, to do fields[#fields + 1] = SP .. fmt(c) end
+  return hmget(SK, fields)
 end
 -- chunked runs a command with fixed arguments and then items, in chunks.
 local function chunked(cmd, key, items)
@@ -85,18 +98,19 @@ end
 -- prefixes only). It returns that floor, what the entries below it add to
 -- the counters, the append time of the entry above it (nil: none), and
 -- the fields of the cursors from floor+1 on (at least up to the floor
--- returned). It reads the states up to cf+1 at once, then 32 at a time.
+-- returned) and their states. It reads the states up to cf+1 at once,
+-- then 32 at a time.
 local function walk(floor, last, cf, cutoff)
   local du, ds, t, c = 0, 0, nil, floor
   local fields = {}
   for k = floor + 1, math.min(last, cf + 1) do fields[#fields + 1] = fmt(k) end
-  local buf = hmget(KEYS[2], fields)
+  local buf = states(fields)
   while c < last do
     local i = c - floor + 1
     if i > #buf then
       local more = {}
       for k = c + 1, math.min(last, c + 32) do more[#more + 1] = fmt(k) end
-      local vs = hmget(KEYS[2], more)
+      local vs = states(more)
       for k = 1, #more do
         fields[#fields + 1] = more[k]
         buf[#buf + 1] = vs[k]
@@ -119,7 +133,7 @@ local function walk(floor, last, cf, cutoff)
     end
     c = c + 1
   end
-  return c, du, ds, t, fields
+  return c, du, ds, t, fields, buf
 end
 `
 
@@ -130,9 +144,9 @@ const viewPrelude = prelude + `
 -- state's ":0" ending tells without parsing it.
 local function alive(v, now)
   local f = string.byte(v, 1) - 48
-  if string.sub(v, -2) == ':0' then return f, true end
-  local i = string.find(v, ':', 2, true)
-  return f, tonumber(string.sub(v, i + 1)) > now
+  if SP == '' and string.sub(v, -2) == ':0' then return f, true end
+  local _, _, e = parse(v)
+  return f, e == 0 or e > now
 end
 -- view returns the user's last cursor, stored floor, effective floor
 -- (entries beyond the newest keep, or older than cutoff, count as
@@ -140,12 +154,28 @@ end
 -- took every entry with them; they cannot have while the last TTL
 -- refresh (r) is younger than the retention age, as their TTL is longer.
 local function view(now, cutoff, keep)
-  local m = redis.call('HMGET', KEYS[1], 'last', 'floor', 'unread', 'unseen', 'r', 'o')
-  local last, floor = tonumber(m[1] or '0'), tonumber(m[2] or '0')
-  local cu, cs = tonumber(m[3] or '0'), tonumber(m[4] or '0')
-  local r, o = tonumber(m[5]), tonumber(m[6])
-  if floor < last and (not r or r > now or r <= cutoff) and redis.call('EXISTS', KEYS[2]) == 0 then
-    return last, floor, last, 0, 0
+  local m = redis.call('HMGET', KEYS[1], 'last', 'floor', 'unread', 'unseen', 'r', 'o', 'b')
+  local last, floor, cu, cs, r, o
+  if m[7] then
+    -- Layout v2: the entries hash holds the inbox's fields, and counts
+    -- what is not unread (nu) and not unseen (ns). Without it (its TTL
+    -- ran out) the inbox is empty at the cursor bound.
+    SK, SP = KEYS[3], 's'
+    local e = redis.call('HMGET', KEYS[3], 'last', 'floor', 'nu', 'ns', 'o')
+    if not e[1] then
+      local b = tonumber(m[7])
+      return b, b, b, 0, 0
+    end
+    last, floor = tonumber(e[1]), tonumber(e[2] or '0')
+    cu, cs = last - floor - tonumber(e[3] or '0'), last - floor - tonumber(e[4] or '0')
+    o = tonumber(e[5])
+  else
+    last, floor = tonumber(m[1] or '0'), tonumber(m[2] or '0')
+    cu, cs = tonumber(m[3] or '0'), tonumber(m[4] or '0')
+    r, o = tonumber(m[5]), tonumber(m[6])
+    if floor < last and (not r or r > now or r <= cutoff) and redis.call('EXISTS', KEYS[2]) == 0 then
+      return last, floor, last, 0, 0
+    end
   end
   local eff, cf = floor, math.max(floor, last - keep)
   if cf > floor or not o or o < cutoff then
@@ -155,7 +185,7 @@ local function view(now, cutoff, keep)
   end
   local gone = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now)
   if #gone > 0 then
-    local vs = hmget(KEYS[2], gone)
+    local vs = states(gone)
     for i = 1, #gone do
       if vs[i] and tonumber(gone[i]) > eff then
         local u, s = contrib((parse(vs[i])))
@@ -209,7 +239,17 @@ if last and m[4] == last and d and t and #ARGV == 4 and string.byte(st, 2) ~= 45
     return c
   end
 end
-` + prelude + `
+` + prelude + append2Lua + `
+-- A v2 inbox (its meta hash holds only the bound) is written as v2.
+if not m[1] and redis.call('HEXISTS', KEYS[1], 'b') == 1 then
+  local A = {ARGV[1]}
+  for j = 2, #ARGV, 3 do
+    A[#A + 1] = 'i' .. ARGV[j]
+    A[#A + 1] = ARGV[j + 1] .. ':' .. ARGV[j]
+    A[#A + 1] = ARGV[j + 2]
+  end
+  return append2(KEYS[1], KEYS[3], KEYS[5], A)
+end
 local i = string.find(ARGV[1], ':', 1, true)
 local keep, age = tonumber(string.sub(ARGV[1], 1, i - 1)), tonumber(string.sub(ARGV[1], i + 1))
 local now = tonumber(string.sub(st, 2, string.find(st, ':', 2, true) - 1))
@@ -356,7 +396,7 @@ local out = {1, last, floor}
 local picked, c = {}, after + 1
 while c <= last and #picked < limit do
   local hi = math.min(last, c + limit - #picked + 15)
-  local vs = span(KEYS[2], c, hi)
+  local vs = span(c, hi)
   for i = 1, #vs do
     if #picked == limit then break end
     if vs[i] then
@@ -393,7 +433,7 @@ if before ~= 0 and before - 1 < hi then hi = before - 1 end
 local step = math.min(1000, math.max(64, 2 * (limit + 1)))
 while hi > floor and out[4] == 0 do
   local lo = math.max(floor + 1, hi - step + 1)
-  local vs = span(KEYS[2], lo, hi)
+  local vs = span(lo, hi)
   for c = hi, lo, -1 do
     local v = vs[c - lo + 1]
     if v then
@@ -448,7 +488,8 @@ end
 local cursors = {}
 if #ARGV > 5 then
   for j = 6, #ARGV do
-    local c = redis.call('ZSCORE', KEYS[4], ARGV[j])
+    local c
+    if SP == '' then c = redis.call('ZSCORE', KEYS[4], ARGV[j]) else c = redis.call('HGET', KEYS[3], 'i' .. ARGV[j]) end
     if c and tonumber(c) > floor then cursors[#cursors + 1] = tonumber(c) end
   end
 else
@@ -456,7 +497,7 @@ else
 end
 local fields = {}
 for i = 1, #cursors do fields[i] = fmt(cursors[i]) end
-local vs = hmget(KEYS[2], fields)
+local vs = states(fields)
 local writes, changed, du, ds = {}, 0, 0, 0
 local seen = {}
 for i = 1, #cursors do
@@ -470,7 +511,7 @@ for i = 1, #cursors do
         local u0, s0 = contrib(fl)
         local u1, s1 = contrib(nf)
         du, ds = du + u1 - u0, ds + s1 - s0
-        writes[#writes + 1] = fields[i]
+        writes[#writes + 1] = SP .. fields[i]
         writes[#writes + 1] = string.char(48 + nf) .. string.sub(v, 2)
         changed = changed + 1
       end
@@ -478,9 +519,14 @@ for i = 1, #cursors do
   end
 end
 if changed > 0 then
-  chunked('HSET', KEYS[2], writes)
-  redis.call('HINCRBY', KEYS[1], 'unread', du)
-  redis.call('HINCRBY', KEYS[1], 'unseen', ds)
+  chunked('HSET', SK, writes)
+  if SP == '' then
+    redis.call('HINCRBY', KEYS[1], 'unread', du)
+    redis.call('HINCRBY', KEYS[1], 'unseen', ds)
+  else
+    redis.call('HINCRBY', KEYS[3], 'nu', 0 - du)
+    redis.call('HINCRBY', KEYS[3], 'ns', 0 - ds)
+  end
 end
 return {changed, cu + du, cs + ds}
 `)

@@ -49,6 +49,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if strings.ContainsAny(opts.Prefix, "{}") {
 		return nil, fmt.Errorf("store: redis prefix %q: may not contain '{' or '}'", opts.Prefix)
 	}
+	if _, err := ParseLayout(string(opts.Layout)); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
 	s := &Store{
 		opts: opts,
 		rdb:  opts.Client,
@@ -185,10 +188,8 @@ func (s *Store) Last(ctx context.Context, user notify.UserID) (notify.Cursor, er
 	if err := s.open("last " + string(user)); err != nil {
 		return 0, err
 	}
-	v, err := s.rdb.HGet(ctx, s.userKeys(user).meta, "last").Uint64()
-	if errors.Is(err, redis.Nil) {
-		return 0, nil
-	}
+	k := s.userKeys(user)
+	v, err := lastScript.Run(ctx, s.rdb, []string{k.meta, k.entries}).Uint64()
 	if err != nil {
 		return 0, fail("last "+string(user), err)
 	}

@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -38,6 +39,18 @@ func TestContract(t *testing.T) {
 	contract(t, redisstore.Options{})
 }
 
+// TestContractV1 keeps the contract in layout v1, which the rollout's
+// first step runs; single Redis only, as the layouts share every command
+// that the topologies treat apart.
+func TestContractV1(t *testing.T) {
+	t.Parallel()
+	contract(t, redisstore.Options{Layout: redisstore.LayoutV1})
+	t.Run("ConvertV1", func(t *testing.T) {
+		t.Parallel()
+		convertV1(t, redisstore.Options{})
+	})
+}
+
 // TestContractCluster keeps the contract on a Redis Cluster of three
 // masters and three replicas, which rejects what a single Redis lets pass:
 // a script or transaction on keys of two slots, or a key on another node.
@@ -55,6 +68,44 @@ func TestContractCluster(t *testing.T) {
 		noKeysLeft(t, left.Load(), err)
 	})
 	contract(t, redisstore.Options{Client: rdb})
+	t.Run("ConvertV1", func(t *testing.T) {
+		t.Parallel()
+		convertV1(t, redisstore.Options{Client: rdb})
+	})
+}
+
+// convertV1 writes inboxes in layout v1 and has a v2 store append to them,
+// which converts them (reaching the v1 keys of the user's slot) on the
+// master that holds each.
+func convertV1(t *testing.T, base redisstore.Options) {
+	base.Layout = redisstore.LayoutV1
+	v1 := redisstore.OpenTest(t, base)
+	v2 := redisstore.Reopen(t, v1, redisstore.LayoutV2)
+	ctx := t.Context()
+	users := []notify.UserID{"ann", "bob", "cid", "dee", "eve", "fay"}
+	for i := range 2 {
+		for _, s := range []*redisstore.Store{v1, v2} {
+			n := &notify.Notification{ID: fmt.Sprintf("%d-%v", i, s == v2), Title: "t", CreateTime: time.Now()}
+			d := store.Delivery{Notification: n}
+			for _, u := range users {
+				d.Recipients = append(d.Recipients, store.Recipient{User: u})
+			}
+			if _, err := s.Append(ctx, []store.Delivery{d}); err != nil {
+				t.Fatalf("Append: %v", err)
+			}
+		}
+	}
+	for _, u := range users {
+		if _, _, err := v1.Mark(ctx, u, store.Mark{Action: store.MarkRead, IDs: []string{"0-false"}}); err != nil {
+			t.Fatalf("Mark: %v", err)
+		}
+		for _, s := range []*redisstore.Store{v1, v2} {
+			p, err := s.List(ctx, u, store.ListQuery{Limit: 10})
+			if err != nil || len(p.Entries) != 4 || p.Last != 4 || p.Counts != (notify.Counts{Unread: 3, Unseen: 3}) {
+				t.Fatalf("List(%s): %d entries, last %d, counts %+v, %v; want 4, 4, 3 unread and unseen", u, len(p.Entries), p.Last, p.Counts, err)
+			}
+		}
+	}
 }
 
 // TestContractSentinel keeps the contract through a failover client that

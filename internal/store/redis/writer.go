@@ -329,6 +329,7 @@ func (g *group) append(ctx context.Context) {
 		now     = micros(g.now)
 		// One argument, since each costs the script: see appendScript.
 		retention = strconv.Itoa(g.s.opts.RetentionCount) + ":" + strconv.FormatInt(g.s.opts.RetentionAge.Microseconds(), 10)
+		v2        = g.s.opts.Layout == LayoutV2
 	)
 	for _, it := range g.items {
 		if it.err != nil {
@@ -351,16 +352,24 @@ func (g *group) append(ctx context.Context) {
 			state = "8"
 		}
 		state += strconv.FormatInt(now, 10) + ":" + strconv.FormatInt(exp, 10)
+		// Layout v2 takes the ID as its field, and in the state.
+		id := n.ID
+		if v2 {
+			id, state = "i"+n.ID, state+":"+n.ID
+		}
 		for _, rc := range it.d.Recipients {
 			b := byUser[rc.User]
 			if b == nil {
 				k := g.s.userKeys(rc.User)
-				b = &userBatch{user: rc.User, call: &call{script: appendScript, keys: k.inbox(),
-					args: []any{retention}}}
+				c := &call{script: appendScript, keys: k.inbox(), args: []any{retention}}
+				if v2 {
+					c.script, c.keys = appendV2Script, k.inboxV2()
+				}
+				b = &userBatch{user: rc.User, call: c}
 				byUser[rc.User] = b
 				batches = append(batches, b)
 			}
-			b.call.args = append(b.call.args, n.ID, state, encodeEntry(rc.Topic, body))
+			b.call.args = append(b.call.args, id, state, encodeEntry(rc.Topic, body))
 			b.refs = append(b.refs, ref{it: it, topic: rc.Topic})
 		}
 	}
