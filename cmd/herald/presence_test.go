@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
 )
 
@@ -140,6 +142,64 @@ func TestPresenceFieldViolations(t *testing.T) {
 		b, _ := json.Marshal(r.body)
 		if r.status != http.StatusBadRequest || !strings.Contains(string(b), `"field":"user_ids"`) {
 			t.Errorf("?%.30s: %d %s, want 400 naming user_ids", q, r.status, b)
+		}
+	}
+}
+
+// TestPresenceRedisDown: with Redis gone, GET /v1/presence answers 503
+// naming Redis, promptly; an open stream goes on (its heartbeats keep
+// coming); its end, which Redis cannot record, is counted; once Redis is
+// back, presence answers again.
+func TestPresenceRedisDown(t *testing.T) {
+	t.Parallel()
+	r := startOwnRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: r.addr})
+	defer rdb.Close()
+	nodes := startCluster(t, singleAt(rdb, r.addr), 2, "herald-test-presence-down:")
+	const user = "pres-down"
+	st := nodes[0].streamFor(t, user, "")
+	waitFor(t, 10*time.Second, func() bool { return restPresence(t, nodes[1], user)[user].Online },
+		func() string { return "the stream does not show online" })
+
+	r.kill()
+	start := time.Now()
+	_, code, b := restDo(t, nodes[1], http.MethodGet, "/v1/presence?user_ids="+user, map[string]string{"X-Api-Key": testAPIKey}, nil)
+	if code != http.StatusServiceUnavailable || !strings.Contains(string(b), "presence (redis)") {
+		t.Fatalf("with Redis down: %d %s, want 503 naming redis", code, b)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the 503 took %v", d)
+	}
+	// Two heartbeats (--heartbeat=1s) after Redis went away: the stream
+	// is still served.
+	for range 2 {
+		if err := nextComment(st, 5*time.Second); err != nil {
+			t.Fatalf("the open stream stopped with Redis down: %v", err)
+		}
+	}
+	st.Close()
+	series := "herald_presence_write_errors_total"
+	waitFor(t, 10*time.Second, func() bool { return metricValue(t, nodes[0], series) >= 1 },
+		func() string { return series + " did not count the end Redis could not record" })
+
+	r.start()
+	waitFor(t, 30*time.Second, func() bool {
+		_, code, _ := restDo(t, nodes[1], http.MethodGet, "/v1/presence?user_ids="+user, map[string]string{"X-Api-Key": testAPIKey}, nil)
+		return code == http.StatusOK
+	}, func() string { return "presence did not answer again once Redis was back" })
+}
+
+// nextComment reads up to the next SSE comment line (a heartbeat), waiting
+// at most d.
+func nextComment(s *rawStream, d time.Duration) error {
+	_ = s.conn.SetReadDeadline(time.Now().Add(d))
+	for {
+		line, err := s.br.ReadString('\n')
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(line, ":") {
+			return nil
 		}
 	}
 }
