@@ -26,9 +26,8 @@ const refreshBatch = 1000
 //
 // Opening a stream is one script call (drop the user's lapsed leases,
 // count, add if below max); its end is one more (ZREM, and the user seen
-// now, see Presence); Run refreshes all of
-// this node's leases every Lease/3, one script call per user, 1,000 users
-// to a pipeline. A node that dies stops refreshing, and its streams stop
+// now, see Presence); Run refreshes all of this node's leases every
+// Lease/3, one script call per user, 1,000 users to a pipeline. A node that dies stops refreshing, and its streams stop
 // counting within a Lease. Scores are Redis's clock, so the nodes' clocks
 // do not matter.
 //
