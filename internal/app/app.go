@@ -236,11 +236,14 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 	)...)
 	buckets, streamOpts := a.clusterLimits(cfg, log)
 	a.streamN = limit.NewStreams(cfg.MaxStreamsPerUser, a.reg, log, streamOpts...) // SSE and gRPC share it
+	streams, who := a.presence()
 	limiter := rpc.NewRateLimiter(auth.Limit{Rate: cfg.NotifyRate, Burst: cfg.NotifyBurst}, buckets, a.reg, rpcLog)
 	a.services.Notify = rpc.NewNotifyServer(svc, rpcLog, rpc.WithRateLimiter(limiter))
 	a.services.Subscription = rpc.NewSubscriptionServer(a.store, rpcLog)
 	heraldv1.RegisterNotifyServiceServer(a.grpcSrv, a.services.Notify)
 	heraldv1.RegisterSubscriptionServiceServer(a.grpcSrv, a.services.Subscription)
+	a.services.Presence = rpc.NewPresenceServer(who, nil, rpcLog)
+	heraldv1.RegisterPresenceServiceServer(a.grpcSrv, a.services.Presence)
 	channelPolicy := auth.ChannelPolicy{Public: cfg.PublicChannels, Anonymous: cfg.AnonymousChannels}
 	a.grpcStr = rpc.NewStreamServer(rpc.StreamConfig{
 		Store:         a.store,
@@ -250,7 +253,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 		MaxChannels:   cfg.MaxChannelsPerStream,
 		WaitLive:      a.waitLive(),
 		QueueSize:     cfg.StreamQueue,
-		Streams:       a.streamN,
+		Streams:       streams,
 		Registerer:    a.reg,
 		Logger:        rpcLog,
 	})
@@ -279,7 +282,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 		WaitLive:       a.waitLive(),
 		Verifier:       a.users,
 		Tickets:        a.tickets(cfg),
-		Streams:        a.streamN,
+		Streams:        streams,
 		Logger:         log.With("component", "sse"),
 		Heartbeat:      cfg.Heartbeat,
 		Retry:          cfg.Retry,

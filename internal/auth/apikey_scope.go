@@ -12,8 +12,9 @@ import (
 type Key struct {
 	// Name is the service's name, in logs, metrics and idempotency scopes.
 	Name string
-	// Methods are the short names of the NotifyService and
-	// SubscriptionService methods the key may call ("Notify"); nil: all.
+	// Methods are the short names of the NotifyService,
+	// SubscriptionService and PresenceService methods the key may call
+	// ("Notify", "GetPresence"); nil: all.
 	Methods []string
 	// Topics are path.Match patterns of the topics the key may notify and
 	// manage subscriptions of; nil: all.

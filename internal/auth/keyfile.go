@@ -17,8 +17,8 @@ import (
 //	# billing may notify about orders; rotated 2025-06
 //	name=billing hash=sha256:HEX methods=Notify,NotifyBatch topics=order:*,billing/* rate=500 burst=1000
 //
-// name and hash are required; methods (short names of NotifyService and
-// SubscriptionService methods, or *), topics (path.Match patterns, or * for
+// name and hash are required; methods (short names of NotifyService,
+// SubscriptionService and PresenceService methods, or *), topics (path.Match patterns, or * for
 // every topic), rate (notifications per second, 0 for unlimited) and burst
 // are optional and default to everything and the server's default rate. A
 // '#' at the start of a field begins a comment; blank lines are ignored.
@@ -45,6 +45,9 @@ var serviceMethods = func() []string {
 		ms = append(ms, m.MethodName)
 	}
 	for _, m := range heraldv1.SubscriptionService_ServiceDesc.Methods {
+		ms = append(ms, m.MethodName)
+	}
+	for _, m := range heraldv1.PresenceService_ServiceDesc.Methods {
 		ms = append(ms, m.MethodName)
 	}
 	return ms

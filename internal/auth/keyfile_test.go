@@ -61,6 +61,7 @@ func TestParseKeyFileScopes(t *testing.T) {
 	}{
 		{"methods=* topics=*", nil, nil, nil},
 		{"methods=Subscribe topics=a", []string{"Subscribe"}, []string{"a"}, nil},
+		{"methods=GetPresence", []string{"GetPresence"}, nil, nil},
 		{"rate=0", nil, nil, &auth.Limit{}},
 		{"rate=2.5", nil, nil, &auth.Limit{Rate: 2.5}},
 		{"rate=10 burst=1", nil, nil, &auth.Limit{Rate: 10, Burst: 1}},

@@ -11,6 +11,7 @@ const (
 	SubscriptionServicePrefix = "/herald.v1.SubscriptionService/"
 	InboxServicePrefix        = "/herald.v1.InboxService/"
 	ChannelServicePrefix      = "/herald.v1.ChannelService/"
+	PresenceServicePrefix     = "/herald.v1.PresenceService/"
 	// heraldPrefix covers every Herald service: a method under it that no
 	// rule names is refused, so that a new service is never open by
 	// accident.
@@ -43,7 +44,7 @@ type Policy struct {
 	Dev bool
 	Log *slog.Logger
 	// ServicePrefixes are the methods that need an API key; default
-	// NotifyService and SubscriptionService.
+	// NotifyService, SubscriptionService and PresenceService.
 	ServicePrefixes []string
 	// UserPrefixes are the methods that need a user token; default
 	// InboxService.
@@ -82,7 +83,7 @@ type Authenticator struct {
 // NewAuthenticator returns an Authenticator enforcing p.
 func NewAuthenticator(p Policy) *Authenticator {
 	if len(p.ServicePrefixes) == 0 {
-		p.ServicePrefixes = []string{NotifyServicePrefix, SubscriptionServicePrefix}
+		p.ServicePrefixes = []string{NotifyServicePrefix, SubscriptionServicePrefix, PresenceServicePrefix}
 	}
 	if len(p.UserPrefixes) == 0 {
 		p.UserPrefixes = []string{InboxServicePrefix}

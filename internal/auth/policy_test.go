@@ -40,8 +40,9 @@ func TestAuthenticate(t *testing.T) {
 	}
 	apiKey := func(s string) auth.Credentials { return auth.Credentials{APIKey: s, HasAPIKey: true} }
 	const (
-		inbox  = "/herald.v1.InboxService/ListInbox"
-		notify = "/herald.v1.NotifyService/Notify"
+		inbox    = "/herald.v1.InboxService/ListInbox"
+		notify   = "/herald.v1.NotifyService/Notify"
+		presence = "/herald.v1.PresenceService/GetPresence"
 	)
 	tests := []struct {
 		name    string
@@ -63,6 +64,9 @@ func TestAuthenticate(t *testing.T) {
 		{"malformed key header", notify, auth.Credentials{Authorization: "Basic eA==", HasAuthorization: true}, auth.ErrUnauthenticated, "malformed API key header", "", ""},
 		{"empty authorization", notify, auth.Credentials{HasAuthorization: true}, auth.ErrUnauthenticated, "malformed API key header", "", ""},
 		{"key outside its methods", notify, apiKey("hk_subs"), auth.ErrPermissionDenied, `"subs" may not call Notify`, "", ""},
+		{"presence with a key of every method", presence, apiKey(key), nil, "", "", "billing"},
+		{"presence outside the key's methods", presence, apiKey("hk_subs"), auth.ErrPermissionDenied, `"subs" may not call GetPresence`, "", ""},
+		{"presence with a user token", presence, bearer(alice), auth.ErrUnauthenticated, "unknown API key", "", ""},
 		{"unknown Herald service", "/herald.v1.AdminService/Wipe", bearer(alice), auth.ErrPermissionDenied, "not open to any credential", "", ""},
 		{"outside Herald", "/grpc.health.v1.Health/Check", auth.Credentials{}, nil, "", "", ""},
 	}

@@ -54,7 +54,7 @@ func startCORS(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := rest.New(rest.Services{Inbox: whoAmI{}, Subscription: whoAmI{}, Notify: heraldv1.UnimplementedNotifyServiceServer{}, Channel: heraldv1.UnimplementedChannelServiceServer{}}, rest.Options{
+	h, err := rest.New(rest.Services{Inbox: whoAmI{}, Subscription: whoAmI{}, Notify: heraldv1.UnimplementedNotifyServiceServer{}, Channel: heraldv1.UnimplementedChannelServiceServer{}, Presence: heraldv1.UnimplementedPresenceServiceServer{}}, rest.Options{
 		Interceptor: rpc.NewAuth(auth.Policy{Users: users}).Unary(),
 		CORS:        cors.New([]string{appOrigin}),
 	})

@@ -108,3 +108,13 @@ type channelService struct {
 func (s channelService) ListChannelEvents(ctx context.Context, r *heraldv1.ListChannelEventsRequest) (*heraldv1.ListChannelEventsResponse, error) {
 	return call(ctx, s.ic, s.srv, heraldv1.ChannelService_ListChannelEvents_FullMethodName, r, s.srv.ListChannelEvents)
 }
+
+type presenceService struct {
+	heraldv1.UnimplementedPresenceServiceServer
+	srv heraldv1.PresenceServiceServer
+	ic  grpc.UnaryServerInterceptor
+}
+
+func (s presenceService) GetPresence(ctx context.Context, r *heraldv1.GetPresenceRequest) (*heraldv1.GetPresenceResponse, error) {
+	return call(ctx, s.ic, s.srv, heraldv1.PresenceService_GetPresence_FullMethodName, r, s.srv.GetPresence)
+}

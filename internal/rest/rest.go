@@ -49,6 +49,7 @@ type Services struct {
 	Subscription heraldv1.SubscriptionServiceServer
 	Inbox        heraldv1.InboxServiceServer
 	Channel      heraldv1.ChannelServiceServer
+	Presence     heraldv1.PresenceServiceServer
 }
 
 // Options configure the REST handler. Zero values mean defaults.
@@ -102,10 +103,13 @@ func New(svcs Services, opts Options) (http.Handler, error) {
 	if svcs.Channel != nil {
 		errs = append(errs, heraldv1.RegisterChannelServiceHandlerServer(ctx, mux, channelService{srv: svcs.Channel, ic: ic}))
 	}
+	if svcs.Presence != nil {
+		errs = append(errs, heraldv1.RegisterPresenceServiceHandlerServer(ctx, mux, presenceService{srv: svcs.Presence, ic: ic}))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("rest: register services: %w", err)
 	}
-	return withCORS(opts.CORS, limitBody(limit, channelEvents(mux))), nil
+	return withCORS(opts.CORS, limitBody(limit, presenceQuery(channelEvents(mux)))), nil
 }
 
 // headerMatcher forwards the service credential header as gRPC metadata.

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	heraldv1 "github.com/heraldhq/herald/gen/herald/v1"
 	"github.com/heraldhq/herald/internal/auth"
@@ -56,7 +57,8 @@ func start(t *testing.T, opts *rest.Options) string {
 	o.Interceptor = rpc.NewAuth(auth.Policy{Keys: keys, Log: log}).Unary()
 	// Every service has routes, so that routing errors are those of the
 	// whole API; only Notify does real work here.
-	h, err := rest.New(rest.Services{Notify: rpc.NewNotifyServer(svc, log), Subscription: whoAmI{}, Inbox: whoAmI{}, Channel: heraldv1.UnimplementedChannelServiceServer{}}, o)
+	h, err := rest.New(rest.Services{Notify: rpc.NewNotifyServer(svc, log), Subscription: whoAmI{}, Inbox: whoAmI{}, Channel: heraldv1.UnimplementedChannelServiceServer{},
+		Presence: rpc.NewPresenceServer(fakePresence{}, func() time.Time { return presenceNow }, log)}, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,7 @@ var allowedMethods = map[string]string{
 	"/v1/me/subscriptions:subscribe":   http.MethodPost,
 	"/v1/me/subscriptions:unsubscribe": http.MethodPost,
 	"/v1/me/preferences":               http.MethodGet + ", " + http.MethodPatch,
+	presencePath:                       http.MethodGet,
 }
 
 // browserPaths are the paths of allowedMethods that a user's own token

@@ -26,6 +26,7 @@ const (
 	streamMethod = "/herald.v1.InboxService/Stream"
 	subsMethod   = "/herald.v1.SubscriptionService/Subscribe"
 	notifyMethod = "/herald.v1.NotifyService/Notify"
+	presMethod   = "/herald.v1.PresenceService/GetPresence"
 )
 
 type policyCase struct {
@@ -71,6 +72,9 @@ func policyCases(t *testing.T) (auth.Policy, []policyCase, string) {
 		{"subscription with user token", subsMethod, bearer(alice), codes.Unauthenticated, "", ""},
 		{"subscription without key, dev mode", subsMethod, nil, codes.OK, "", auth.DevService},
 		{"notify with key", notifyMethod, metadata.Pairs("authorization", "Bearer "+key), codes.OK, "", "billing"},
+		{"presence with key", presMethod, metadata.Pairs("x-api-key", key), codes.OK, "", "billing"},
+		{"presence with user token", presMethod, bearer(alice), codes.Unauthenticated, "", ""},
+		{"presence without key, dev mode", presMethod, nil, codes.OK, "", auth.DevService},
 		{"unknown herald service", "/herald.v1.AdminService/Wipe", bearer(alice), codes.PermissionDenied, "", ""},
 		{"health open", "/grpc.health.v1.Health/Check", nil, codes.OK, "", ""},
 	}

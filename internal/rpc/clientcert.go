@@ -16,7 +16,7 @@ import (
 var errNoClientCert = status.Error(codes.Unauthenticated, "a client certificate is required for this service (mutual TLS)")
 
 // ClientCertUnary returns an interceptor refusing calls to the methods under
-// prefixes (default NotifyService and SubscriptionService) with
+// prefixes (default NotifyService, SubscriptionService and PresenceService) with
 // UNAUTHENTICATED unless the connection presented a client certificate that
 // the TLS handshake verified. It goes before the API key check, which still
 // applies: the certificate proves the machine, the key the service.
@@ -24,7 +24,7 @@ var errNoClientCert = status.Error(codes.Unauthenticated, "a client certificate 
 // The listener must verify certificates when they are given
 // (tls.VerifyClientCertIfGiven), so that user methods work without one. The
 // REST gateway's own connection carries no client certificate, so with this
-// interceptor NotifyService and SubscriptionService are gRPC only.
+// interceptor the service API is gRPC only.
 func ClientCertUnary(prefixes ...string) grpc.UnaryServerInterceptor {
 	prefixes = certPrefixes(prefixes)
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
@@ -48,7 +48,7 @@ func ClientCertStream(prefixes ...string) grpc.StreamServerInterceptor {
 
 func certPrefixes(p []string) []string {
 	if len(p) == 0 {
-		return []string{auth.NotifyServicePrefix, auth.SubscriptionServicePrefix}
+		return []string{auth.NotifyServicePrefix, auth.SubscriptionServicePrefix, auth.PresenceServicePrefix}
 	}
 	return append([]string(nil), p...)
 }

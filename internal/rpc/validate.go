@@ -60,12 +60,17 @@ func (v *violations) topics(field string, in []string, required bool) []notify.T
 
 // users parses a list of 1 to maxUsersPerCall user IDs, dropping repeats.
 func (v *violations) users(field string, in []string) []notify.UserID {
+	return v.usersUpTo(field, in, maxUsersPerCall)
+}
+
+// usersUpTo parses a list of 1 to max user IDs, dropping repeats.
+func (v *violations) usersUpTo(field string, in []string, max int) []notify.UserID {
 	switch {
 	case len(in) == 0:
 		v.Add(field, "at least one user ID is required")
 		return nil
-	case len(in) > maxUsersPerCall:
-		v.Add(field, "at most %d user IDs, got %d", maxUsersPerCall, len(in))
+	case len(in) > max:
+		v.Add(field, "at most %d user IDs, got %d", max, len(in))
 		return nil
 	}
 	out := make([]notify.UserID, 0, len(in))

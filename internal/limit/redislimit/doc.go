@@ -1,6 +1,7 @@
 // Package redislimit shares Herald's limits between the nodes of a cluster
 // through Redis: each service's notification rate (Rates) and each user's
-// open streams (Leases, a limit.Ledger). On one node, or with the embedded
+// open streams (Leases, a limit.Ledger), which also answer who is online
+// (Leases.Presence). On one node, or with the embedded
 // store, package limit keeps them on the node alone.
 //
 // # Keys
@@ -10,6 +11,7 @@
 //
 //	rate:{s:S}         STRING  the GCRA state of service S (redis_rate's "theoretical arrival time")
 //	{u:U}:streams      ZSET    the open streams of user U, "<node>:<n>" scored by lease expiry (ms, Redis's clock)
+//	{u:U}:seen         STRING  when user U was last seen (Unix ms, Redis's clock): a stream's end or a lease refresh
 //
 // S and U are unpadded base64url, as in the store: names may hold '{', '}'
 // and ':'. A user's stream key has the tag of the user's inbox keys, in

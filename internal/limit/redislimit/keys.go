@@ -24,6 +24,12 @@ func streamsKey(prefix string, user notify.UserID) string {
 	return prefix + "{u:" + enc(string(user)) + "}:streams"
 }
 
+// seenKey is when user was last seen (Unix ms, Redis's clock), in the
+// slot of the user's streams.
+func seenKey(prefix string, user notify.UserID) string {
+	return prefix + "{u:" + enc(string(user)) + "}:seen"
+}
+
 // libPrefix is what redis_rate puts before every key it is given.
 const libPrefix = "rate:"
 

@@ -25,9 +25,9 @@ const refreshBatch = 1000
 // limit.Ledger; Run refreshes this node's leases.
 //
 // Opening a stream is one script call (drop the user's lapsed leases,
-// count, add if below max); its end is one ZREM; Run refreshes all of
-// this node's leases every Lease/3, one script call per user, 1,000 users
-// to a pipeline. A node that dies stops refreshing, and its streams stop
+// count, add if below max); its end is one more (ZREM, and the user seen
+// now, see Presence); Run refreshes all of this node's leases every
+// Lease/3, one script call per user, 1,000 users to a pipeline. A node that dies stops refreshing, and its streams stop
 // counting within a Lease. Scores are Redis's clock, so the nodes' clocks
 // do not matter.
 //
@@ -45,6 +45,10 @@ type Leases struct {
 	seq    atomic.Uint64
 	fo     *failOpen
 	o      Options
+	// seenFailed counts and logs the releases that could not record
+	// when the user was last seen.
+	seenFailed    *writeErrors
+	presenceBound *bound.Bound
 
 	mu   sync.Mutex
 	mine map[notify.UserID]map[string]struct{} // this node's open streams
@@ -57,13 +61,15 @@ func NewLeases(rdb redis.UniversalClient, o Options) *Leases {
 	id := make([]byte, 8)
 	_, _ = rand.Read(id)
 	return &Leases{
-		rdb:    rdb,
-		prefix: o.Prefix,
-		lease:  o.Lease,
-		node:   hex.EncodeToString(id),
-		fo:     newFailOpen("streams", o),
-		o:      o,
-		mine:   make(map[notify.UserID]map[string]struct{}),
+		rdb:           rdb,
+		prefix:        o.Prefix,
+		lease:         o.Lease,
+		node:          hex.EncodeToString(id),
+		fo:            newFailOpen("streams", o),
+		seenFailed:    newWriteErrors(o),
+		presenceBound: bound.New(presenceTimeout),
+		o:             o,
+		mine:          make(map[notify.UserID]map[string]struct{}),
 	}
 }
 
@@ -93,9 +99,13 @@ func (l *Leases) Acquire(ctx context.Context, user notify.UserID, max int) (rele
 		if l.fo.down() {
 			return // the lease lapses by itself
 		}
-		_, _ = bound.Call(context.Background(), l.fo.bound, func(ctx context.Context) (int64, error) {
-			return l.rdb.ZRem(ctx, key, member).Result()
+		ctx := context.Background()
+		_, err := bound.Call(ctx, l.fo.bound, func(ctx context.Context) (int64, error) {
+			return releaseScript.Run(ctx, l.rdb, []string{key, seenKey(l.prefix, user)}, member).Int64()
 		})
+		if err != nil {
+			l.seenFailed.note(ctx, err)
+		}
 	}, true
 }
 
@@ -167,7 +177,7 @@ func (l *Leases) Refresh(ctx context.Context) error {
 			for _, m := range members[i] {
 				args = append(args, m)
 			}
-			calls = append(calls, call{keys: []string{streamsKey(l.prefix, users[i])}, args: args})
+			calls = append(calls, call{keys: []string{streamsKey(l.prefix, users[i]), seenKey(l.prefix, users[i])}, args: args})
 		}
 		if err := runAll(ctx, l.rdb, refreshScript, calls); err != nil {
 			errs = append(errs, err)

@@ -24,16 +24,43 @@ return 1
 `)
 
 // refreshScript renews one user's streams of one node: KEYS[1] the user's
-// streams, ARGV the lease (ms) and the members. A member whose lease
-// lapsed is added back: it is open, so it counts.
+// streams, KEYS[2] when the user was last seen, ARGV the lease (ms) and
+// the members. A member whose lease lapsed is added back: it is open, so
+// it counts. The user is seen now, so that a node that dies leaves a last
+// seen time no older than its last refresh.
 var refreshScript = redis.NewScript(`
 local t = redis.call("TIME")
-local expiry = t[1] * 1000 + math.floor(t[2] / 1000) + tonumber(ARGV[1])
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local expiry = now + tonumber(ARGV[1])
 for i = 2, #ARGV do
   redis.call("ZADD", KEYS[1], expiry, ARGV[i])
 end
 redis.call("PEXPIRE", KEYS[1], ARGV[1])
+if now > tonumber(redis.call("GET", KEYS[2]) or "0") then
+  redis.call("SET", KEYS[2], now)
+end
 return #ARGV - 1
+`)
+
+// releaseScript ends one stream: KEYS[1] the user's streams, KEYS[2] when
+// the user was last seen, ARGV[1] the member. The user is seen now: a
+// presence read that finds no lease finds the time of the last close.
+var releaseScript = redis.NewScript(`
+local t = redis.call("TIME")
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+if now > tonumber(redis.call("GET", KEYS[2]) or "0") then
+  redis.call("SET", KEYS[2], now)
+end
+return redis.call("ZREM", KEYS[1], ARGV[1])
+`)
+
+// presenceScript reads one user's presence: KEYS[1] the user's streams,
+// KEYS[2] when the user was last seen. It returns how many leases have not
+// lapsed by Redis's clock and the last seen time (ms), nil if none.
+var presenceScript = redis.NewScript(`
+local t = redis.call("TIME")
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+return {redis.call("ZCOUNT", KEYS[1], "(" .. now, "+inf"), redis.call("GET", KEYS[2])}
 `)
 
 // call is one script call of a pipeline.

@@ -1,0 +1,105 @@
+// Package presence tells whether users have a stream open and when they
+// last had one.
+//
+// On one node Local keeps both: it counts the node's streams as they open
+// and close, and remembers in memory when each user's last stream closed
+// (lost when the process restarts). In cluster mode the stream leases that
+// every node keeps in Redis answer instead (redislimit.Leases.Presence),
+// so that a stream on any node counts.
+package presence
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldhq/herald/internal/notify"
+)
+
+// State is one user's presence.
+type State struct {
+	User notify.UserID
+	// Online: the user has at least one stream open.
+	Online bool
+	// LastSeen is when the user's last stream closed; zero when the user
+	// has never been seen. Online states leave it to the caller (now).
+	LastSeen time.Time
+}
+
+// Limiter admits a stream of a user; limit.Streams implements it.
+type Limiter interface {
+	Acquire(ctx context.Context, user notify.UserID) (release func(), ok bool)
+}
+
+// Local tracks the streams of this node. It is a Limiter itself, wrapping
+// the one that bounds the streams: every stream it admits counts as online
+// until its release. It is safe for concurrent use.
+type Local struct {
+	next Limiter
+	now  func() time.Time
+
+	mu   sync.Mutex
+	open map[notify.UserID]int
+	seen map[notify.UserID]time.Time
+}
+
+// NewLocal returns a tracker of the streams next admits. now is the clock
+// (nil: time.Now).
+func NewLocal(next Limiter, now func() time.Time) *Local {
+	if now == nil {
+		now = time.Now
+	}
+	return &Local{
+		next: next,
+		now:  now,
+		open: make(map[notify.UserID]int),
+		seen: make(map[notify.UserID]time.Time),
+	}
+}
+
+// Acquire admits a stream of user as next does, and counts it online until
+// release.
+func (l *Local) Acquire(ctx context.Context, user notify.UserID) (release func(), ok bool) {
+	inner, ok := l.next.Acquire(ctx, user)
+	if !ok {
+		return nil, false
+	}
+	l.mu.Lock()
+	l.open[user]++
+	l.mu.Unlock()
+	var done atomic.Bool
+	return func() {
+		if done.Swap(true) {
+			return
+		}
+		l.close(user)
+		inner()
+	}, true
+}
+
+// close counts one of user's streams closed; the last one sets the time
+// the user was last seen.
+func (l *Local) close(user notify.UserID) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seen[user] = now
+	if n := l.open[user] - 1; n > 0 {
+		l.open[user] = n
+	} else {
+		delete(l.open, user)
+	}
+}
+
+// Presence returns the state of each of users, in their order. It never
+// fails.
+func (l *Local) Presence(_ context.Context, users []notify.UserID) ([]State, error) {
+	out := make([]State, len(users))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, u := range users {
+		out[i] = State{User: u, Online: l.open[u] > 0, LastSeen: l.seen[u]}
+	}
+	return out, nil
+}
