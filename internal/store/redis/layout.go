@@ -268,9 +268,10 @@ return 1
 `)
 
 // appendV2Script appends one user's entries in layout v2, or answers "v1",
-// writing nothing, for an inbox of layout v1 (see convertScript). KEYS: meta, entries, expiring. ARGV: as appendScript's,
-// but per entry "i"+notification ID (its field), the state with ':' and
-// the ID appended, and the value.
+// writing nothing, for an inbox of layout v1 (see convertScript). KEYS:
+// meta, entries, expiring. ARGV: as appendScript's, but per entry
+// "i"+notification ID (its field), the state with ':' and the ID
+// appended, and the value.
 //
 // The fast path, for one entry without expiry before the deadline d and
 // the trim cursor t: HMGET of four fields of the entries hash (the ID's

@@ -91,7 +91,7 @@ func (s *Store) enqueue(ctx context.Context, op string, r *request) error {
 
 // writer is the one goroutine that appends: it takes every pending request
 // (up to MaxBatch entries) as a group and writes the group with at most
-// three pipelined round trips. Being the only one, it hands entries to the
+// three pipelined round trips (four once per v1 inbox it converts). Being the only one, it hands entries to the
 // commit hook in cursor order per user, as the embedded store does; other
 // processes appending to the same users make gaps, which streams fill from
 // the store.
@@ -249,7 +249,7 @@ func newGroup(s *Store, reqs []*request) *group {
 
 // write stores the group: (1) claim the idempotency keys of first
 // deliveries, (2) append each user's entries, (3) settle the records.
-// Each step is one pipeline. An item whose call fails in a step takes no
+// Each step is one pipeline (the appends two, when some convert). An item whose call fails in a step takes no
 // further step and fails its request alone; its record stays incomplete,
 // so a retry resumes without duplicates (see doc.go).
 func (g *group) write(ctx context.Context) {
