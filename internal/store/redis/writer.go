@@ -91,10 +91,10 @@ func (s *Store) enqueue(ctx context.Context, op string, r *request) error {
 
 // writer is the one goroutine that appends: it takes every pending request
 // (up to MaxBatch entries) as a group and writes the group with at most
-// three pipelined round trips (four once per v1 inbox it converts). Being the only one, it hands entries to the
-// commit hook in cursor order per user, as the embedded store does; other
-// processes appending to the same users make gaps, which streams fill from
-// the store.
+// three pipelined round trips (four when it converts v1 inboxes). Being
+// the only one, it hands entries to the commit hook in cursor order per
+// user, as the embedded store does; other processes appending to the same
+// users make gaps, which streams fill from the store.
 type writer struct {
 	s *Store
 }
