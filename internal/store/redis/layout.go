@@ -28,10 +28,13 @@ import (
 // Every node reads both layouts. A node writes an inbox in the layout it
 // has; a new inbox (or one whose keys expired whole in v1) takes the
 // node's layout, and a node in v2 converts a v1 inbox on its first append
-// (moving its states and ID index, not its bodies). The conversion reaches
-// the v1 state and ID keys by name rather than through KEYS, sparing every
-// v2 append two keys: they carry the user's hash tag, so they lie in the
-// script's slot, where Redis Cluster serves undeclared keys too.
+// (moving its states and ID index, not its bodies). Every script declares
+// every key it touches, as Redis requires (proxies and managed services
+// may route or check by KEYS), so the v2 append, which takes three keys,
+// does not convert: it answers "v1", having written nothing, and the
+// writer runs convertScript, which takes all five, then the append again.
+// That costs a round trip once per inbox, and spares every v2 append two
+// keys.
 //
 // A v2 inbox whose keys expired (idle for longer than the retention age)
 // goes on above the bound, up to RetentionCount+32 cursors above the last
@@ -55,8 +58,9 @@ func ParseLayout(s string) (Layout, error) {
 	return "", fmt.Errorf("redis layout %q: want v1 or v2", s)
 }
 
-// append2Lua appends to an inbox of layout v2, creating one or converting
-// a v1 inbox when the entries hash has no inbox fields: the slow path of
+// append2Lua appends to an inbox of layout v2, creating one when the
+// entries hash has no inbox fields (or answering "v1" for an inbox of
+// layout v1, which it does not take the keys of): the slow path of
 // appendV2Script, and what the v1 append script does for a v2 inbox.
 // M, E, X: the meta, entries and expiring keys. A: arguments as
 // appendV2Script's. It follows the v1 script's slow path (scripts.go),
@@ -76,7 +80,7 @@ local function append2(M, E, X, A)
     last, floor, nu, ns = tonumber(m[1]), tonumber(m[2] or '0'), tonumber(m[3] or '0'), tonumber(m[4] or '0')
     d, t, x, r, o, b = tonumber(m[5]), tonumber(m[6]), tonumber(m[7]), tonumber(m[8]), tonumber(m[9]), tonumber(m[10])
   else
-    local mm = redis.call('HMGET', M, 'last', 'b', 'floor', 'unread', 'unseen')
+    local mm = redis.call('HMGET', M, 'last', 'b')
     nu, ns, x = 0, 0, 0
     if mm[2] then
       -- The keys' TTL ran out: the inbox goes on above the bound.
@@ -84,33 +88,9 @@ local function append2(M, E, X, A)
       floor = last
       redis.call('DEL', E, X)
     elseif mm[1] then
-      -- A v1 inbox: its states and ID index move into the entries
-      -- hash (the keys of its hash tag, so of this slot), its counters
-      -- turn into what is not unread and not unseen.
-      local base = string.sub(M, 1, -2)
-      local S, I = base .. 's', base .. 'i'
-      last, floor = tonumber(mm[1]), tonumber(mm[3] or '0')
-      if floor < last and redis.call('EXISTS', S) == 1 then
-        local ids = redis.call('ZRANGE', I, 0, -1, 'WITHSCORES')
-        local byc, w = {}, {}
-        for k = 1, #ids, 2 do
-          byc[ids[k + 1]] = ids[k]
-          w[#w + 1] = 'i' .. ids[k]
-          w[#w + 1] = ids[k + 1]
-        end
-        local all = redis.call('HGETALL', S)
-        for k = 1, #all, 2 do
-          w[#w + 1] = 's' .. all[k]
-          w[#w + 1] = all[k + 1] .. ':' .. (byc[all[k]] or '')
-        end
-        chunked('HSET', E, w)
-        nu, ns = last - floor - tonumber(mm[4] or '0'), last - floor - tonumber(mm[5] or '0')
-        x = nil
-      else
-        floor = last
-        redis.call('DEL', E, X)
-      end
-      redis.call('DEL', S, I, M)
+      -- A v1 inbox: convertScript converts it first, as this script
+      -- does not take its state and ID keys. Nothing is written yet.
+      return 'v1'
     else
       last, floor = 0, 0
     end
@@ -240,10 +220,58 @@ local function append2(M, E, X, A)
 end
 `
 
-// appendV2Script appends one user's entries in layout v2 (or converts a
-// v1 inbox first). KEYS: meta, entries, expiring. ARGV: as appendScript's,
-// but per entry "i"+notification ID (its field), the state with ':' and
-// the ID appended, and the value.
+// convertScript converts a v1 inbox to layout v2, for appendV2Script,
+// which answers "v1" rather than append to one. It moves the states and
+// the ID index into the entries hash (the bodies are there already), with
+// the state hash's TTL, and turns the counters into what is not unread
+// and not unseen; the append that follows does the rest (the expiries,
+// the TTLs, the deadline). An inbox without entries keeps only the bound.
+// KEYS: as the inbox scripts'. Returns 1, or 0 when the inbox is not in
+// layout v1 (another node converted it).
+var convertScript = redis.NewScript(fmtLua + `
+local M, S, E, I, X = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local m = redis.call('HMGET', M, 'last', 'b', 'floor', 'unread', 'unseen')
+if not m[1] or m[2] or redis.call('HEXISTS', E, 'last') == 1 then return 0 end
+local last, floor = tonumber(m[1]), tonumber(m[3] or '0')
+local ttl = redis.call('PTTL', S)
+if floor < last and ttl ~= -2 then
+  local ids = redis.call('ZRANGE', I, 0, -1, 'WITHSCORES')
+  local byc, w = {}, {}
+  for k = 1, #ids, 2 do
+    byc[ids[k + 1]] = ids[k]
+    w[#w + 1] = 'i' .. ids[k]
+    w[#w + 1] = ids[k + 1]
+  end
+  local all = redis.call('HGETALL', S)
+  for k = 1, #all, 2 do
+    w[#w + 1] = 's' .. all[k]
+    w[#w + 1] = all[k + 1] .. ':' .. (byc[all[k]] or '')
+  end
+  w[#w + 1] = 'last'
+  w[#w + 1] = fmt(last)
+  w[#w + 1] = 'floor'
+  w[#w + 1] = fmt(floor)
+  w[#w + 1] = 'nu'
+  w[#w + 1] = fmt(last - floor - tonumber(m[4] or '0'))
+  w[#w + 1] = 'ns'
+  w[#w + 1] = fmt(last - floor - tonumber(m[5] or '0'))
+  for k = 1, #w, 1000 do
+    redis.call('HSET', E, unpack(w, k, math.min(k + 999, #w)))
+  end
+  if ttl > 0 then redis.call('PEXPIRE', E, ttl) end
+else
+  redis.call('DEL', E, X)
+end
+redis.call('DEL', S, I, M)
+redis.call('HSET', M, 'b', fmt(last))
+return 1
+`)
+
+// appendV2Script appends one user's entries in layout v2, or answers "v1",
+// writing nothing, for an inbox of layout v1 (see convertScript). KEYS:
+// meta, entries, expiring. ARGV: as appendScript's, but per entry
+// "i"+notification ID (its field), the state with ':' and the ID
+// appended, and the value.
 //
 // The fast path, for one entry without expiry before the deadline d and
 // the trim cursor t: HMGET of four fields of the entries hash (the ID's

@@ -76,74 +76,81 @@ func TestLayoutSwitch(t *testing.T) {
 	for _, tc := range []struct{ from, to Layout }{{LayoutV1, LayoutV2}, {LayoutV2, LayoutV1}, {LayoutV2, LayoutV2}} {
 		t.Run(fmt.Sprintf("%s_to_%s", tc.from, tc.to), func(t *testing.T) {
 			t.Parallel()
-			clk := &testClock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
-			const keep = 20
-			w := OpenTest(t, Options{Layout: tc.from, RetentionCount: keep, RetentionAge: time.Hour, Now: clk.Now})
-			o := Reopen(t, w, tc.to)
-			const user = "switch"
-			var ids []string
-			for i := range 30 {
-				id := fmt.Sprintf("a%d", i)
-				if i%7 == 3 {
-					id += "x"
-				}
-				ids = append(ids, id)
-			}
-			appendIDs(t, w, user, clk, ids...)
-			mark(t, w, user, store.Mark{Action: store.MarkRead, IDs: []string{ids[12], ids[20], ids[29]}})
-			mark(t, w, user, store.Mark{Action: store.MarkSeen, UpTo: 22})
-			mark(t, w, user, store.Mark{Action: store.MarkArchive, IDs: []string{ids[25]}})
-			before := viewOf(t, w, user)
-			if got := viewOf(t, o, user); !reflect.DeepEqual(got, before) {
-				t.Fatalf("%s store reads %+v\nwant %+v", tc.to, got, before)
-			}
-			if want := recount(t, w, user); before.Counts != want {
-				t.Fatalf("counts %+v, recount %+v", before.Counts, want)
-			}
-
-			// The other store appends a retained ID (stored once) and new ones.
-			appendIDs(t, o, user, clk, ids[29], "b0", "b1x", "b2")
-			v := viewOf(t, o, user)
-			if want := recount(t, o, user); v.Counts != want {
-				t.Fatalf("counts %+v after the switch, recount %+v", v.Counts, want)
-			}
-			if v.Last != before.Last+3 {
-				t.Fatalf("last %d after 3 new entries and a duplicate, want %d", v.Last, before.Last+3)
-			}
-			if got := viewOf(t, w, user); !reflect.DeepEqual(got, v) {
-				t.Fatalf("after the switch, %s store reads %+v\nwant %+v", tc.from, got, v)
-			}
-			mark(t, o, user, store.Mark{Action: store.MarkRead, UpTo: v.Last - 1})
-			mark(t, o, user, store.Mark{Action: store.MarkUnread, IDs: []string{ids[28], "b0"}})
-			if got, want := viewOf(t, o, user).Counts, recount(t, o, user); got != want {
-				t.Fatalf("counts %+v, recount %+v", got, want)
-			}
-			// Expiries due, then retention by count across both writers.
-			clk.Advance(11 * time.Minute)
-			appendIDs(t, w, user, clk, "c0", "c1")
-			for i := range 25 {
-				appendIDs(t, o, user, clk, fmt.Sprintf("d%d", i))
-			}
-			v = viewOf(t, o, user)
-			if got := viewOf(t, w, user); !reflect.DeepEqual(got, v) {
-				t.Fatalf("%s store reads %+v\nwant %+v", tc.from, got, v)
-			}
-			if got, want := v.Counts, recount(t, o, user); got != want {
-				t.Fatalf("counts %+v, recount %+v", got, want)
-			}
-			if len(v.Page) != keep {
-				t.Fatalf("%d entries listed, want %d", len(v.Page), keep)
-			}
-			// The inbox ends in v2 when a v2 store wrote to it.
-			k := w.userKeys(user)
-			n, err := w.rdb.Exists(t.Context(), k.state, k.ids).Result()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if b, _ := w.rdb.HExists(t.Context(), k.meta, "b").Result(); (tc.from == LayoutV2 || tc.to == LayoutV2) != (b && n == 0) {
-				t.Fatalf("v2 mark %v, %d v1 keys: from %s to %s", b, n, tc.from, tc.to)
-			}
+			layoutSwitch(t, tc.from, tc.to)
 		})
+	}
+}
+
+// layoutSwitch writes an inbox with a store in layout from, then with one
+// in layout to and both, and checks that both read the same, with exact
+// counts.
+func layoutSwitch(t *testing.T, from, to Layout) {
+	clk := &testClock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
+	const keep = 20
+	w := OpenTest(t, Options{Layout: from, RetentionCount: keep, RetentionAge: time.Hour, Now: clk.Now})
+	o := Reopen(t, w, to)
+	const user = "switch"
+	var ids []string
+	for i := range 30 {
+		id := fmt.Sprintf("a%d", i)
+		if i%7 == 3 {
+			id += "x"
+		}
+		ids = append(ids, id)
+	}
+	appendIDs(t, w, user, clk, ids...)
+	mark(t, w, user, store.Mark{Action: store.MarkRead, IDs: []string{ids[12], ids[20], ids[29]}})
+	mark(t, w, user, store.Mark{Action: store.MarkSeen, UpTo: 22})
+	mark(t, w, user, store.Mark{Action: store.MarkArchive, IDs: []string{ids[25]}})
+	before := viewOf(t, w, user)
+	if got := viewOf(t, o, user); !reflect.DeepEqual(got, before) {
+		t.Fatalf("%s store reads %+v\nwant %+v", to, got, before)
+	}
+	if want := recount(t, w, user); before.Counts != want {
+		t.Fatalf("counts %+v, recount %+v", before.Counts, want)
+	}
+
+	// The other store appends a retained ID (stored once) and new ones.
+	appendIDs(t, o, user, clk, ids[29], "b0", "b1x", "b2")
+	v := viewOf(t, o, user)
+	if want := recount(t, o, user); v.Counts != want {
+		t.Fatalf("counts %+v after the switch, recount %+v", v.Counts, want)
+	}
+	if v.Last != before.Last+3 {
+		t.Fatalf("last %d after 3 new entries and a duplicate, want %d", v.Last, before.Last+3)
+	}
+	if got := viewOf(t, w, user); !reflect.DeepEqual(got, v) {
+		t.Fatalf("after the switch, %s store reads %+v\nwant %+v", from, got, v)
+	}
+	mark(t, o, user, store.Mark{Action: store.MarkRead, UpTo: v.Last - 1})
+	mark(t, o, user, store.Mark{Action: store.MarkUnread, IDs: []string{ids[28], "b0"}})
+	if got, want := viewOf(t, o, user).Counts, recount(t, o, user); got != want {
+		t.Fatalf("counts %+v, recount %+v", got, want)
+	}
+	// Expiries due, then retention by count across both writers.
+	clk.Advance(11 * time.Minute)
+	appendIDs(t, w, user, clk, "c0", "c1")
+	for i := range 25 {
+		appendIDs(t, o, user, clk, fmt.Sprintf("d%d", i))
+	}
+	v = viewOf(t, o, user)
+	if got := viewOf(t, w, user); !reflect.DeepEqual(got, v) {
+		t.Fatalf("%s store reads %+v\nwant %+v", from, got, v)
+	}
+	if got, want := v.Counts, recount(t, o, user); got != want {
+		t.Fatalf("counts %+v, recount %+v", got, want)
+	}
+	if len(v.Page) != keep {
+		t.Fatalf("%d entries listed, want %d", len(v.Page), keep)
+	}
+	// The inbox ends in v2 when a v2 store wrote to it.
+	k := w.userKeys(user)
+	n, err := w.rdb.Exists(t.Context(), k.state, k.ids).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := w.rdb.HExists(t.Context(), k.meta, "b").Result(); (from == LayoutV2 || to == LayoutV2) != (b && n == 0) {
+		t.Fatalf("v2 mark %v, %d v1 keys: from %s to %s", b, n, from, to)
 	}
 }
 

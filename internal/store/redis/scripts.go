@@ -2,10 +2,12 @@ package redisstore
 
 import "github.com/redis/go-redis/v9"
 
-// The scripts of the store. Each takes only keys of one hash tag: the
-// inbox scripts all take userKeys.inbox() (KEYS[1] meta, [2] state,
-// [3] entries, [4] ids, [5] expiring), the idempotency ones a single
-// record. Times are Unix microseconds, passed by the caller so that the
+// The scripts of the store. Each takes only keys of one hash tag, and
+// touches only the keys it takes, never a name it builds (Redis requires
+// it; proxies and managed services may route or check by KEYS): the
+// inbox scripts take userKeys.inbox() (KEYS[1] meta, [2] state,
+// [3] entries, [4] ids, [5] expiring), but for appendV2Script, the
+// idempotency ones a single record. Times are Unix microseconds, passed by the caller so that the
 // store's clock (Options.Now) rules, not Redis's.
 //
 // A state value is the entry's flags as one character ('0' plus seen 1,

@@ -152,6 +152,12 @@ func contract(t *testing.T, base redisstore.Options) {
 	storetest.RunSubscriptions(t, open)
 	storetest.RunPreferences(t, open)
 	storetest.RunChannels(t, channelOpener(base))
+	if base.Layout != redisstore.LayoutV1 {
+		t.Run("ConvertInGroup", func(t *testing.T) {
+			t.Parallel()
+			convertInGroup(t, base)
+		})
+	}
 	if base.Client != nil {
 		// With replicas to wait for, every write ends with WAIT on its
 		// master's connection (wait.go).
@@ -162,6 +168,7 @@ func contract(t *testing.T, base redisstore.Options) {
 			storetest.Run(t, opener(opts))
 			storetest.RunInbox(t, opener(opts))
 			storetest.RunChannels(t, channelOpener(opts))
+			convertInGroup(t, opts)
 		})
 	}
 }

@@ -91,10 +91,10 @@ func (s *Store) enqueue(ctx context.Context, op string, r *request) error {
 
 // writer is the one goroutine that appends: it takes every pending request
 // (up to MaxBatch entries) as a group and writes the group with at most
-// three pipelined round trips. Being the only one, it hands entries to the
-// commit hook in cursor order per user, as the embedded store does; other
-// processes appending to the same users make gaps, which streams fill from
-// the store.
+// three pipelined round trips (four when it converts v1 inboxes). Being
+// the only one, it hands entries to the commit hook in cursor order per
+// user, as the embedded store does; other processes appending to the same
+// users make gaps, which streams fill from the store.
 type writer struct {
 	s *Store
 }
@@ -249,7 +249,7 @@ func newGroup(s *Store, reqs []*request) *group {
 
 // write stores the group: (1) claim the idempotency keys of first
 // deliveries, (2) append each user's entries, (3) settle the records.
-// Each step is one pipeline. An item whose call fails in a step takes no
+// Each step is one pipeline (the appends two, when some convert). An item whose call fails in a step takes no
 // further step and fails its request alone; its record stays incomplete,
 // so a retry resumes without duplicates (see doc.go).
 func (g *group) write(ctx context.Context) {
@@ -387,13 +387,17 @@ func (g *group) append(ctx context.Context) {
 	}
 	g.s.runAll(ctx, calls)
 	g.collectChannels(chans)
+	g.convert(ctx, batches)
 	// Collect what was stored even if some calls failed: users are
 	// independent, and their entries are visible. The items of a user
 	// whose call failed fail, whatever their other users got.
 	for _, b := range batches {
 		cerr := b.call.err
 		var cs []int64
-		if cerr == nil {
+		switch {
+		case convertFirst(b.call):
+			cerr = fmt.Errorf("append for %s: inbox still in layout v1 after its conversion", b.user)
+		case cerr == nil:
 			cs, cerr = cursors(b.call.cmd)
 		}
 		if cerr == nil && len(cs) != len(b.refs) {
@@ -413,6 +417,44 @@ func (g *group) append(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// convert converts the v1 inboxes that the v2 append script answered "v1"
+// for, having written nothing, and appends to them again: one more
+// pipeline (ending with WAIT, as any), once per inbox. A user's conversion
+// precedes its append in the pipeline, and its entries stay one call, so
+// their order holds. The conversions go by EVAL: rare, so Redis would
+// seldom know them, and a NOSCRIPT retry would come after the appends.
+func (g *group) convert(ctx context.Context, batches []*userBatch) {
+	var calls []*call
+	for _, b := range batches {
+		if !convertFirst(b.call) {
+			continue
+		}
+		c := b.call
+		b.call = &call{script: c.script, keys: c.keys, args: c.args}
+		conv := &call{script: convertScript, keys: g.s.userKeys(b.user).inbox(), eval: true}
+		calls = append(calls, conv, b.call)
+	}
+	if len(calls) == 0 {
+		return
+	}
+	g.s.runAll(ctx, calls)
+	for i := 0; i < len(calls); i += 2 {
+		if err := calls[i].err; err != nil && (calls[i+1].err != nil || convertFirst(calls[i+1])) {
+			calls[i+1].err = fmt.Errorf("convert to layout v2: %w", err)
+		}
+	}
+}
+
+// convertFirst tells whether an append call answered "v1": its inbox is in
+// layout v1, which the v2 append script does not write.
+func convertFirst(c *call) bool {
+	if c.err != nil {
+		return false
+	}
+	s, ok := c.cmd.Val().(string)
+	return ok && s == "v1"
 }
 
 // cursors is the append script's reply: one cursor as a number, or a
@@ -579,6 +621,7 @@ type call struct {
 	script *redis.Script
 	keys   []string
 	args   []any
+	eval   bool // always by EVAL
 	cmd    *redis.Cmd
 	err    error // the call's failure, its own or its pipeline's (nil: done)
 }
@@ -588,7 +631,7 @@ func (c *call) queue(ctx context.Context, pipe redis.Pipeliner, eval bool) {
 	switch {
 	case c.script == nil:
 		c.cmd = pipe.Do(ctx, c.args...)
-	case eval:
+	case eval || c.eval:
 		c.cmd = c.script.Eval(ctx, pipe, c.keys, c.args...)
 	default:
 		c.cmd = c.script.EvalSha(ctx, pipe, c.keys, c.args...)
