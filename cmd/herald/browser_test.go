@@ -131,18 +131,14 @@ func startWebDriver(t *testing.T, driver, chromium string) *webDriver {
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	wd := &webDriver{base: "http://127.0.0.1:" + port}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	var lastErr error
+	waitFor(t, 20*time.Second, func() bool {
 		resp, err := http.Get(wd.base + "/status")
-		if err == nil {
+		if lastErr = err; err == nil {
 			resp.Body.Close()
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("chromedriver did not start: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond) // polling a child process we cannot be notified by
-	}
+		return err == nil
+	}, func() string { return fmt.Sprintf("chromedriver did not start: %v", lastErr) })
 	caps := map[string]any{"capabilities": map[string]any{"alwaysMatch": map[string]any{
 		"browserName": "chrome",
 		"goog:chromeOptions": map[string]any{
@@ -220,20 +216,15 @@ func (wd *webDriver) exec(t *testing.T, script string, out any) {
 // the test, so this is bounded polling of its state, not a timed sleep.
 func (wd *webDriver) waitFor(t *testing.T, what, script string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	waitFor(t, 30*time.Second, func() bool {
 		var ok bool
 		wd.exec(t, script, &ok)
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			var state string
-			wd.exec(t, `return document.body.dataset.state || ""`, &state)
-			t.Fatalf("timed out waiting for %s (page state %q)", what, state)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return ok
+	}, func() string {
+		var state string
+		wd.exec(t, `return document.body.dataset.state || ""`, &state)
+		return fmt.Sprintf("waiting for %s (page state %q)", what, state)
+	})
 }
 
 // window returns the handle of the current window (tab).
