@@ -67,14 +67,12 @@ func NewStreams(max int, reg prometheus.Registerer, log *slog.Logger, opts ...St
 // stream ends (calling it again does nothing). ctx bounds the ledger's
 // answer, if there is a ledger.
 func (s *Streams) Acquire(ctx context.Context, user notify.UserID) (release func(), ok bool) {
-	if s.max <= 0 {
-		return func() {}, true
-	}
 	// The local slot is taken before the ledger is asked, so that this
-	// node's own streams never pass max while the ledger answers.
+	// node's own streams never pass max while the ledger answers. Without
+	// a max the streams are still counted: Open answers presence.
 	s.mu.Lock()
 	n := s.open[user]
-	if n >= s.max {
+	if s.max > 0 && n >= s.max {
 		s.mu.Unlock()
 		s.refused.Inc()
 		return nil, false
@@ -83,7 +81,7 @@ func (s *Streams) Acquire(ctx context.Context, user notify.UserID) (release func
 	s.mu.Unlock()
 
 	shared := func() {}
-	if s.ledger != nil {
+	if s.ledger != nil && s.max > 0 {
 		if shared, ok = s.ledger.Acquire(ctx, user, s.max); !ok {
 			s.free(user)
 			s.refused.Inc()

@@ -27,79 +27,68 @@ type State struct {
 	LastSeen time.Time
 }
 
-// Limiter admits a stream of a user; limit.Streams implements it.
+// Limiter admits a stream of a user and counts the user's open streams;
+// limit.Streams implements it.
 type Limiter interface {
 	Acquire(ctx context.Context, user notify.UserID) (release func(), ok bool)
+	Open(user notify.UserID) int
 }
 
-// Local tracks the streams of this node. It is a Limiter itself, wrapping
-// the one that bounds the streams: every stream it admits counts as online
-// until its release. It is safe for concurrent use.
+// Local answers from the streams of this node. It is a Limiter itself,
+// wrapping the one that bounds and counts the streams: a user is online
+// while next counts a stream of theirs, and the release of each stream
+// sets when the user was last seen. It is safe for concurrent use.
 type Local struct {
 	next Limiter
 	now  func() time.Time
 
 	mu   sync.Mutex
-	open map[notify.UserID]int
 	seen map[notify.UserID]time.Time
 }
 
-// NewLocal returns a tracker of the streams next admits. now is the clock
-// (nil: time.Now).
+// NewLocal returns presence over the streams next admits. now is the
+// clock (nil: time.Now).
 func NewLocal(next Limiter, now func() time.Time) *Local {
 	if now == nil {
 		now = time.Now
 	}
-	return &Local{
-		next: next,
-		now:  now,
-		open: make(map[notify.UserID]int),
-		seen: make(map[notify.UserID]time.Time),
-	}
+	return &Local{next: next, now: now, seen: make(map[notify.UserID]time.Time)}
 }
 
-// Acquire admits a stream of user as next does, and counts it online until
-// release.
+// Acquire admits a stream of user as next does; its release records the
+// time, so that the last one to close leaves when the user was last seen.
 func (l *Local) Acquire(ctx context.Context, user notify.UserID) (release func(), ok bool) {
 	inner, ok := l.next.Acquire(ctx, user)
 	if !ok {
 		return nil, false
 	}
-	l.mu.Lock()
-	l.open[user]++
-	l.mu.Unlock()
 	var done atomic.Bool
 	return func() {
 		if done.Swap(true) {
 			return
 		}
-		l.close(user)
+		now := l.now()
+		l.mu.Lock()
+		l.seen[user] = now
+		l.mu.Unlock()
 		inner()
 	}, true
 }
 
-// close counts one of user's streams closed; the last one sets the time
-// the user was last seen.
-func (l *Local) close(user notify.UserID) {
-	now := l.now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.seen[user] = now
-	if n := l.open[user] - 1; n > 0 {
-		l.open[user] = n
-	} else {
-		delete(l.open, user)
-	}
-}
+// Open is next's count of user's streams.
+func (l *Local) Open(user notify.UserID) int { return l.next.Open(user) }
 
 // Presence returns the state of each of users, in their order. It never
 // fails.
 func (l *Local) Presence(_ context.Context, users []notify.UserID) ([]State, error) {
 	out := make([]State, len(users))
+	for i, u := range users {
+		out[i] = State{User: u, Online: l.next.Open(u) > 0}
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for i, u := range users {
-		out[i] = State{User: u, Online: l.open[u] > 0, LastSeen: l.seen[u]}
+		out[i].LastSeen = l.seen[u]
 	}
 	return out, nil
 }

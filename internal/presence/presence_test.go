@@ -31,6 +31,8 @@ func (l *limiter) Acquire(_ context.Context, u notify.UserID) (func(), bool) {
 	return func() { l.open[u]-- }, true
 }
 
+func (l *limiter) Open(u notify.UserID) int { return l.open[u] }
+
 func state(t *testing.T, p *presence.Local, u notify.UserID) presence.State {
 	t.Helper()
 	got, err := p.Presence(t.Context(), []notify.UserID{u})
